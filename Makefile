@@ -1,0 +1,58 @@
+# Two commands on a fresh machine with python3 and make: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+DEMO_CREDENTIALS := instance/demo-credentials.json
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run serve test lint format migrate bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# One stamp per set of extras, remade whenever pyproject.toml changes.
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed-run
+
+instance:
+	mkdir -p instance
+
+## run: install, migrate, seed the demo data once, and serve on http://127.0.0.1:5000
+run: $(VENV)/.installed-run | instance
+	$(FLASK) db upgrade
+	$(FLASK) demo seed --json $(DEMO_CREDENTIALS)
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+## serve: production-style serving with gunicorn (configure through the environment)
+serve: $(VENV)/.installed-run
+	$(FLASK) db upgrade
+	$(BIN)/gunicorn --workers $${WORKERS:-2} --bind $(HOST):$(PORT) wsgi:app
+
+## test: lint, format check and the whole test suite
+test: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## migrate: autogenerate a migration after a model change (MESSAGE="what changed")
+migrate: $(VENV)/.installed-run
+	$(FLASK) db migrate -m "$(MESSAGE)"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

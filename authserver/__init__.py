@@ -1,0 +1,124 @@
+"""The authorisation server for school data sharing: `create_app` is the composition root."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from authserver.config import Settings, load_settings
+
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application; `config` overrides settings read from the environment."""
+    settings = load_settings(config)
+    app = Flask(
+        __name__,
+        instance_path=settings.instance_path,
+        template_folder=str(SOURCE_ROOT / "templates"),
+        static_folder=str(SOURCE_ROOT / "static"),
+    )
+    _configure(app, settings)
+    if settings.trusted_proxy_count:
+        # Behind TLS-terminating proxies, trust their X-Forwarded-* headers (and only theirs).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        count = settings.trusted_proxy_count
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_cli(app)
+    _register_error_pages(app)
+    return app
+
+
+def _configure(app: Flask, settings: Settings) -> None:
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=not settings.is_development and settings.env != "testing",
+        # Sign-in and consent forms are short; nothing legitimate needs more.
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(settings.extra)
+    logging.getLogger("authserver").setLevel(settings.log_level)
+
+
+def _engine_options(database_url: str) -> dict[str, Any]:
+    if database_url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 15}}
+    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5}
+
+
+def _init_extensions(app: Flask) -> None:
+    from authserver import models  # noqa: F401  (every table on the metadata)
+    from authserver.extensions import csrf, db, migrate
+    from authserver.models.columns import render_migration_item
+
+    db.init_app(app)
+    # Batch mode lets Alembic alter SQLite tables (it has almost no ALTER TABLE).
+    migrate.init_app(
+        app,
+        db,
+        directory=str(SOURCE_ROOT / "migrations"),
+        render_as_batch=True,
+        compare_type=True,
+        render_item=render_migration_item,
+    )
+    csrf.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        _tune_sqlite(app)
+
+
+def _tune_sqlite(app: Flask) -> None:
+    from sqlalchemy import event
+
+    from authserver.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers proceed while one writer commits; foreign keys are off by default.
+        cursor.execute("PRAGMA foreign_keys=ON")
+        if ":memory:" not in str(engine.url) and engine.url.database:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+def _register_blueprints(app: Flask) -> None:
+    from authserver import security_headers
+    from authserver.api import bp as api_bp
+    from authserver.extensions import csrf
+    from consent.views import bp as consent_bp
+
+    # Machine endpoints authenticate clients and tokens, never cookies: CSRF does not apply.
+    csrf.exempt(api_bp)
+    for blueprint in (api_bp, consent_bp):
+        app.register_blueprint(blueprint)
+    security_headers.init_app(app)
+
+
+def _register_cli(app: Flask) -> None:
+    from authserver.cli import register_commands
+
+    register_commands(app)
+
+
+def _register_error_pages(app: Flask) -> None:
+    from authserver.errors import init_app
+
+    init_app(app)

@@ -1,0 +1,92 @@
+"""Operator commands, run as `flask --app wsgi ...`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from authserver.extensions import db
+
+demo = AppGroup("demo", help="Demo data for trying the product.")
+
+
+@demo.command("seed")
+@click.option("--schools", type=click.IntRange(1, 50), default=2, show_default=True)
+@click.option(
+    "--students-per-school",
+    type=click.IntRange(0, 5000),
+    default=None,
+    help="Pupils per school [default: 1000 in a secondary, 300 in a primary].",
+)
+@click.option("--seed", type=int, default=2026, show_default=True, help="Random seed for the data.")
+@click.option(
+    "--json",
+    "json_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the created credentials to this file (mode 0600).",
+)
+def seed_command(
+    schools: int, students_per_school: int | None, seed: int, json_file: Path | None
+) -> None:
+    """Create a trust, its schools and their data, users, a vendor and its applications."""
+    from authserver.demo.seed import seed_demo
+
+    settings = current_app.config["SETTINGS"]
+    credentials = seed_demo(
+        issuer=settings.issuer,
+        schools=schools,
+        students_per_school=students_per_school,
+        seed=seed,
+        progress=lambda message: click.echo(f"  seeding {message}"),
+    )
+    if credentials is None:
+        click.echo("The demo data is already there; nothing was changed.")
+        if json_file is not None and json_file.exists():
+            click.echo(format_logins(json.loads(json_file.read_text())))
+        return
+    db.session.commit()
+    document = credentials.as_json()
+    if json_file is not None:
+        json_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(json_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(document, handle, indent=2)
+        click.echo(f"Credentials written to {json_file} (keep it private).")
+    click.echo(format_logins(document))
+
+
+def format_logins(document: dict) -> str:
+    """The sign-ins of a demo credentials document, as lines for a terminal."""
+    lines = ["Demo sign-ins (shown once; passwords are stored hashed):"]
+    for school in document["schools"]:
+        lines.append(
+            f"  {school['name']} admin: {school['admin']['email']}"
+            f"  password: {school['admin']['password']}"
+        )
+    for key, label in (
+        ("trust_admin", "Trust admin"),
+        ("vendor_admin", "Vendor admin"),
+        ("platform_admin", "Platform admin"),
+    ):
+        if document.get(key):
+            lines.append(
+                f"  {label}: {document[key]['email']}  password: {document[key]['password']}"
+            )
+    return "\n".join(lines)
+
+
+@demo.command("logins")
+@click.argument("json_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def logins_command(json_file: Path) -> None:
+    """Print the sign-ins kept in a credentials file written by `demo seed --json`."""
+    click.echo(format_logins(json.loads(json_file.read_text())))
+
+
+def register_commands(app: Flask) -> None:
+    """Attach every command group to the app."""
+    app.cli.add_command(demo)

@@ -1,0 +1,156 @@
+"""Settings read once from the environment, typed, with safe development defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ENVIRONMENTS = ("development", "production", "testing")
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or unsafe; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the server reads; the environment variable is the upper-cased name."""
+
+    env: str = "development"
+    database_url: str = ""
+    secret_key: str = ""
+    issuer: str = "http://127.0.0.1:5000"
+    instance_path: str = ""
+    access_token_ttl_seconds: int = 3600
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    authorization_code_ttl_seconds: int = 60
+    par_request_ttl_seconds: int = 60
+    bcrypt_rounds: int = 12
+    trusted_proxy_count: int = 0
+    log_level: str = "INFO"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_development(self) -> bool:
+        return self.env == "development"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+
+_INT_FIELDS = {f.name for f in fields(Settings) if f.type == "int"}
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name == "extra":
+            continue
+        raw = environ.get(f.name.upper())
+        if raw is None or raw == "":
+            continue
+        if f.name in _INT_FIELDS:
+            try:
+                values[f.name] = int(raw)
+            except ValueError:
+                raise ConfigError(f"{f.name.upper()} must be a whole number, got {raw!r}") from None
+        else:
+            values[f.name] = raw
+    # APP_ENV is the conventional name; ENV alone is too easily set by other tools.
+    if environ.get("APP_ENV"):
+        values["env"] = environ["APP_ENV"]
+    else:
+        values.pop("env", None)
+    return values
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build the settings from the environment, then `overrides`, then check them."""
+    environ = os.environ if environ is None else environ
+    values = _from_environment(environ)
+    extra: dict[str, Any] = {}
+    known = {f.name for f in fields(Settings)}
+    for key, value in (overrides or {}).items():
+        name = "env" if key == "APP_ENV" else key.lower()
+        if name in known - {"extra"}:
+            values[name] = value
+        elif key.isupper() and not key.startswith(("SQLALCHEMY_", "WTF_", "SESSION_", "TESTING")):
+            raise ConfigError(f"unknown setting {key}")
+        else:
+            # Flask and extension settings pass straight through to app.config.
+            extra[key] = value
+    settings = replace(Settings(), **values, extra=extra)
+    return _finish(settings)
+
+
+def _finish(settings: Settings) -> Settings:
+    if settings.env not in ENVIRONMENTS:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}; got {settings.env!r}")
+    instance_path = settings.instance_path or str(Path.cwd() / "instance")
+    settings = replace(settings, instance_path=instance_path)
+    database_url = settings.database_url or f"sqlite:///{Path(instance_path) / 'authserver.db'}"
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgres://")
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    settings = replace(settings, database_url=database_url)
+
+    for name in ("access_token_ttl_seconds", "authorization_code_ttl_seconds"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"{name.upper()} must be positive")
+    # RFC 6749 §4.1.2 recommends at most ten minutes; we hold codes to one.
+    if settings.authorization_code_ttl_seconds > 60:
+        raise ConfigError("AUTHORIZATION_CODE_TTL_SECONDS must be 60 or less")
+    if not 4 <= settings.bcrypt_rounds <= 16:
+        raise ConfigError("BCRYPT_ROUNDS must be between 4 and 16")
+    if settings.is_production and settings.bcrypt_rounds < 12:
+        raise ConfigError("BCRYPT_ROUNDS must be 12 or more in production")
+    if settings.trusted_proxy_count < 0:
+        raise ConfigError("TRUSTED_PROXY_COUNT must be 0 or more")
+
+    issuer = urlsplit(settings.issuer)
+    if issuer.query or issuer.fragment or not issuer.netloc:
+        raise ConfigError("ISSUER must be an absolute URL without query or fragment")
+    if settings.issuer.endswith("/"):
+        settings = replace(settings, issuer=settings.issuer.rstrip("/"))
+    loopback = issuer.hostname in {"127.0.0.1", "localhost", "::1"}
+    # RFC 8414 §2: the issuer is https; plain http only on loopback during development.
+    if issuer.scheme != "https" and not (
+        issuer.scheme == "http" and loopback and not settings.is_production
+    ):
+        raise ConfigError(
+            "ISSUER must use https (http is allowed only on 127.0.0.1 in development)"
+        )
+
+    if settings.is_production:
+        if not settings.secret_key:
+            raise ConfigError("SECRET_KEY must be set in production (a long random string)")
+        if database_url.startswith("sqlite"):
+            raise ConfigError("DATABASE_URL must point to PostgreSQL in production, not SQLite")
+    elif not settings.secret_key:
+        settings = replace(settings, secret_key=_development_secret_key(Path(instance_path)))
+    return settings
+
+
+def _development_secret_key(instance_path: Path) -> str:
+    """A key generated once per checkout and kept in instance/, so sessions survive restarts."""
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another worker won the race; use its key
+        return key_file.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key

@@ -1,0 +1,58 @@
+"""Secrets and passwords: machine secrets as SHA-256 digests, people's passwords as bcrypt."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import bcrypt
+
+# 32 bytes = 256 bits of entropy: a digest of such a value cannot be reversed by search.
+MACHINE_SECRET_BYTES = 32
+# bcrypt reads at most 72 bytes; longer passwords are refused rather than silently cut.
+MAX_PASSWORD_BYTES = 72
+MIN_PASSWORD_LENGTH = 12
+
+
+class PasswordPolicyError(ValueError):
+    """A password that we refuse to store."""
+
+
+def new_secret() -> str:
+    """A fresh 256-bit random secret, URL-safe."""
+    return secrets.token_urlsafe(MACHINE_SECRET_BYTES)
+
+
+def new_identifier(prefix: str = "") -> str:
+    """A public random identifier (client ids and the like), not a secret."""
+    return prefix + secrets.token_urlsafe(18)
+
+
+def digest(secret: str) -> str:
+    """The SHA-256 hex digest under which a machine secret is stored."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def secret_matches(secret: str | None, stored_digest: str | None) -> bool:
+    """Whether `secret` is the one behind `stored_digest`, compared in constant time."""
+    if not secret or not stored_digest:
+        return False
+    return secrets.compare_digest(digest(secret), stored_digest)
+
+
+def hash_password(password: str, rounds: int = 12) -> str:
+    """A bcrypt hash of a person's password, refusing ones bcrypt would truncate."""
+    encoded = password.encode("utf-8")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise PasswordPolicyError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if len(encoded) > MAX_PASSWORD_BYTES:
+        raise PasswordPolicyError(f"a password may have at most {MAX_PASSWORD_BYTES} bytes")
+    return bcrypt.hashpw(encoded, bcrypt.gensalt(rounds)).decode("ascii")
+
+
+def password_matches(password: str, password_hash: str | None) -> bool:
+    """Whether `password` is the one behind a bcrypt hash."""
+    encoded = password.encode("utf-8")
+    if not password_hash or len(encoded) > MAX_PASSWORD_BYTES:
+        return False
+    return bcrypt.checkpw(encoded, password_hash.encode("ascii"))

@@ -1,0 +1,219 @@
+"""The demo world: a trust, its schools and their data, a vendor with three applications."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from authserver.applications import (
+    register_application,
+    register_resource_server,
+    scope_requests_from,
+)
+from authserver.demo.school_data import seed_school_data
+from authserver.extensions import db
+from authserver.models import Role, RoleAssignment, School, Trust, User, Vendor
+
+DEMO_TRUST_NAME = "Northfield Learning Trust"
+DEMO_EMAIL_DOMAIN = "example.org"
+DEFAULT_STUDENTS = {"secondary": 1000, "primary": 300}
+
+# Three applications whose requests differ as real ones do: from routine to sensitive.
+DEMO_APPLICATIONS: list[dict[str, Any]] = [
+    {
+        "name": "Register Radar",
+        "description": "Spots attendance patterns early and tells the right member of staff.",
+        "slug": "register-radar",
+        "required": {
+            "StudentLite": "To show each pupil by name on the attendance dashboard.",
+            "Student": "To know each pupil's year group and enrolment dates.",
+            "Attendance": "To analyse session and lesson attendance marks.",
+            "SchoolLite": "To show registration groups and houses.",
+        },
+        "optional": {
+            "Contact": "To let staff phone the right parent about a long absence.",
+        },
+    },
+    {
+        "name": "Lunchbox Catering",
+        "description": "Takes meal orders and keeps pupils' allergies in front of the kitchen.",
+        "slug": "lunchbox",
+        "required": {
+            "StudentLite": "To put each pupil's name on their meal order.",
+            "DietaryNeeds": "So the kitchen never serves a pupil something they are allergic to.",
+            "StudentMeals": "To know which meals each pupil has chosen.",
+        },
+        "optional": {
+            "StudentMedical": "To warn kitchen staff about conditions such as diabetes.",
+            "Cashless": "To take payment from the school's cashless accounts.",
+        },
+    },
+    {
+        "name": "Safe Haven",
+        "description": "A safeguarding log for designated safeguarding leads.",
+        "slug": "safe-haven",
+        "required": {
+            "Student": "To record concerns against the right pupil.",
+            "Contact": "To know who holds parental responsibility.",
+            "StudentFamily": "To flag children in care and young carers.",
+            "SocialServices": "To see existing social care involvement before acting.",
+        },
+        "optional": {
+            "StudentMedical": "To take medical needs into account in a safety plan.",
+            "SEN": "To adapt support for pupils with special educational needs.",
+            "StudentEthnicity": "To monitor that safeguarding is applied fairly across groups.",
+        },
+    },
+]
+
+
+@dataclass
+class DemoCredentials:
+    """What the seed created that a person needs to try the product; shown once."""
+
+    issuer: str
+    schools: list[dict[str, Any]] = field(default_factory=list)
+    trust_admin: dict[str, str] = field(default_factory=dict)
+    vendor_admin: dict[str, str] = field(default_factory=dict)
+    platform_admin: dict[str, str] = field(default_factory=dict)
+    applications: list[dict[str, Any]] = field(default_factory=list)
+    resource_servers: list[dict[str, str]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "issuer": self.issuer,
+            "schools": self.schools,
+            "trust_admin": self.trust_admin,
+            "vendor_admin": self.vendor_admin,
+            "platform_admin": self.platform_admin,
+            "applications": self.applications,
+            "resource_servers": self.resource_servers,
+        }
+
+
+def is_seeded() -> bool:
+    """Whether the demo world is already in the database."""
+    return db.session.scalar(select(Trust.id).where(Trust.name == DEMO_TRUST_NAME)) is not None
+
+
+def _password() -> str:
+    # Random even for the demo: an instance left reachable must not open with a known password.
+    return secrets.token_urlsafe(12)
+
+
+def _add_user(
+    email: str, name: str, role: Role, *, can_approve: bool = False, **organisation: Any
+) -> dict[str, str]:
+    password = _password()
+    user = User(email=email, name=name)
+    user.set_password(password)
+    user.roles.append(RoleAssignment(role=role, can_approve=can_approve, **organisation))
+    db.session.add(user)
+    return {"email": email, "password": password}
+
+
+def seed_demo(
+    *,
+    issuer: str,
+    schools: int = 2,
+    students_per_school: int | None = None,
+    seed: int = 2026,
+    today: dt.date | None = None,
+    progress: Callable[[str], None] = lambda _message: None,
+) -> DemoCredentials | None:
+    """Create the demo world unless it exists; returns its credentials, or None if seeded."""
+    if is_seeded():
+        return None
+    credentials = DemoCredentials(issuer=issuer)
+    trust = Trust(name=DEMO_TRUST_NAME)
+    db.session.add(trust)
+    names = ["Northfield Academy", "Meadowbank Primary School"]
+    for index in range(schools):
+        phase = "secondary" if index % 2 == 0 else "primary"
+        name = names[index] if index < len(names) else f"Northfield School {index + 1}"
+        school = School(urn=str(140001 + index), name=name, phase=phase, trust=trust)
+        db.session.add(school)
+        db.session.flush()
+        pupils = students_per_school if students_per_school is not None else DEFAULT_STUDENTS[phase]
+        progress(f"{name}: {pupils} pupils")
+        seed_school_data(db.session, school, students=pupils, seed=seed + index, today=today)
+        slug = name.lower().split()[0]
+        admin = _add_user(
+            f"admin@{slug}.{DEMO_EMAIL_DOMAIN}",
+            f"{name} admin",
+            Role.SCHOOL_ADMIN,
+            can_approve=True,
+            school=school,
+        )
+        office = _add_user(
+            f"office@{slug}.{DEMO_EMAIL_DOMAIN}",
+            f"{name} office (read-only)",
+            Role.SCHOOL_ADMIN,
+            can_approve=False,
+            school=school,
+        )
+        credentials.schools.append(
+            {
+                "id": school.id,
+                "urn": school.urn,
+                "name": school.name,
+                "phase": phase,
+                "admin": admin,
+                "read_only_admin": office,
+            }
+        )
+    credentials.trust_admin = _add_user(
+        f"trust@northfield.{DEMO_EMAIL_DOMAIN}",
+        "Trust data lead",
+        Role.TRUST_ADMIN,
+        can_approve=True,
+        trust=trust,
+    )
+    credentials.platform_admin = _add_user(
+        f"platform@{DEMO_EMAIL_DOMAIN}", "Platform operator", Role.PLATFORM_ADMIN
+    )
+
+    vendor = Vendor(name="Brightside Learning Ltd", website_url="https://brightside.example.com")
+    db.session.add(vendor)
+    db.session.flush()
+    credentials.vendor_admin = _add_user(
+        f"dev@brightside.{DEMO_EMAIL_DOMAIN}",
+        "Brightside developer",
+        Role.VENDOR_ADMIN,
+        vendor_id=vendor.id,
+    )
+    for port, spec in enumerate(DEMO_APPLICATIONS, start=8701):
+        redirect_uris = [
+            f"http://127.0.0.1:{port}/callback",
+            f"https://{spec['slug']}.example.com/oauth/callback",
+        ]
+        application, secret = register_application(
+            vendor,
+            name=spec["name"],
+            description=spec["description"],
+            redirect_uris=redirect_uris,
+            scopes=scope_requests_from(spec["required"], spec["optional"]),
+            privacy_policy_url=f"https://{spec['slug']}.example.com/privacy",
+            terms_url=f"https://{spec['slug']}.example.com/terms",
+            website_url=f"https://{spec['slug']}.example.com",
+        )
+        credentials.applications.append(
+            {
+                "name": application.name,
+                "client_id": application.client_id,
+                "client_secret": secret,
+                "redirect_uris": application.redirect_uris,
+                "required_scopes": application.required_scopes,
+                "optional_scopes": application.optional_scopes,
+            }
+        )
+    server, server_secret = register_resource_server("Demo resource server")
+    credentials.resource_servers.append(
+        {"client_id": server.client_id, "client_secret": server_secret}
+    )
+    return credentials

@@ -1,0 +1,124 @@
+"""What every MIS row shares, and deletion that leaves a tombstone for incremental syncs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar
+
+from sqlalchemy import ForeignKey, Index, String, delete, inspect, select, update
+from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
+
+from authserver.extensions import db
+from authserver.models.columns import UTCDateTime, utcnow
+
+#: Columns that belong to the record's bookkeeping rather than to the school's data.
+BOOKKEEPING_COLUMNS = frozenset({"id", "school_id", "updated_at"})
+
+
+class MisRecord:
+    """Mixin for a row of a school's MIS data: its school and when it last changed."""
+
+    #: The singular snake_case entity name used by the catalogue and the resource API.
+    __entity__: ClassVar[str]
+    #: For rows that point at a person of several kinds (photos): the type and id columns.
+    __owner_columns__: ClassVar[tuple[str, str] | None] = None
+    #: Extra composite indexes, each a tuple of column names.
+    __composite_indexes__: ClassVar[tuple[tuple[str, ...], ...]] = ()
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @declared_attr.directive
+    @classmethod
+    def __table_args__(cls) -> tuple[Any, ...]:
+        # Incremental syncs ask for one school's rows changed since a moment.
+        columns = [("school_id", "updated_at"), *cls.__composite_indexes__]
+        return tuple(
+            Index(f"ix_{cls.__tablename__}_{'_'.join(names)}", *names) for names in columns
+        )
+
+
+class Tombstone(db.Model):
+    """A record that was deleted, kept so that incremental syncs learn of the deletion."""
+
+    __tablename__ = "mis_tombstones"
+    __table_args__ = (Index("ix_mis_tombstones_school_id_deleted_at", "school_id", "deleted_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"))
+    entity: Mapped[str] = mapped_column(String(50))
+    record_id: Mapped[int]
+    deleted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Tombstone {self.entity} {self.record_id}>"
+
+
+def mis_models() -> list[type[MisRecord]]:
+    """Every mapped MIS model class, sorted by entity name."""
+    models = [m.class_ for m in db.Model.registry.mappers if issubclass(m.class_, MisRecord)]
+    return sorted(models, key=lambda model: model.__entity__)
+
+
+def delete_record(session: Session, record: MisRecord) -> None:
+    """Delete an MIS row and leave a tombstone, in the caller's session (the caller commits).
+
+    Rows that must point at the record (a NOT NULL foreign key, or a photo of the person)
+    are deleted with their own tombstones; rows that may point at it have the link cleared,
+    which bumps their `updated_at` so that syncs see the change.
+    """
+    if not isinstance(record, MisRecord):
+        raise TypeError(f"{type(record).__name__} is not an MIS record")
+    _delete_dependants(session, type(record), record.school_id, [record.id])
+    session.add(
+        Tombstone(
+            school_id=record.school_id,
+            entity=record.__entity__,
+            record_id=record.id,
+            deleted_at=utcnow(),
+        )
+    )
+    session.delete(record)
+
+
+def _delete_dependants(
+    session: Session, model: type[MisRecord], school_id: int, ids: list[int]
+) -> None:
+    """Delete or unlink, depth first, the rows of any MIS table that refer to these ids."""
+    table = inspect(model).local_table
+    for child in mis_models():
+        child_table = inspect(child).local_table
+        for column in child_table.columns:
+            if not any(fk.column.table is table for fk in column.foreign_keys):
+                continue
+            match = [child_table.c.school_id == school_id, column.in_(ids)]
+            if column.nullable:
+                session.execute(update(child).where(*match).values({column.key: None}))
+            else:
+                _delete_rows(session, child, school_id, match)
+        if child.__owner_columns__ is not None:
+            type_column, id_column = (child_table.c[name] for name in child.__owner_columns__)
+            match = [
+                child_table.c.school_id == school_id,
+                type_column == model.__entity__,
+                id_column.in_(ids),
+            ]
+            _delete_rows(session, child, school_id, match)
+
+
+def _delete_rows(
+    session: Session, model: type[MisRecord], school_id: int, match: list[Any]
+) -> None:
+    """Delete the rows matching the criteria, their own dependants first, with tombstones."""
+    table = inspect(model).local_table
+    ids = list(session.scalars(select(table.c.id).where(*match)))
+    if not ids:
+        return
+    _delete_dependants(session, model, school_id, ids)
+    now = utcnow()
+    session.add_all(
+        Tombstone(school_id=school_id, entity=model.__entity__, record_id=i, deleted_at=now)
+        for i in ids
+    )
+    session.execute(delete(model).where(table.c.id.in_(ids)))

@@ -1,0 +1,41 @@
+"""Organisations: schools (with their URN) and the trusts that group them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from authserver.extensions import db
+from authserver.models.columns import UTCDateTime, utcnow
+
+
+class Trust(db.Model):
+    """A multi-academy trust (a district, in US terms) that runs several schools."""
+
+    __tablename__ = "trusts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    schools: Mapped[list[School]] = relationship(back_populates="trust", order_by="School.name")
+
+
+class School(db.Model):
+    """A school, identified publicly by its URN (Unique Reference Number)."""
+
+    __tablename__ = "schools"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    urn: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phase: Mapped[str] = mapped_column(String(20), default="secondary")
+    trust_id: Mapped[int | None] = mapped_column(ForeignKey("trusts.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    trust: Mapped[Trust | None] = relationship(back_populates="schools")
+
+    def __repr__(self) -> str:
+        return f"<School {self.urn} {self.name!r}>"

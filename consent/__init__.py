@@ -1,0 +1,1 @@
+"""The browser side: sign-in, consent screen, school, trust and vendor pages."""

@@ -1,0 +1,240 @@
+"""Fixtures: an app per test on each database backend, and role-named actors built the way
+production builds them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from authserver import create_app
+from authserver.extensions import db
+
+IN_CI = bool(os.environ.get("CI"))
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+def unavailable(reason: str) -> None:
+    """Skip on a laptop, but fail under CI, where every service must be there."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI must run every test)")
+    pytest.skip(reason)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if IN_CI and not POSTGRES_URL:
+        raise pytest.UsageError("CI must set TEST_DATABASE_URL: the suite runs on PostgreSQL too")
+
+
+def postgres_url(schema: str | None = None) -> str:
+    """The PostgreSQL test database, optionally confined to one schema."""
+    url = sa.make_url(POSTGRES_URL)
+    if url.drivername in {"postgresql", "postgres"}:
+        url = url.set(drivername="postgresql+psycopg")
+    if schema:
+        url = url.update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)
+
+
+def reset_postgres_schema(schema: str) -> None:
+    """Drop and recreate one schema of the test database, so a run starts empty."""
+    engine = sa.create_engine(postgres_url())
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as error:
+        unavailable(f"PostgreSQL at TEST_DATABASE_URL is unreachable: {error.orig}")
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One database per backend for the whole run, with every table created."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    else:
+        reset_postgres_schema("suite")
+        url = postgres_url("suite")
+    app = create_app(
+        {
+            "DATABASE_URL": url,
+            "APP_ENV": "testing",
+            "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
+        }
+    )
+    with app.app_context():
+        db.create_all()
+        db.engine.dispose()
+    return url
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    """A fresh application on the backend's database; every row is removed afterwards.
+
+    No app context is held during the test: each client request gets its own, as in
+    production. Use `with app.app_context():` to look at the database.
+    """
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "APP_ENV": "testing",
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "SECRET_KEY": "test-secret-key-not-for-production",
+            # bcrypt's cost is a setting; production refuses less than 12.
+            "BCRYPT_ROUNDS": 4,
+        }
+    )
+    yield app
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as connection:
+            for table in reversed(db.metadata.sorted_tables):
+                connection.execute(table.delete())
+        db.engine.dispose()
+
+
+def saved(obj):
+    """Commit, load every attribute and detach, so a test may read the object anywhere."""
+    db.session.commit()
+    db.session.refresh(obj)
+    db.session.expunge(obj)
+    return obj
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def cli(app: Flask):
+    return app.test_cli_runner()
+
+
+# --- Actors, built through the same domain functions production uses -----------------------
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def make_school(app: Flask):
+    """Make a school (optionally in a trust)."""
+    from authserver.models import School
+
+    counter = iter(range(100000, 999999))
+
+    def make(*, name: str = "Test Academy", phase: str = "secondary", trust_id=None) -> School:
+        with app.app_context():
+            school = School(urn=str(next(counter)), name=name, phase=phase, trust_id=trust_id)
+            db.session.add(school)
+            return saved(school)
+
+    return make
+
+
+@pytest.fixture
+def make_user(app: Flask):
+    """Make a user holding one role; the password is PASSWORD."""
+    from authserver.models import Role, RoleAssignment, User
+
+    counter = iter(range(1, 100000))
+
+    def make(role: Role, *, can_approve: bool = True, email: str | None = None, **organisation):
+        """`organisation` is school=, trust= or vendor= (objects), as the role needs."""
+        ids = {f"{kind}_id": value.id for kind, value in organisation.items()}
+        with app.app_context():
+            user = User(email=email or f"user{next(counter)}@example.org", name="Test User")
+            user.set_password(PASSWORD)
+            user.roles.append(RoleAssignment(role=role, can_approve=can_approve, **ids))
+            db.session.add(user)
+            return saved(user)
+
+    return make
+
+
+@pytest.fixture
+def school(make_school):
+    return make_school()
+
+
+@pytest.fixture
+def school_admin(make_user, school):
+    from authserver.models import Role
+
+    return make_user(Role.SCHOOL_ADMIN, school=school, can_approve=True)
+
+
+@pytest.fixture
+def vendor(app: Flask):
+    from authserver.models import Vendor
+
+    with app.app_context():
+        vendor = Vendor(name="Test Vendor Ltd")
+        db.session.add(vendor)
+        return saved(vendor)
+
+
+@pytest.fixture
+def make_app(app: Flask, vendor):
+    """Register an application; returns (application, client_secret)."""
+    from authserver.applications import register_application, scope_requests_from
+    from authserver.models import Vendor
+
+    def make(
+        *,
+        required: dict[str, str] | None = None,
+        optional: dict[str, str] | None = None,
+        redirect_uris: list[str] | None = None,
+        **options,
+    ):
+        with app.app_context():
+            return _register(required, optional, redirect_uris, **options)
+
+    def _register(required, optional, redirect_uris, **options):
+        application, secret = register_application(
+            db.session.get(Vendor, vendor.id),
+            name=options.pop("name", "Register Radar"),
+            redirect_uris=redirect_uris or ["https://app.example.com/callback"],
+            scopes=scope_requests_from(
+                required
+                if required is not None
+                else {
+                    "StudentLite": "To show pupils' names.",
+                    "Attendance": "To analyse attendance.",
+                },
+                optional
+                if optional is not None
+                else {"Contact": "To phone parents.", "DietaryNeeds": "To warn of allergies."},
+            ),
+            privacy_policy_url="https://app.example.com/privacy",
+            terms_url="https://app.example.com/terms",
+            **options,
+        )
+        return saved(application), secret
+
+    return make
+
+
+@pytest.fixture
+def vendor_app(make_app):
+    """A confidential application: (application, client_secret)."""
+    return make_app()
+
+
+@pytest.fixture
+def resource_server(app: Flask):
+    """A registered resource server: (server, client_secret)."""
+    from authserver.applications import register_resource_server
+
+    with app.app_context():
+        server, secret = register_resource_server("Test resource server")
+        return saved(server), secret

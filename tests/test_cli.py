@@ -1,0 +1,129 @@
+"""Operator commands: `demo seed` makes a working demo world once, and says what it made."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from authserver.extensions import db
+
+SMALL = ["--schools", "2", "--students-per-school", "12"]
+
+
+@pytest.fixture
+def seeded(app, cli, tmp_path: Path) -> dict:
+    target = tmp_path / "demo.json"
+    result = cli.invoke(args=["demo", "seed", *SMALL, "--json", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "Demo sign-ins" in result.output
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    return json.loads(target.read_text())
+
+
+def test_the_credentials_file_has_the_documented_shape(app, seeded: dict) -> None:
+    assert seeded["issuer"] == app.config["SETTINGS"].issuer
+    assert len(seeded["schools"]) == 2
+    for school in seeded["schools"]:
+        assert {"id", "urn", "name", "admin"} <= set(school)
+        assert set(school["admin"]) == {"email", "password"}
+    for key in ("trust_admin", "vendor_admin"):
+        assert set(seeded[key]) == {"email", "password"}
+    assert len(seeded["applications"]) == 3
+    for application in seeded["applications"]:
+        assert {
+            "name",
+            "client_id",
+            "client_secret",
+            "redirect_uris",
+            "required_scopes",
+            "optional_scopes",
+        } <= set(application)
+        assert application["required_scopes"]
+    catering = next(a for a in seeded["applications"] if "Catering" in a["name"])
+    assert "DietaryNeeds" in catering["required_scopes"]
+    assert "StudentMedical" in catering["optional_scopes"]
+    assert len(seeded["resource_servers"]) == 1
+    assert set(seeded["resource_servers"][0]) == {"client_id", "client_secret"}
+
+
+def test_the_printed_credentials_match_what_is_stored(app, seeded: dict) -> None:
+    from authserver.models import Application, ResourceServer, User
+
+    with app.app_context():
+        admin = seeded["schools"][0]["admin"]
+        user = db.session.scalar(select(User).where(User.email == admin["email"]))
+        assert user.check_password(admin["password"])
+        assert user.password_hash != admin["password"]
+        for document in seeded["applications"]:
+            application = db.session.scalar(
+                select(Application).where(Application.client_id == document["client_id"])
+            )
+            assert application.client_secret_matches(document["client_secret"])
+            assert application.client_secret_digest != document["client_secret"]
+        server = seeded["resource_servers"][0]
+        resource_server = db.session.scalar(
+            select(ResourceServer).where(ResourceServer.client_id == server["client_id"])
+        )
+        assert resource_server.client_secret_matches(server["client_secret"])
+
+
+def test_seeding_again_changes_nothing(app, cli, seeded: dict, tmp_path: Path) -> None:
+    from authserver.models import User
+    from authserver.models.mis import ENTITIES
+
+    def counts() -> dict[str, int]:
+        with app.app_context():
+            tables = {
+                name: db.session.scalar(select(func.count()).select_from(model))
+                for name, model in ENTITIES.items()
+            }
+            tables["users"] = db.session.scalar(select(func.count()).select_from(User))
+            return tables
+
+    before = counts()
+    result = cli.invoke(args=["demo", "seed", *SMALL, "--json", str(tmp_path / "demo.json")])
+    assert result.exit_code == 0
+    assert "already there" in result.output
+    assert counts() == before
+    # The sign-ins are shown again from the file written the first time.
+    assert seeded["schools"][0]["admin"]["email"] in result.output
+
+
+def test_the_demo_data_is_deterministic(app, cli, tmp_path: Path) -> None:
+    from authserver import create_app
+    from authserver.models.mis import ENTITIES
+
+    def student_names(application) -> list[tuple]:
+        student = ENTITIES["student"]
+        with application.app_context():
+            return db.session.execute(
+                select(
+                    student.forename,
+                    student.surname,
+                    student.date_of_birth,
+                    student.enrolment_status,
+                ).order_by(student.id)
+            ).all()
+
+    assert cli.invoke(args=["demo", "seed", *SMALL]).exit_code == 0
+    other = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'other.db'}",
+            "APP_ENV": "testing",
+            "INSTANCE_PATH": str(tmp_path / "other"),
+            "SECRET_KEY": "other",
+            "BCRYPT_ROUNDS": 4,
+        }
+    )
+    with other.app_context():
+        db.create_all()
+    assert other.test_cli_runner().invoke(args=["demo", "seed", *SMALL]).exit_code == 0
+    first, second = student_names(app), student_names(other)
+    assert sum(1 for row in first if row.enrolment_status == "current") == 24
+    assert first == second
+    with other.app_context():
+        db.engine.dispose()
