@@ -103,11 +103,17 @@ def _register_blueprints(app: Flask) -> None:
     from authserver import security_headers
     from authserver.api import bp as api_bp
     from authserver.extensions import csrf
+    from authserver.oauth.server import init_server
+    from authserver.oauth.views import bp as oauth_bp
+    from consent.authorize import bp as authorize_bp
+    from consent.signin import bp as signin_bp
     from consent.views import bp as consent_bp
 
+    init_server(app)
     # Machine endpoints authenticate clients and tokens, never cookies: CSRF does not apply.
+    csrf.exempt(oauth_bp)
     csrf.exempt(api_bp)
-    for blueprint in (api_bp, consent_bp):
+    for blueprint in (oauth_bp, api_bp, consent_bp, signin_bp, authorize_bp):
         app.register_blueprint(blueprint)
     security_headers.init_app(app)
 

@@ -87,6 +87,20 @@ def logins_command(json_file: Path) -> None:
     click.echo(format_logins(json.loads(json_file.read_text())))
 
 
+keys = AppGroup("keys", help="Signing keys for JWT access tokens.")
+
+
+@keys.command("rotate")
+def rotate_keys_command() -> None:
+    """Make a new signing key; the previous one keeps verifying until its tokens expire."""
+    from authserver.oauth.jwt_tokens import rotate_signing_key
+
+    key = rotate_signing_key()
+    db.session.commit()
+    click.echo(f"New signing key {key.kid} is now signing JWT access tokens.")
+
+
 def register_commands(app: Flask) -> None:
     """Attach every command group to the app."""
     app.cli.add_command(demo)
+    app.cli.add_command(keys)

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from authserver.extensions import db
+from tests.oauth_flow import basic_auth, csrf_token
 
 SMALL = ["--schools", "2", "--students-per-school", "12"]
 
@@ -69,6 +70,34 @@ def test_the_printed_credentials_match_what_is_stored(app, seeded: dict) -> None
             select(ResourceServer).where(ResourceServer.client_id == server["client_id"])
         )
         assert resource_server.client_secret_matches(server["client_secret"])
+
+
+def test_the_printed_credentials_work_over_http(client, seeded: dict) -> None:
+    admin = seeded["schools"][0]["admin"]
+    page = client.get("/sign-in")
+    signed_in = client.post(
+        "/sign-in",
+        data={
+            "csrf_token": csrf_token(page.get_data(as_text=True)),
+            "email": admin["email"],
+            "password": admin["password"],
+        },
+    )
+    assert signed_in.status_code == 302
+    application = seeded["applications"][0]
+    token = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic_auth(application["client_id"], application["client_secret"]),
+    )
+    assert token.status_code == 200
+    server = seeded["resource_servers"][0]
+    info = client.post(
+        "/oauth/introspect",
+        data={"token": token.get_json()["access_token"]},
+        headers=basic_auth(server["client_id"], server["client_secret"]),
+    )
+    assert info.get_json()["active"] is True
 
 
 def test_seeding_again_changes_nothing(app, cli, seeded: dict, tmp_path: Path) -> None:

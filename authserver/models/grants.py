@@ -1,0 +1,67 @@
+"""Grants: what a school approved for an application, versioned as the scopes change."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import JSON, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from authserver.extensions import db
+from authserver.models.applications import Application
+from authserver.models.columns import UTCDateTime, utcnow
+from authserver.models.organisations import School
+from authserver.models.users import User
+
+
+class GrantStatus(enum.StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
+def _enum(cls: type[enum.Enum], length: int = 20) -> Enum:
+    return Enum(
+        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )
+
+
+class Grant(db.Model):
+    """A school's standing approval of an application: scopes, restrictions and a version."""
+
+    __tablename__ = "grants"
+    __table_args__ = (UniqueConstraint("application_id", "school_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
+    status: Mapped[GrantStatus] = mapped_column(_enum(GrantStatus), default=GrantStatus.ACTIVE)
+    # Rises each time the approved scopes change; tokens and school secrets carry it.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # {"group_ids": [...], "class_ids": [...], "excluded_fields": ["entity.field", ...]}
+    restrictions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What the school accepted, as linked at that moment.
+    accepted_privacy_policy_url: Mapped[str | None] = mapped_column(String(500))
+    accepted_terms_url: Mapped[str | None] = mapped_column(String(500))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    revocation_reason: Mapped[str | None] = mapped_column(Text)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    application: Mapped[Application] = relationship()
+    school: Mapped[School] = relationship()
+    approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_id])
+    revoked_by: Mapped[User | None] = relationship(foreign_keys=[revoked_by_id])
+
+    def is_in_force(self, now: dt.datetime | None = None) -> bool:
+        """Whether tokens under this grant may be issued and used now."""
+        if self.status != GrantStatus.ACTIVE:
+            return False
+        return self.expires_at is None or (now or utcnow()) < self.expires_at

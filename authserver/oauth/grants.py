@@ -1,0 +1,234 @@
+"""Our grant types on Authlib's classes: we override only storage and policy hooks."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from authlib.oauth2 import rfc9207
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, InvalidScopeError, grants
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7636.challenge import compare_s256_code_challenge
+from flask import current_app
+from sqlalchemy import select, update
+
+from authserver import audit, credentials, tokens
+from authserver.audit import AuditAction
+from authserver.extensions import db
+from authserver.models.applications import Application
+from authserver.models.columns import utcnow
+from authserver.models.grants import Grant
+from authserver.models.tokens import AuthorizationCode, Token
+from authserver.oauth.principal import SchoolPrincipal
+
+ALL_CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+CONFIDENTIAL_CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
+class S256CodeChallenge(CodeChallenge):
+    """PKCE required of every client, S256 only (RFC 9700 §2.1.1); plain is refused."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD: ClassVar[list[str]] = ["S256"]
+    CODE_CHALLENGE_METHODS: ClassVar[dict[str, Any]] = {"S256": compare_s256_code_challenge}
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        if not data.get("code_challenge"):
+            raise InvalidRequestError("PKCE is required: send a code_challenge (S256).")
+        # A missing method means "plain" (RFC 7636 §4.3), which we do not accept.
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("code_challenge_method must be S256.")
+        super().validate_code_challenge(grant, redirect_uri)
+
+
+def _principal_for(
+    grant: Grant, *, version: int, scope: str, user_id: int | None, restrictions: dict[str, Any]
+) -> SchoolPrincipal:
+    return SchoolPrincipal(
+        school_id=grant.school_id,
+        grant_id=grant.id,
+        grant_version=version,
+        restrictions=restrictions,
+        user_id=user_id,
+        scope=scope,
+    )
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    """The code flow: codes single-use, short-lived, bound to everything they were issued for."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ALL_CLIENT_AUTH_METHODS
+    # 48 characters from 62 symbols: about 285 bits.
+    AUTHORIZATION_CODE_LENGTH = 48
+
+    def save_authorization_code(self, code: str, request: Any) -> None:
+        principal: SchoolPrincipal = request.user
+        data = request.payload.data
+        ttl = current_app.config["SETTINGS"].authorization_code_ttl_seconds
+        db.session.add(
+            AuthorizationCode(
+                code_digest=credentials.digest(code),
+                application_id=request.client.id,
+                user_id=principal.user_id,
+                school_id=principal.school_id,
+                grant_id=principal.grant_id,
+                grant_version=principal.grant_version,
+                redirect_uri=request.payload.redirect_uri,
+                scope=principal.scope,
+                code_challenge=data["code_challenge"],
+                code_challenge_method=data["code_challenge_method"],
+                expires_at=utcnow() + timedelta(seconds=ttl),
+            )
+        )
+        db.session.flush()
+
+    def query_authorization_code(self, code: str, client: Application) -> AuthorizationCode | None:
+        row = db.session.scalar(
+            select(AuthorizationCode).where(
+                AuthorizationCode.code_digest == credentials.digest(code)
+            )
+        )
+        if row is None or row.application_id != client.id:
+            return None
+        # Claim the code atomically: of concurrent redemptions exactly one updates the row.
+        claimed = db.session.execute(
+            update(AuthorizationCode)
+            .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
+            .values(used_at=utcnow())
+        ).rowcount
+        if not claimed:
+            # RFC 6749 §4.1.2: a replayed code revokes every token issued from it.
+            revoked = tokens.revoke_issued_from_code(row.id)
+            audit.record(
+                AuditAction.CODE_REPLAYED,
+                actor=client,
+                school=row.school_id,
+                application=client,
+                tokens_revoked=revoked,
+            )
+            return None
+        if row.is_expired():
+            return None
+        return row
+
+    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+        # Kept, marked used, so that a replay is recognised; `tokens purge` removes it later.
+        return None
+
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> SchoolPrincipal:
+        grant = db.session.get(Grant, authorization_code.grant_id)
+        if grant is None or not grant.is_in_force():
+            raise InvalidGrantError("The school has withdrawn this application's access.")
+        if grant.version != authorization_code.grant_version:
+            raise InvalidGrantError("The school changed its decision; ask for a new code.")
+        return _principal_for(
+            grant,
+            version=grant.version,
+            scope=authorization_code.scope,
+            user_id=authorization_code.user_id,
+            restrictions=grant.restrictions,
+        )
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    """Refresh with rotation: each refresh token works once; a replay revokes the family."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ALL_CLIENT_AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
+        token = tokens.find_by_refresh_token(refresh_token)
+        if token is None:
+            return None
+        if token.refresh_used_at is not None:
+            self._revoke_replayed(token)
+            return None
+        if not tokens.refresh_token_is_active(token):
+            return None
+        return token
+
+    def _revoke_replayed(self, token: Token) -> None:
+        # RFC 9700 §4.14.2: reuse of a rotated refresh token revokes the whole family.
+        revoked = tokens.revoke_family(token.family_id)
+        audit.record(
+            AuditAction.REFRESH_REPLAYED,
+            actor=token.application,
+            school=token.school_id,
+            application=token.application_id,
+            tokens_revoked=revoked,
+        )
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        token: Token = self.request.refresh_token
+        claimed = db.session.execute(
+            update(Token)
+            .where(
+                Token.id == token.id, Token.refresh_used_at.is_(None), Token.revoked_at.is_(None)
+            )
+            .values(refresh_used_at=utcnow())
+        ).rowcount
+        if not claimed:
+            self._revoke_replayed(token)
+            raise InvalidGrantError("The refresh token has already been used.")
+        return super().create_token_response()
+
+    def authenticate_user(self, refresh_token: Token) -> SchoolPrincipal:
+        grant = db.session.get(Grant, refresh_token.grant_id) if refresh_token.grant_id else None
+        if grant is None or not grant.is_in_force():
+            raise InvalidGrantError("The school has withdrawn this application's access.")
+        # Never more than the school's grant allows now, and never more than before.
+        scopes = [s for s in refresh_token.scopes if s in grant.scopes or s == "PublicSchoolData"]
+        return _principal_for(
+            grant,
+            version=refresh_token.grant_version or grant.version,
+            scope=" ".join(scopes),
+            user_id=refresh_token.user_id,
+            restrictions=refresh_token.restrictions,
+        )
+
+    def issue_token(self, user: SchoolPrincipal, refresh_token: Token) -> dict[str, Any]:
+        requested = self.request.payload.scope
+        scope = user.scope
+        if requested:
+            asked = requested.split()
+            if not set(asked) <= set(user.scope.split()):
+                raise InvalidScopeError("A refresh cannot widen the scopes of a token.")
+            scope = " ".join(dict.fromkeys(asked))
+        return self.generate_token(user=user, scope=scope, include_refresh_token=True)
+
+    def revoke_old_credential(self, refresh_token: Token) -> None:
+        # Already marked used when it was claimed in create_token_response.
+        return None
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """A vendor-level token (no school, no data scopes) for the application's own management API."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = CONFIDENTIAL_CLIENT_AUTH_METHODS
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        if self.request.payload.scope:
+            raise InvalidScopeError(
+                "client_credentials tokens carry no data scopes; a school's data needs its grant."
+            )
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        token = self.generate_token(scope="", include_refresh_token=False)
+        self.save_token(token)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+class IssuerParameter(rfc9207.IssuerParameter):
+    """RFC 9207: every authorization response names its issuer, against mix-up attacks."""
+
+    def get_issuer(self) -> str:
+        return current_app.config["SETTINGS"].issuer
+
+
+def register(server: Any) -> None:
+    """Register every grant type this server offers (and no others: no implicit, no password)."""
+    server.register_extension(IssuerParameter())
+    server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
+    server.register_grant(RefreshTokenGrant)
+    server.register_grant(ClientCredentialsGrant)

@@ -1,0 +1,184 @@
+"""The Authlib authorization server bound to our storage: clients, token issue and storage."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.requests import OAuth2Payload
+from flask import Flask, Response, current_app
+from flask import request as flask_request
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+
+from authserver import credentials
+from authserver.catalogue import default_catalogue
+from authserver.extensions import db
+from authserver.models.applications import Application, ResourceServer
+from authserver.models.columns import utcnow
+from authserver.models.tokens import Token
+from authserver.oauth.principal import SchoolPrincipal
+
+
+class ParametersPayload(OAuth2Payload):
+    """OAuth parameters from exactly one place: the query, the body or a pushed request."""
+
+    def __init__(self, data: MultiDict) -> None:
+        self._data = data
+
+    @property
+    def data(self) -> MultiDict:
+        return self._data
+
+    @property
+    def datalist(self) -> dict[str, list[str]]:
+        return {key: self._data.getlist(key) for key in self._data}
+
+
+class ParametersRequest(OAuth2Request):
+    """An OAuth2Request whose parameters we choose, so a query string never reaches the token
+    endpoint and pushed requests (RFC 9126) replace the query at the authorization endpoint."""
+
+    def __init__(self, parameters: MultiDict) -> None:
+        super().__init__(flask_request.method, flask_request.url, headers=flask_request.headers)
+        self.payload = ParametersPayload(parameters)
+        self._parameters = parameters
+
+    @property
+    def args(self) -> MultiDict:
+        return self._parameters
+
+    @property
+    def form(self) -> MultiDict:
+        return self._parameters
+
+
+class SchoolAuthorizationServer(AuthorizationServer):
+    """Authlib's server with our client lookup, token format and token storage."""
+
+    def query_client(self, client_id: str) -> Application | ResourceServer | None:
+        if not client_id or len(client_id) > 64:
+            return None
+        application = db.session.scalar(
+            select(Application).where(Application.client_id == client_id)
+        )
+        if application is not None:
+            return application
+        return db.session.scalar(
+            select(ResourceServer).where(ResourceServer.client_id == client_id)
+        )
+
+    def create_oauth2_request(self, request: Any) -> OAuth2Request:
+        if isinstance(request, OAuth2Request):
+            return request
+        # RFC 6749 §3.2: token, introspection and revocation parameters come in the body only.
+        return ParametersRequest(flask_request.form.copy())
+
+    def handle_response(self, status_code: int, payload: Any, headers: Any) -> Response:
+        response = super().handle_response(status_code, payload, headers)
+        if status_code != 302:
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["Pragma"] = "no-cache"
+        return response
+
+    def validate_requested_scope(self, scope: str | None) -> None:
+        from authlib.oauth2.rfc6749 import InvalidScopeError
+
+        if scope and not set(scope.split()) <= set(default_catalogue().scopes):
+            raise InvalidScopeError("The scope names something that is not in the catalogue.")
+
+    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        save_token(token, request)
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def generate_token(
+    grant_type: str,
+    client: Application,
+    user: SchoolPrincipal | None = None,
+    scope: str | None = None,
+    expires_in: int | None = None,
+    include_refresh_token: bool = True,
+) -> dict[str, Any]:
+    """The token response for one issue: opaque 256-bit values (or a JWT, by application)."""
+    settings = current_app.config["SETTINGS"]
+    expires_in = expires_in or settings.access_token_ttl_seconds
+    token: dict[str, Any] = {
+        "token_type": "Bearer",
+        "access_token": credentials.new_secret(),
+        "expires_in": expires_in,
+        "scope": scope or "",
+    }
+    if include_refresh_token:
+        token["refresh_token"] = credentials.new_secret()
+    if isinstance(user, SchoolPrincipal):
+        token["school_id"] = user.school_id
+        token["grant_version"] = user.grant_version
+    if client.access_token_format == "jwt":  # noqa: S105 (a format name)
+        from authserver.oauth.jwt_tokens import encode_access_token
+
+        token["access_token"] = encode_access_token(client, user, token)
+    return token
+
+
+def save_token(token: dict[str, Any], request: OAuth2Request) -> Token:
+    """Store a freshly issued token as digests, bound to its school's grant version."""
+    settings = current_app.config["SETTINGS"]
+    principal = request.user if isinstance(request.user, SchoolPrincipal) else None
+    previous: Token | None = (
+        request.refresh_token if isinstance(request.refresh_token, Token) else None
+    )
+    code = request.authorization_code
+    now = utcnow()
+    row = Token(
+        application_id=request.client.id,
+        grant_type=request.payload.grant_type,
+        school_id=principal.school_id if principal else None,
+        grant_id=principal.grant_id if principal else None,
+        grant_version=principal.grant_version if principal else None,
+        user_id=principal.user_id if principal else None,
+        scope=token.get("scope", ""),
+        restrictions=principal.restrictions if principal else {},
+        token_format=request.client.access_token_format,
+        access_token_digest=credentials.digest(token["access_token"]),
+        refresh_token_digest=(
+            credentials.digest(token["refresh_token"]) if token.get("refresh_token") else None
+        ),
+        family_id=previous.family_id if previous else uuid.uuid4().hex,
+        authorization_code_id=(
+            code.id if code is not None else previous.authorization_code_id if previous else None
+        ),
+        issued_at=now,
+        expires_at=now + timedelta(seconds=token["expires_in"]),
+        refresh_expires_at=(
+            now + timedelta(seconds=settings.refresh_token_ttl_seconds)
+            if token.get("refresh_token")
+            else None
+        ),
+    )
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def init_server(app: Flask) -> SchoolAuthorizationServer:
+    """An Authlib server for this app, with our grants and endpoints, kept in app.extensions."""
+    from authserver.oauth import endpoints, grants
+
+    server = SchoolAuthorizationServer()
+    server.init_app(app)
+    server.register_token_generator("default", generate_token)
+    grants.register(server)
+    endpoints.register(server)
+    app.extensions["oauth_server"] = server
+    return server
+
+
+def oauth_server() -> SchoolAuthorizationServer:
+    """The current app's authorization server."""
+    return current_app.extensions["oauth_server"]

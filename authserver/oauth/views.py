@@ -1,0 +1,109 @@
+"""The machine-facing OAuth endpoints: token, PAR, introspection, revocation, JWKS, metadata."""
+
+from __future__ import annotations
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from authserver.extensions import db
+from authserver.oauth import par
+from authserver.oauth.metadata import server_metadata
+from authserver.oauth.server import ParametersRequest, oauth_server
+
+bp = Blueprint("oauth", __name__)
+
+
+def _form_problem() -> str | None:
+    """Why a token-style request is malformed, or None (RFC 6749 §3.2)."""
+    if request.args:
+        return "Parameters belong in the request body, never in the URL."
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return "Send the parameters as application/x-www-form-urlencoded."
+    repeated = sorted(key for key in request.form if len(request.form.getlist(key)) > 1)
+    if repeated:
+        return f"Parameters must not be repeated: {', '.join(repeated)}."
+    return None
+
+
+def _invalid_request(description: str) -> Response:
+    return oauth_server().handle_error_response(None, InvalidRequestError(description))
+
+
+@bp.post("/oauth/token")
+def token() -> Response:
+    """RFC 6749 §3.2: exchange a grant for tokens."""
+    if problem := _form_problem():
+        return _invalid_request(problem)
+    if not request.form.get("grant_type"):
+        return _invalid_request("Missing grant_type.")
+    response = oauth_server().create_token_response()
+    # Commit even on error: a replayed code or refresh token has just revoked its family.
+    db.session.commit()
+    return response
+
+
+@bp.post("/oauth/introspect")
+def introspect() -> Response:
+    """RFC 7662: is this token active, and what may it do."""
+    if problem := _form_problem():
+        return _invalid_request(problem)
+    return oauth_server().create_endpoint_response("introspection")
+
+
+@bp.post("/oauth/revoke")
+def revoke() -> Response:
+    """RFC 7009: revoke an access or refresh token."""
+    if problem := _form_problem():
+        return _invalid_request(problem)
+    response = oauth_server().create_endpoint_response("revocation")
+    db.session.commit()
+    return response
+
+
+@bp.post("/oauth/par")
+def pushed_authorization_request() -> Response:
+    """RFC 9126: a client pushes its authorization request and gets a request_uri."""
+    if problem := _form_problem():
+        return _invalid_request(problem)
+    server = oauth_server()
+    oauth_request = ParametersRequest(request.form.copy())
+    try:
+        client = server.authenticate_client(
+            oauth_request, ["client_secret_basic", "client_secret_post", "none"], "token"
+        )
+        parameters = request.form.copy()
+        for secret_field in ("client_secret", "client_assertion", "client_assertion_type"):
+            parameters.pop(secret_field, None)
+        if parameters.get("client_id", client.client_id) != client.client_id:
+            raise InvalidRequestError("client_id does not match the authenticated client.")
+        parameters["client_id"] = client.client_id
+        # Validate now with Authlib's own checks, as the authorization endpoint will later.
+        server.get_consent_grant(request=ParametersRequest(parameters), end_user=None)
+        request_uri, expires_in = par.push(client, parameters)
+    except OAuth2Error as error:
+        error.redirect_uri = None  # PAR errors are answered here, never redirected
+        return server.handle_error_response(oauth_request, error)
+    db.session.commit()
+    response = jsonify(request_uri=request_uri, expires_in=expires_in)
+    response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/oauth/jwks")
+def jwks() -> Response:
+    """The public keys that verify JWT access tokens (RFC 9068)."""
+    from authserver.oauth.jwt_tokens import public_key_set
+
+    response = jsonify(public_key_set())
+    response.cache_control.max_age = 300
+    return response
+
+
+@bp.get("/.well-known/oauth-authorization-server")
+def metadata() -> Response:
+    """RFC 8414 authorization server metadata."""
+    response = jsonify(server_metadata(current_app.config["SETTINGS"].issuer))
+    response.cache_control.max_age = 3600
+    return response

@@ -1,0 +1,84 @@
+"""Tokens in domain terms: finding them by value, whether they are live, revoking them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select, update
+
+from authserver import credentials
+from authserver.extensions import db
+from authserver.models.columns import utcnow
+from authserver.models.grants import Grant
+from authserver.models.tokens import Token
+
+
+def find_by_access_token(value: str) -> Token | None:
+    """The token row for an access token value, live or not."""
+    return db.session.scalar(
+        select(Token).where(Token.access_token_digest == credentials.digest(value))
+    )
+
+
+def find_by_refresh_token(value: str) -> Token | None:
+    """The token row for a refresh token value, live or not."""
+    return db.session.scalar(
+        select(Token).where(Token.refresh_token_digest == credentials.digest(value))
+    )
+
+
+def grant_allows(token: Token, now: dt.datetime | None = None) -> bool:
+    """Whether the school's grant behind `token` still stands (vendor tokens have none)."""
+    if token.grant_id is None:
+        return True
+    grant = db.session.get(Grant, token.grant_id)
+    return grant is not None and grant.is_in_force(now)
+
+
+def access_token_is_active(token: Token, now: dt.datetime | None = None) -> bool:
+    """Whether the access token may be used now: unrevoked, unexpired, grant in force."""
+    now = now or utcnow()
+    return token.is_active(now) and grant_allows(token, now)
+
+
+def refresh_token_is_active(token: Token, now: dt.datetime | None = None) -> bool:
+    """Whether the refresh token may still be exchanged."""
+    now = now or utcnow()
+    return (
+        token.refresh_token_digest is not None
+        and token.revoked_at is None
+        and token.refresh_used_at is None
+        and (token.refresh_expires_at is None or now < token.refresh_expires_at)
+        and grant_allows(token, now)
+    )
+
+
+def revoke_family(family_id: str) -> int:
+    """Revoke every token rotated from one authorization; returns how many were live."""
+    result = db.session.execute(
+        update(Token)
+        .where(Token.family_id == family_id, Token.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return result.rowcount
+
+
+def revoke_issued_from_code(authorization_code_id: int) -> int:
+    """Revoke every token descended from an authorization code (RFC 6749 §4.1.2 replay)."""
+    families = select(Token.family_id).where(Token.authorization_code_id == authorization_code_id)
+    result = db.session.execute(
+        update(Token)
+        .where(Token.family_id.in_(families), Token.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return result.rowcount
+
+
+def revoke_for_grant(grant_id: int) -> int:
+    """Revoke every token issued under a school's grant, at once."""
+    result = db.session.execute(
+        update(Token)
+        .where(Token.grant_id == grant_id, Token.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return result.rowcount

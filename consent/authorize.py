@@ -1,0 +1,188 @@
+"""The authorization endpoint (RFC 6749 §4.1): a school admin decides for their school."""
+
+from __future__ import annotations
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
+
+from authserver import grants
+from authserver.catalogue import default_catalogue
+from authserver.extensions import db
+from authserver.models.applications import Application
+from authserver.models.organisations import School
+from authserver.models.users import User
+from authserver.oauth import par
+from authserver.oauth.principal import SchoolPrincipal
+from authserver.oauth.server import ParametersRequest, oauth_server
+from consent.forms import DecisionForm
+from consent.signin import current_user
+
+bp = Blueprint("authorize", __name__)
+
+
+class AuthorizationProblem(Exception):
+    """A request we answer with a page, never a redirect (unknown client, bad redirect URI...)."""
+
+    def __init__(self, title: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.title, self.message, self.status = title, message, status
+
+
+def _problem_page(problem: AuthorizationProblem) -> tuple[str, int]:
+    return render_template(
+        "error.html", status=problem.status, title=problem.title, message=problem.message
+    ), problem.status
+
+
+def _parameters() -> tuple[MultiDict, par.PushedAuthorizationRequest | None]:
+    """The request's parameters: from the query, or from the pushed request it names."""
+    if "request_uri" not in request.args:
+        return request.args.copy(), None
+    pushed = par.find(request.args.get("client_id"), request.args["request_uri"])
+    if pushed is None:
+        raise AuthorizationProblem(
+            "This sign-in link has expired",
+            "The application's request has expired or was already used. Go back to the "
+            "application and start again.",
+        )
+    return par.parameters_of(pushed), pushed
+
+
+def _error_response(
+    oauth_request: ParametersRequest, error: OAuth2Error
+) -> Response | tuple[str, int]:
+    """Redirect the error to the client only once its redirect URI is known good (RFC 6749
+    §4.1.2.1); otherwise show it here. Errors carry `iss` too (RFC 9207 §2)."""
+    if not error.redirect_uri:
+        raise AuthorizationProblem(
+            "This request cannot be completed", error.get_error_description() or error.error
+        )
+    error.state = oauth_request.payload.state
+    response = oauth_server().handle_error_response(oauth_request, error)
+    response.location = add_params_to_uri(
+        response.location, {"iss": current_app.config["SETTINGS"].issuer}
+    )
+    return response
+
+
+def _choose_school(user: User, urn: str | None) -> tuple[School | None, list[School]]:
+    """The school this decision is for, if settled, and the schools the user may decide for."""
+    schools = [school for school in user.administered_schools() if user.can_approve_for(school)]
+    if not schools:
+        raise AuthorizationProblem(
+            "You cannot approve data sharing",
+            "Your account may view your school's connections but not approve new ones. "
+            "Ask a colleague who approves data sharing for your school.",
+            403,
+        )
+    if urn:
+        school = next((s for s in schools if s.urn == urn), None)
+        if school is None:
+            raise AuthorizationProblem(
+                "School not available",
+                f"You cannot approve data sharing for the school with URN {urn}.",
+                403,
+            )
+        return school, schools
+    return (schools[0] if len(schools) == 1 else None), schools
+
+
+@bp.route("/oauth/authorize", methods=["GET", "POST"])
+def authorize() -> Response | tuple[str, int] | str:
+    """Validate the request, make sure a school admin is signed in, and take their decision."""
+    try:
+        return _authorize()
+    except AuthorizationProblem as problem:
+        return _problem_page(problem)
+
+
+def _authorize() -> Response | tuple[str, int] | str:
+    server = oauth_server()
+    parameters, pushed = _parameters()
+    oauth_request = ParametersRequest(parameters)
+    try:
+        consent_grant = server.get_consent_grant(request=oauth_request, end_user=None)
+        application: Application = oauth_request.client
+        if application.require_pushed_authorization_requests and pushed is None:
+            raise InvalidRequestError(
+                "This application must push its authorization requests (RFC 9126).",
+                redirect_uri=consent_grant.redirect_uri,
+            )
+    except OAuth2Error as error:
+        return _error_response(oauth_request, error)
+
+    user = current_user()
+    if user is None:
+        return redirect(url_for("auth.sign_in", next=request.full_path))
+
+    requested = oauth_request.scope.split() if oauth_request.scope else None
+    form = DecisionForm()
+    school, schools = _choose_school(user, form.school.data or parameters.get("school"))
+    grant = grants.find_grant(application, school) if school else None
+    choice = grants.scope_choice(application, requested, grant)
+    form.optional_scopes.choices = [(name, name) for name in choice.optional]
+    if school is not None and not form.school.data:
+        form.school.data = school.urn
+
+    if request.method == "POST" and form.validate_on_submit() and school is not None:
+        if pushed is not None and not par.consume(pushed):
+            raise AuthorizationProblem(
+                "This request was already answered", "Go back to the application and start again."
+            )
+        if form.deny.data:
+            grants.deny(application, school, by=user)
+            response = server.create_authorization_response(
+                request=oauth_request, grant_user=None, grant=consent_grant
+            )
+        else:
+            try:
+                grant = grants.approve(
+                    application,
+                    school,
+                    approver=user,
+                    choice=choice,
+                    optional_scopes=form.optional_scopes.data or [],
+                )
+            except grants.ConsentError as refusal:
+                db.session.rollback()
+                raise AuthorizationProblem("Nothing was shared", f"{refusal}.") from refusal
+            asked = set(requested or application.requested_scopes)
+            granted = [
+                s
+                for s in default_catalogue().scopes
+                if s in asked and (s in grant.scopes or s in default_always_shared())
+            ]
+            principal = SchoolPrincipal(
+                school_id=school.id,
+                grant_id=grant.id,
+                grant_version=grant.version,
+                restrictions=grant.restrictions,
+                user_id=user.id,
+                scope=" ".join(granted),
+            )
+            response = server.create_authorization_response(
+                request=oauth_request, grant_user=principal, grant=consent_grant
+            )
+        db.session.commit()
+        return response
+
+    status = 400 if request.method == "POST" else 200
+    page = render_template(
+        "authorize.html",
+        form=form,
+        application=application,
+        school=school,
+        schools=schools,
+        choice=choice,
+        catalogue=default_catalogue(),
+    )
+    return page, status, {"Cache-Control": "no-store"}
+
+
+def default_always_shared() -> frozenset[str]:
+    """Scopes that never need consent: they are granted whenever they are asked for."""
+    return frozenset(scope.name for scope in default_catalogue() if not scope.consent_required)

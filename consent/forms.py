@@ -1,0 +1,30 @@
+"""Flask-WTF forms of the browser side; every one carries a CSRF token."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectMultipleField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length
+from wtforms.widgets import CheckboxInput, ListWidget
+
+
+class SignInForm(FlaskForm):
+    email = EmailField("Email address", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+    submit = SubmitField("Sign in")
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """Tick boxes, one per choice."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class DecisionForm(FlaskForm):
+    """A school's decision on an authorization request."""
+
+    school = StringField("School", validators=[DataRequired(), Length(max=16)])
+    optional_scopes = MultiCheckboxField("Optional data", choices=[], validate_choice=True)
+    approve = SubmitField("Approve")
+    deny = SubmitField("Deny")

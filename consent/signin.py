@@ -1,0 +1,82 @@
+"""Signing in and out: bcrypt passwords, a fresh session at every sign-in."""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from sqlalchemy import func, select
+from werkzeug.wrappers import Response
+
+from authserver import audit
+from authserver.audit import AuditAction
+from authserver.credentials import hash_password, password_matches
+from authserver.extensions import db
+from authserver.models.columns import utcnow
+from authserver.models.users import User
+from consent.forms import SignInForm
+
+bp = Blueprint("auth", __name__)
+
+
+def _unknown_user_hash() -> str:
+    """A bcrypt hash to check when the email is unknown, so timing says nothing either."""
+    cached = current_app.extensions.get("unknown_user_hash")
+    if cached is None:
+        rounds = current_app.config["SETTINGS"].bcrypt_rounds
+        cached = current_app.extensions["unknown_user_hash"] = hash_password(
+            secrets.token_urlsafe(24), rounds
+        )
+    return cached
+
+
+def current_user() -> User | None:
+    """The signed-in user of this request, if any (looked up once per request)."""
+    if "authserver.user" not in request.environ:
+        user_id = session.get("user_id")
+        user = db.session.get(User, user_id) if user_id else None
+        request.environ["authserver.user"] = user if user is not None and user.is_active else None
+    return request.environ["authserver.user"]
+
+
+def safe_next(target: str | None) -> str:
+    """Only a same-site path may be returned to after sign-in (no open redirect)."""
+    if not target:
+        return url_for("consent.index")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("consent.index")
+    if "\\" in target:
+        return url_for("consent.index")
+    return target
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> str | Response:
+    """Email and password; the same message whether or not the email exists."""
+    form = SignInForm()
+    error = None
+    if form.validate_on_submit():
+        email = form.email.data.strip().lower()
+        user = db.session.scalar(select(User).where(func.lower(User.email) == email))
+        if user is not None and user.is_active and user.check_password(form.password.data):
+            # Rotate the session: nothing from before sign-in survives it.
+            session.clear()
+            session["user_id"] = user.id
+            user.last_sign_in_at = utcnow()
+            audit.record(AuditAction.USER_SIGNED_IN, actor=user)
+            db.session.commit()
+            return redirect(safe_next(request.args.get("next")))
+        if user is None:
+            password_matches(form.password.data, _unknown_user_hash())
+        error = "That email address and password do not match an account."
+    status = 401 if error else 200
+    return render_template("sign_in.html", form=form, error=error), status
+
+
+@bp.post("/sign-out")
+def sign_out() -> Response:
+    """End the session (CSRFProtect has checked the form's token)."""
+    session.clear()
+    return redirect(url_for("consent.index"))
