@@ -62,7 +62,7 @@ def _engine_options(database_url: str) -> dict[str, Any]:
 
 def _init_extensions(app: Flask) -> None:
     from authserver import models  # noqa: F401  (every table on the metadata)
-    from authserver.extensions import csrf, db, migrate
+    from authserver.extensions import csrf, db, limiter, migrate
     from authserver.models.columns import render_migration_item
 
     db.init_app(app)
@@ -76,6 +76,10 @@ def _init_extensions(app: Flask) -> None:
         render_item=render_migration_item,
     )
     csrf.init_app(app)
+    settings = app.config["SETTINGS"]
+    # Redis shares counts across workers and machines; memory suits one process.
+    app.config.setdefault("RATELIMIT_STORAGE_URI", settings.redis_url or "memory://")
+    limiter.init_app(app)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _tune_sqlite(app)
 
@@ -106,14 +110,24 @@ def _register_blueprints(app: Flask) -> None:
     from authserver.oauth.server import init_server
     from authserver.oauth.views import bp as oauth_bp
     from consent.authorize import bp as authorize_bp
+    from consent.dashboard import bp as dashboard_bp
     from consent.signin import bp as signin_bp
+    from consent.vendor import bp as vendor_bp
     from consent.views import bp as consent_bp
 
     init_server(app)
     # Machine endpoints authenticate clients and tokens, never cookies: CSRF does not apply.
     csrf.exempt(oauth_bp)
     csrf.exempt(api_bp)
-    for blueprint in (oauth_bp, api_bp, consent_bp, signin_bp, authorize_bp):
+    for blueprint in (
+        oauth_bp,
+        api_bp,
+        consent_bp,
+        signin_bp,
+        authorize_bp,
+        dashboard_bp,
+        vendor_bp,
+    ):
         app.register_blueprint(blueprint)
     security_headers.init_app(app)
 

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from authserver import credentials
 from authserver.catalogue import Catalogue, default_catalogue
 from authserver.extensions import db
 from authserver.models.applications import (
+    ACCESS_TOKEN_FORMATS,
     TOKEN_ENDPOINT_AUTH_METHODS,
     Application,
     ApplicationScope,
     ResourceServer,
     Vendor,
 )
+from authserver.models.grants import AccessRequest, AccessRequestStatus, Grant, GrantStatus
+from authserver.models.organisations import School
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
@@ -36,6 +44,10 @@ class ScopeRequest:
 def check_redirect_uri(uri: str) -> str:
     """Refuse a redirect URI that is not absolute https (or http on loopback) or has a fragment."""
     parts = urlsplit(uri)
+    if parts.username is not None or "@" in parts.netloc:
+        raise RegistrationError(f"redirect URI {uri!r} must not contain a user name or password")
+    if any(character in uri for character in " ;,\"'<>"):
+        raise RegistrationError(f"redirect URI {uri!r} contains a character it must not")
     if parts.fragment or "#" in uri:
         raise RegistrationError(f"redirect URI {uri!r} must not contain a fragment")
     if not parts.netloc or parts.scheme not in {"https", "http"}:
@@ -67,6 +79,44 @@ def check_scope_requests(
     return list(requests)
 
 
+def check_https_url(url: str, what: str) -> str:
+    """Refuse a link shown to schools (privacy policy, terms, website) that is not https."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.netloc:
+        raise RegistrationError(f"{what} must be an https URL")
+    return url
+
+
+def _check_registration(
+    *,
+    name: str,
+    redirect_uris: Sequence[str],
+    scopes: Sequence[ScopeRequest],
+    privacy_policy_url: str,
+    terms_url: str | None,
+    website_url: str | None,
+    token_endpoint_auth_method: str,
+    access_token_format: str,
+) -> None:
+    """The rules every registration meets, when first made and at every change."""
+    if not name.strip():
+        raise RegistrationError("an application needs a name")
+    if not redirect_uris:
+        raise RegistrationError("register at least one redirect URI")
+    if token_endpoint_auth_method not in TOKEN_ENDPOINT_AUTH_METHODS:
+        raise RegistrationError(f"unknown token endpoint auth method {token_endpoint_auth_method}")
+    if access_token_format not in ACCESS_TOKEN_FORMATS:
+        raise RegistrationError(f"unknown access token format {access_token_format}")
+    for uri in redirect_uris:
+        check_redirect_uri(uri)
+    check_https_url(privacy_policy_url, "the privacy policy")
+    if terms_url:
+        check_https_url(terms_url, "the terms of use")
+    if website_url:
+        check_https_url(website_url, "the website")
+    check_scope_requests(scopes)
+
+
 def register_application(
     vendor: Vendor,
     *,
@@ -82,17 +132,16 @@ def register_application(
     access_token_format: str = "opaque",  # noqa: S107 (a format name)
 ) -> tuple[Application, str | None]:
     """Add an application for `vendor`; returns it and its client secret (shown once)."""
-    if not name.strip():
-        raise RegistrationError("an application needs a name")
-    if not redirect_uris:
-        raise RegistrationError("register at least one redirect URI")
-    if token_endpoint_auth_method not in TOKEN_ENDPOINT_AUTH_METHODS:
-        raise RegistrationError(f"unknown token endpoint auth method {token_endpoint_auth_method}")
-    for uri in redirect_uris:
-        check_redirect_uri(uri)
-    if urlsplit(privacy_policy_url).scheme != "https":
-        raise RegistrationError("the privacy policy must be an https URL")
-    check_scope_requests(scopes)
+    _check_registration(
+        name=name,
+        redirect_uris=redirect_uris,
+        scopes=scopes,
+        privacy_policy_url=privacy_policy_url,
+        terms_url=terms_url,
+        website_url=website_url,
+        token_endpoint_auth_method=token_endpoint_auth_method,
+        access_token_format=access_token_format,
+    )
     application = Application(
         vendor=vendor,
         name=name.strip(),
@@ -114,6 +163,156 @@ def register_application(
     db.session.add(application)
     db.session.flush()
     return application, secret
+
+
+def update_application(
+    application: Application,
+    *,
+    name: str,
+    redirect_uris: Sequence[str],
+    scopes: Sequence[ScopeRequest],
+    privacy_policy_url: str,
+    description: str = "",
+    terms_url: str | None = None,
+    website_url: str | None = None,
+    token_endpoint_auth_method: str | None = None,
+    require_pushed_authorization_requests: bool | None = None,
+    access_token_format: str | None = None,
+) -> Application:
+    """Change an application's registration under the same rules as `register_application`.
+
+    The scope requests are replaced by `scopes`; options left as None keep their value. The
+    client secret is not touched, and an application cannot turn from a confidential client
+    into a public one or back (a secret would linger or be missing): register another instead.
+    Schools' grants and requests already made stay as they are.
+    """
+    method = token_endpoint_auth_method or application.token_endpoint_auth_method
+    token_format = access_token_format or application.access_token_format
+    _check_registration(
+        name=name,
+        redirect_uris=redirect_uris,
+        scopes=scopes,
+        privacy_policy_url=privacy_policy_url,
+        terms_url=terms_url,
+        website_url=website_url,
+        token_endpoint_auth_method=method,
+        access_token_format=token_format,
+    )
+    if (method == "none") != application.is_public:
+        kind = "public" if application.is_public else "confidential"
+        raise RegistrationError(
+            f"a {kind} client cannot change to {method}; register a new application instead"
+        )
+    application.name = name.strip()
+    application.description = description
+    application.redirect_uris = list(dict.fromkeys(redirect_uris))
+    application.privacy_policy_url = privacy_policy_url
+    application.terms_url = terms_url
+    application.website_url = website_url
+    application.token_endpoint_auth_method = method
+    application.access_token_format = token_format
+    if require_pushed_authorization_requests is not None:
+        application.require_pushed_authorization_requests = require_pushed_authorization_requests
+    # Change rows in place: a scope dropped and asked for again must not collide with itself.
+    kept = {row.scope: row for row in application.scope_requests}
+    rows = []
+    for request in scopes:
+        row = kept.get(request.scope) or ApplicationScope(scope=request.scope)
+        row.required = request.required
+        row.purpose = request.purpose.strip()
+        rows.append(row)
+    application.scope_requests = rows
+    db.session.flush()
+    return application
+
+
+class SchoolAccess(enum.StrEnum):
+    """Where an application stands with one school, as its vendor sees it."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+
+
+@dataclass(frozen=True)
+class SchoolStatus:
+    """One school's answer to an application: the state, since when, and the grant in force."""
+
+    school: School
+    status: SchoolAccess
+    since: dt.datetime
+    grant: Grant | None = None
+    request: AccessRequest | None = None
+
+    @property
+    def grant_version(self) -> int | None:
+        """The version of the grant in force, if there is one (also while asking for more)."""
+        return self.grant.version if self.grant and self.grant.is_in_force() else None
+
+
+def _status_of(
+    school: School, grant: Grant | None, requests: Sequence[AccessRequest]
+) -> SchoolStatus | None:
+    pending = next((r for r in requests if r.is_pending), None)
+    if pending is not None:
+        return SchoolStatus(school, SchoolAccess.PENDING, pending.created_at, grant, pending)
+    if grant is not None and grant.is_in_force():
+        return SchoolStatus(school, SchoolAccess.APPROVED, grant.approved_at, grant)
+    # Nothing in force: the latest of the grant's end and the last refusal says why.
+    ends: list[SchoolStatus] = []
+    if grant is not None and grant.status == GrantStatus.REVOKED:
+        ends.append(
+            SchoolStatus(school, SchoolAccess.REVOKED, grant.revoked_at or grant.updated_at, grant)
+        )
+    elif grant is not None and grant.expires_at is not None:
+        ends.append(SchoolStatus(school, SchoolAccess.EXPIRED, grant.expires_at, grant))
+    latest = requests[-1] if requests else None
+    if latest is not None and latest.status in {
+        AccessRequestStatus.REJECTED,
+        AccessRequestStatus.WITHDRAWN,
+    }:
+        state = SchoolAccess(latest.status.value)
+        ends.append(
+            SchoolStatus(school, state, latest.decided_at or latest.updated_at, grant, latest)
+        )
+    return max(ends, key=lambda s: s.since, default=None)
+
+
+def school_statuses(application: Application) -> list[SchoolStatus]:
+    """Every school the application has asked or been approved by, and where it stands there:
+    pending (a request awaits the school), approved (a grant in force, with its version),
+    rejected (the latest request refused, nothing in force), revoked (the grant withdrawn),
+    expired or withdrawn. By school name."""
+    grants = db.session.scalars(
+        select(Grant)
+        .where(Grant.application_id == application.id)
+        .options(selectinload(Grant.school))
+    )
+    requests = db.session.scalars(
+        select(AccessRequest)
+        .where(AccessRequest.application_id == application.id)
+        .order_by(AccessRequest.created_at, AccessRequest.id)
+        .options(selectinload(AccessRequest.school))
+    )
+    schools: dict[int, School] = {}
+    grant_of: dict[int, Grant] = {}
+    requests_of: dict[int, list[AccessRequest]] = {}
+    for grant in grants:
+        schools[grant.school_id] = grant.school
+        grant_of[grant.school_id] = grant
+    for request in requests:
+        schools[request.school_id] = request.school
+        requests_of.setdefault(request.school_id, []).append(request)
+    statuses = [
+        _status_of(school, grant_of.get(school_id), requests_of.get(school_id, []))
+        for school_id, school in schools.items()
+    ]
+    return sorted(
+        (s for s in statuses if s is not None), key=lambda s: (s.school.name, s.school.urn)
+    )
 
 
 def scope_requests_from(

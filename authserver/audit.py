@@ -13,6 +13,11 @@ from authserver.models.users import User
 
 
 class AuditAction(enum.StrEnum):
+    APPLICATION_REGISTERED = "application:registered"
+    APPLICATION_CHANGED = "application:changed"
+    CLIENT_SECRET_ROTATED = "application:client_secret_rotated"  # noqa: S105 (an action name)
+    ACCESS_REQUESTED = "access_request:created"
+    ACCESS_REQUEST_REJECTED = "access_request:rejected"
     GRANT_APPROVED = "grant:approved"
     GRANT_SCOPES_CHANGED = "grant:scopes_changed"
     GRANT_DENIED = "grant:denied"

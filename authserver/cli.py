@@ -93,7 +93,7 @@ keys = AppGroup("keys", help="Signing keys for JWT access tokens.")
 @keys.command("rotate")
 def rotate_keys_command() -> None:
     """Make a new signing key; the previous one keeps verifying until its tokens expire."""
-    from authserver.oauth.jwt_tokens import rotate_signing_key
+    from authserver.signing import rotate_signing_key
 
     key = rotate_signing_key()
     db.session.commit()

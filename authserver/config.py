@@ -32,6 +32,9 @@ class Settings:
     par_request_ttl_seconds: int = 60
     bcrypt_rounds: int = 12
     trusted_proxy_count: int = 0
+    redis_url: str = ""
+    sign_in_failures_per_account: str = "10 per 15 minutes"
+    sign_in_failures_per_address: str = "50 per 15 minutes"
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 

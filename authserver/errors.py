@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+
+from authserver.extensions import db
 
 MACHINE_PREFIXES = (
     "/api/",
@@ -31,6 +34,13 @@ STATUS_ERRORS = {
 }
 
 
+# Plain words for the people who meet these in a browser.
+PAGE_WORDS = {
+    429: ("Too many attempts", "Please wait a few minutes, then try again."),
+    503: ("Temporarily unavailable", "The service is busy or being updated. Try again shortly."),
+}
+
+
 def wants_json() -> bool:
     """Whether this request comes from a machine (protocol or API) rather than a browser."""
     return request.path.startswith(MACHINE_PREFIXES)
@@ -48,20 +58,24 @@ def init_app(app: Flask) -> None:
     """Register the handlers."""
 
     @app.errorhandler(HTTPException)
-    def _http_error(error: HTTPException) -> Response | tuple[str, int]:
+    def _http_error(error: HTTPException) -> Response:
         status = error.code or 500
         if wants_json():
             response = json_error(
                 status, STATUS_ERRORS.get(status, "server_error"), error.description or ""
             )
-            # Carry Allow (405), Retry-After (429, 503) and the like over to the JSON answer.
-            for name, value in error.get_headers():
-                if name.lower() != "content-type":
-                    response.headers[name] = value
-            return response
-        return render_template(
-            "error.html", status=status, title=error.name, message=error.description
-        ), status
+        else:
+            title, message = PAGE_WORDS.get(status, (error.name, error.description))
+            response = Response(
+                render_template("error.html", status=status, title=title, message=message),
+                status=status,
+                mimetype="text/html",
+            )
+        # Carry Allow (405), Retry-After (429, 503) and the like over to the answer.
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(CSRFError)
     def _csrf_error(error: CSRFError) -> tuple[str, int]:
@@ -70,15 +84,50 @@ def init_app(app: Flask) -> None:
         )
         return render_template("error.html", status=400, title="Form expired", message=message), 400
 
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(error: OperationalError) -> Response:
+        # The database is unreachable (or not migrated): say so, and when to try again.
+        _forget_failed_work()
+        app.logger.error(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.path,
+            type(error.orig).__name__ if error.orig else type(error).__name__,
+        )
+        return _failure(
+            503,
+            "temporarily_unavailable",
+            "The service cannot reach its database. Try again shortly.",
+            retry_after_seconds=5,
+        )
+
     @app.errorhandler(Exception)
-    def _unexpected(error: Exception) -> Response | tuple[str, int]:
+    def _unexpected(error: Exception) -> Response:
+        _forget_failed_work()
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        if wants_json():
-            return json_error(500, "server_error", "The server met an unexpected error.")
-        wrapped = InternalServerError()
-        return render_template(
-            "error.html",
-            status=500,
-            title=wrapped.name,
-            message="Something went wrong on our side. Please try again.",
-        ), 500
+        return _failure(500, "server_error", "Something went wrong on our side. Please try again.")
+
+
+def _forget_failed_work() -> None:
+    """Roll back whatever the failed request began, so nothing half-done is kept."""
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:
+        db.session.remove()
+
+
+def _failure(
+    status: int, error: str, message: str, retry_after_seconds: int | None = None
+) -> Response:
+    if wants_json():
+        response = json_error(status, error, message)
+    else:
+        title = PAGE_WORDS.get(status, ("Something went wrong", message))[0]
+        try:
+            page = render_template("error.html", status=status, title=title, message=message)
+        except Exception:  # the error page itself must never fail
+            page = f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{message}</p>"
+        response = Response(page, status=status, mimetype="text/html")
+    if retry_after_seconds is not None:
+        response.headers["Retry-After"] = str(retry_after_seconds)
+    return response

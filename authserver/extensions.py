@@ -1,5 +1,7 @@
 """Flask extensions: created once here, bound to an app in `create_app`."""
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -25,3 +27,5 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
+# Limits are declared per view; storage (Redis or memory) is chosen in create_app.
+limiter = Limiter(key_func=get_remote_address, headers_enabled=True)

@@ -15,7 +15,7 @@ from authserver.catalogue import default_catalogue
 from authserver.extensions import db
 from authserver.models.applications import Application
 from authserver.models.columns import utcnow
-from authserver.models.grants import Grant, GrantStatus
+from authserver.models.grants import AccessRequest, AccessRequestStatus, Grant, GrantStatus
 from authserver.models.organisations import School
 from authserver.models.users import User
 
@@ -56,14 +56,47 @@ class Restrictions:
     def is_whole_school(self) -> bool:
         return not self.group_ids and not self.class_ids
 
+    def reaches_everyone_in(self, other: Restrictions) -> bool:
+        """Whether these restrictions let through every pupil `other` does."""
+        if self.is_whole_school:
+            return True
+        if other.is_whole_school:
+            return False
+        return set(self.group_ids) >= set(other.group_ids) and set(self.class_ids) >= set(
+            other.class_ids
+        )
+
+
+def visible_fields(scopes: Iterable[str], restrictions: Restrictions) -> frozenset[str]:
+    """The fields a grant's tokens can read: its scopes' fields less those left out."""
+    return default_catalogue().fields_for(scopes) - set(restrictions.excluded_fields)
+
+
+def narrows(
+    before_scopes: Iterable[str],
+    before: Restrictions,
+    after_scopes: Iterable[str],
+    after: Restrictions,
+) -> bool:
+    """Whether a new decision takes away anything the grant's tokens could read."""
+    lost_fields = visible_fields(before_scopes, before) - visible_fields(after_scopes, after)
+    return bool(lost_fields) or not after.reaches_everyone_in(before)
+
 
 @dataclass(frozen=True)
 class ScopeChoice:
-    """What the consent screen asks a school about: required and optional scopes."""
+    """What the consent screen asks a school about: the required and optional scopes that are
+    new, what is already approved, and the application's stated purpose for each."""
 
     required: list[str]
     optional: list[str]
     already_approved: list[str] = field(default_factory=list)
+    purposes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_change(self) -> bool:
+        """Whether the school already shares something with this application."""
+        return bool(self.already_approved)
 
 
 def find_grant(application: Application, school: School) -> Grant | None:
@@ -73,18 +106,114 @@ def find_grant(application: Application, school: School) -> Grant | None:
     )
 
 
+def _in_catalogue_order(names: Iterable[str]) -> list[str]:
+    order = {name: index for index, name in enumerate(default_catalogue().scopes)}
+    return sorted(set(names), key=order.__getitem__)
+
+
+def _approved_scopes(grant: Grant | None) -> set[str]:
+    return set(grant.scopes) if grant is not None and grant.is_in_force() else set()
+
+
 def scope_choice(
     application: Application, requested: Sequence[str] | None, grant: Grant | None = None
 ) -> ScopeChoice:
-    """Split what the application asks for into required and optional, as registered."""
-    catalogue = default_catalogue()
+    """Split what the application asks for into required and optional, as registered, leaving
+    out what the school already approved (the screen shows only what changes)."""
     wanted = set(requested) if requested is not None else set(application.requested_scopes)
-    catalogue.require_known(wanted)
-    order = {name: index for index, name in enumerate(catalogue.scopes)}
-    required = sorted((s for s in application.required_scopes if s in wanted), key=order.get)
-    optional = sorted((s for s in application.optional_scopes if s in wanted), key=order.get)
-    approved = sorted(grant.scopes, key=order.get) if grant and grant.is_in_force() else []
-    return ScopeChoice(required=required, optional=optional, already_approved=approved)
+    default_catalogue().require_known(wanted)
+    approved = _approved_scopes(grant)
+    return ScopeChoice(
+        required=_in_catalogue_order(
+            s for s in application.required_scopes if s in wanted and s not in approved
+        ),
+        optional=_in_catalogue_order(
+            s for s in application.optional_scopes if s in wanted and s not in approved
+        ),
+        already_approved=_in_catalogue_order(approved),
+        purposes={r.scope: r.purpose for r in application.scope_requests},
+    )
+
+
+def choice_for_request(request: AccessRequest, grant: Grant | None = None) -> ScopeChoice:
+    """The consent screen's choice for a Data Access Request, as it stood when made."""
+    approved = _approved_scopes(grant)
+    return ScopeChoice(
+        required=_in_catalogue_order(s for s in request.required_scopes if s not in approved),
+        optional=_in_catalogue_order(s for s in request.optional_scopes if s not in approved),
+        already_approved=_in_catalogue_order(approved),
+        purposes=dict(request.purposes),
+    )
+
+
+class NothingToRequest(ConsentError):
+    """The school already shares everything the application asks for."""
+
+
+def pending_request(application: Application, school: School) -> AccessRequest | None:
+    """The application's pending Data Access Request at this school, if any."""
+    return db.session.scalar(
+        select(AccessRequest).where(
+            AccessRequest.application_id == application.id,
+            AccessRequest.school_id == school.id,
+            AccessRequest.status == AccessRequestStatus.PENDING,
+        )
+    )
+
+
+def request_access(
+    application: Application, school: School, *, actor: User | Application
+) -> tuple[AccessRequest, bool]:
+    """Ask a school for the application's scopes; returns the request and whether it is new.
+
+    Asking again while a request is pending returns that request. Where the school already
+    approved some scopes, the request is for the difference only.
+    """
+    existing = pending_request(application, school)
+    if existing is not None:
+        return existing, False
+    approved = _approved_scopes(find_grant(application, school))
+    required = [s for s in application.required_scopes if s not in approved]
+    optional = [s for s in application.optional_scopes if s not in approved]
+    if not required and not optional:
+        raise NothingToRequest(f"{school.name} already shares everything this application asks for")
+    request = AccessRequest(
+        application=application,
+        school=school,
+        required_scopes=_in_catalogue_order(required),
+        optional_scopes=_in_catalogue_order(optional),
+        purposes={r.scope: r.purpose for r in application.scope_requests},
+    )
+    db.session.add(request)
+    db.session.flush()
+    audit.record(
+        AuditAction.ACCESS_REQUESTED,
+        actor=actor,
+        school=school,
+        application=application,
+        request_id=request.id,
+        required=request.required_scopes,
+        optional=request.optional_scopes,
+    )
+    return request, True
+
+
+def reject(request: AccessRequest, *, by: User) -> None:
+    """The school refuses a Data Access Request."""
+    if not by.can_approve_for(request.school):
+        raise NotAnApprover("you may view this school's requests but not decide them")
+    if not request.is_pending:
+        raise ConsentError("this request has already been answered")
+    request.status = AccessRequestStatus.REJECTED
+    request.decided_at = utcnow()
+    request.decided_by = by
+    audit.record(
+        AuditAction.ACCESS_REQUEST_REJECTED,
+        actor=by,
+        school=request.school,
+        application=request.application,
+        request_id=request.id,
+    )
 
 
 def approve(
@@ -96,21 +225,28 @@ def approve(
     optional_scopes: Iterable[str] = (),
     restrictions: Restrictions | None = None,
     expires_at: dt.datetime | None = None,
+    request: AccessRequest | None = None,
 ) -> Grant:
     """Record a school's approval; the grant's version rises whenever its scopes change."""
     if not approver.can_approve_for(school):
         raise NotAnApprover("you may view this school's connections but not approve them")
+    if request is not None and not request.is_pending:
+        raise ConsentError("this request has already been answered")
     chosen = set(optional_scopes)
     if not chosen <= set(choice.optional):
         unknown = ", ".join(sorted(chosen - set(choice.optional)))
         raise ConsentError(f"not an optional scope of this request: {unknown}")
     restrictions = restrictions or Restrictions()
-    _check_excluded_fields(restrictions, required=choice.required, optional=sorted(chosen))
-
     grant = find_grant(application, school)
-    previous = set(grant.scopes) if grant is not None and grant.is_in_force() else set()
-    order = {name: index for index, name in enumerate(default_catalogue().scopes)}
-    scopes = sorted(previous | set(choice.required) | chosen, key=order.get)
+    previous = _approved_scopes(grant)
+    earlier = Restrictions.from_json(grant.restrictions) if grant is not None else Restrictions()
+    _check_excluded_fields(
+        restrictions,
+        required=choice.required,
+        optional=sorted(chosen),
+        kept=earlier.excluded_fields if previous else (),
+    )
+    scopes = _in_catalogue_order(previous | set(choice.required) | chosen)
     if not scopes:
         raise ConsentError("there is nothing to approve")
     now = utcnow()
@@ -118,17 +254,17 @@ def approve(
         grant = Grant(application=application, school=school, version=1)
         db.session.add(grant)
         action = AuditAction.GRANT_APPROVED
+    elif not grant.is_in_force():
+        grant.version += 1
+        action = AuditAction.GRANT_APPROVED
     else:
-        narrowed = (
-            grant.is_in_force() and Restrictions.from_json(grant.restrictions) != restrictions
-        )
-        if narrowed:
+        before = Restrictions.from_json(grant.restrictions)
+        if narrows(grant.scopes, before, scopes, restrictions):
+            # A narrower decision bites at once: every token of the grant stops.
             tokens.revoke_for_grant(grant.id)
-        if not grant.is_in_force() or set(grant.scopes) != set(scopes) or narrowed:
+        if set(grant.scopes) != set(scopes) or before != restrictions:
             grant.version += 1
-        action = (
-            AuditAction.GRANT_SCOPES_CHANGED if grant.is_in_force() else AuditAction.GRANT_APPROVED
-        )
+        action = AuditAction.GRANT_SCOPES_CHANGED
     grant.status = GrantStatus.ACTIVE
     grant.scopes = scopes
     grant.restrictions = restrictions.as_json()
@@ -141,6 +277,11 @@ def approve(
     grant.revoked_by = None
     grant.revocation_reason = None
     db.session.flush()
+    if request is not None:
+        request.status = AccessRequestStatus.APPROVED
+        request.decided_at = now
+        request.decided_by = approver
+        request.grant_version = grant.version
     audit.record(
         action,
         actor=approver,
@@ -154,13 +295,17 @@ def approve(
 
 
 def _check_excluded_fields(
-    restrictions: Restrictions, *, required: Sequence[str], optional: Sequence[str]
+    restrictions: Restrictions,
+    *,
+    required: Sequence[str],
+    optional: Sequence[str],
+    kept: Sequence[str] = (),
 ) -> None:
+    """Only fields of optional scopes may be left out (and earlier exclusions kept)."""
     if not restrictions.excluded_fields:
         return
     catalogue = default_catalogue()
-    needed = catalogue.fields_for(required)
-    allowed = catalogue.fields_for(optional) - needed
+    allowed = (catalogue.fields_for(optional) | set(kept)) - catalogue.fields_for(required)
     for name in restrictions.excluded_fields:
         if name not in allowed:
             raise ConsentError(f"{name} cannot be left out: only fields of optional scopes can")

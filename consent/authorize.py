@@ -18,6 +18,8 @@ from authserver.models.users import User
 from authserver.oauth import par
 from authserver.oauth.principal import SchoolPrincipal
 from authserver.oauth.server import ParametersRequest, oauth_server
+from authserver.security_headers import content_security_policy, origin_source
+from consent.decisions import DecisionProblem, new_screen, restrictions_from
 from consent.forms import DecisionForm
 from consent.signin import current_user
 
@@ -124,7 +126,7 @@ def _authorize() -> Response | tuple[str, int] | str:
     school, schools = _choose_school(user, form.school.data or parameters.get("school"))
     grant = grants.find_grant(application, school) if school else None
     choice = grants.scope_choice(application, requested, grant)
-    form.optional_scopes.choices = [(name, name) for name in choice.optional]
+    screen = new_screen(application, school, schools, choice, grant, form)
     if school is not None and not form.school.data:
         form.school.data = school.urn
 
@@ -138,18 +140,21 @@ def _authorize() -> Response | tuple[str, int] | str:
             response = server.create_authorization_response(
                 request=oauth_request, grant_user=None, grant=consent_grant
             )
+            db.session.commit()
+            return response
+        try:
+            grant = grants.approve(
+                application,
+                school,
+                approver=user,
+                choice=choice,
+                optional_scopes=form.optional_scopes.data or [],
+                restrictions=restrictions_from(form, screen),
+            )
+        except (grants.ConsentError, DecisionProblem) as refusal:
+            db.session.rollback()
+            screen.error = str(refusal)
         else:
-            try:
-                grant = grants.approve(
-                    application,
-                    school,
-                    approver=user,
-                    choice=choice,
-                    optional_scopes=form.optional_scopes.data or [],
-                )
-            except grants.ConsentError as refusal:
-                db.session.rollback()
-                raise AuthorizationProblem("Nothing was shared", f"{refusal}.") from refusal
             asked = set(requested or application.requested_scopes)
             granted = [
                 s
@@ -167,20 +172,19 @@ def _authorize() -> Response | tuple[str, int] | str:
             response = server.create_authorization_response(
                 request=oauth_request, grant_user=principal, grant=consent_grant
             )
-        db.session.commit()
-        return response
+            db.session.commit()
+            return response
 
     status = 400 if request.method == "POST" else 200
-    page = render_template(
-        "authorize.html",
-        form=form,
-        application=application,
-        school=school,
-        schools=schools,
-        choice=choice,
-        catalogue=default_catalogue(),
-    )
-    return page, status, {"Cache-Control": "no-store"}
+    page = render_template("consent.html", screen=screen, form=form, action=request.full_path)
+    # The decision redirects to the client: allow exactly that (already verified) redirect URI.
+    headers = {
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": content_security_policy(
+            origin_source(consent_grant.redirect_uri)
+        ),
+    }
+    return page, status, headers
 
 
 def default_always_shared() -> frozenset[str]:

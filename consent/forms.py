@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectMultipleField, StringField, SubmitField
+from wtforms import (
+    EmailField,
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+)
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -22,9 +30,26 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 class DecisionForm(FlaskForm):
-    """A school's decision on an authorization request."""
+    """A school's decision on a request for its data; choices are set per request."""
 
     school = StringField("School", validators=[DataRequired(), Length(max=16)])
-    optional_scopes = MultiCheckboxField("Optional data", choices=[], validate_choice=True)
+    optional_scopes = MultiCheckboxField("Optional data", choices=[])
+    shared_fields = MultiCheckboxField("Details shared", choices=[])
+    audience = RadioField(
+        "Which pupils",
+        choices=[
+            SelectChoice("all", "All pupils"),
+            SelectChoice("some", "Only some year groups or classes"),
+        ],
+        default="all",
+    )
+    group_ids = MultiCheckboxField("Year groups", choices=[], coerce=int)
+    class_ids = MultiCheckboxField("Classes", choices=[], coerce=int)
     approve = SubmitField("Approve")
     deny = SubmitField("Deny")
+
+
+class ConfirmForm(FlaskForm):
+    """A button that changes something (revoke, sign out): only its CSRF token matters."""
+
+    submit = SubmitField("Confirm")

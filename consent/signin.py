@@ -7,12 +7,13 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
 from authserver import audit
 from authserver.audit import AuditAction
 from authserver.credentials import hash_password, password_matches
-from authserver.extensions import db
+from authserver.extensions import db, limiter
 from authserver.models.columns import utcnow
 from authserver.models.users import User
 from consent.forms import SignInForm
@@ -40,19 +41,48 @@ def current_user() -> User | None:
     return request.environ["authserver.user"]
 
 
+@bp.app_context_processor
+def _signed_in_user() -> dict[str, User | None]:
+    try:
+        return {"current_user": current_user()}
+    except SQLAlchemyError:
+        # Pages (error pages above all) still render when the database is unwell.
+        return {"current_user": None}
+
+
 def safe_next(target: str | None) -> str:
     """Only a same-site path may be returned to after sign-in (no open redirect)."""
+    home = url_for("dashboard.home")
     if not target:
-        return url_for("consent.index")
+        return home
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("consent.index")
+        return home
     if "\\" in target:
-        return url_for("consent.index")
+        return home
     return target
 
 
+def _failed(response: Response) -> bool:
+    return response.status_code == 401
+
+
+def _account_key() -> str:
+    return "sign-in:" + (request.form.get("email") or "").strip().lower()[:254]
+
+
+def _per_account() -> str:
+    return current_app.config["SETTINGS"].sign_in_failures_per_account
+
+
+def _per_address() -> str:
+    return current_app.config["SETTINGS"].sign_in_failures_per_address
+
+
 @bp.route("/sign-in", methods=["GET", "POST"])
+# Only failures count, per account (credential stuffing) and per address (spraying).
+@limiter.limit(_per_account, key_func=_account_key, methods=["POST"], deduct_when=_failed)
+@limiter.limit(_per_address, methods=["POST"], deduct_when=_failed)
 def sign_in() -> str | Response:
     """Email and password; the same message whether or not the email exists."""
     form = SignInForm()

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 PASSWORD = "correct horse battery staple"
-CSRF_PATTERN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+CSRF_PATTERN = re.compile(r'name="csrf_token"[^>]*?value="([^"]+)"')
 
 
 def csrf_token(html: str) -> str:
@@ -94,7 +94,13 @@ class OAuthFlow:
         page = self.client.get(f"/oauth/authorize?{self.query}")
         assert page.status_code == 200, page.get_data(as_text=True)[:800]
         html = page.get_data(as_text=True)
-        data: dict[str, Any] = {"csrf_token": csrf_token(html), "optional_scopes": list(optional)}
+        # As a browser would: the details of optional scopes are ticked unless the school unticks.
+        shared = re.findall(r'name="shared_fields" value="([^"]+)"[^>]*checked', html)
+        data: dict[str, Any] = {
+            "csrf_token": csrf_token(html),
+            "optional_scopes": list(optional),
+            "shared_fields": shared,
+        }
         if school is not None:
             data["school"] = school
         else:
@@ -142,3 +148,16 @@ class OAuthFlow:
             {"grant_type": "refresh_token", "refresh_token": refresh_token, **overrides},
             headers=headers,
         )
+
+
+def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> TestResponse:
+    """Sign in through the form, as a person would."""
+    page = client.get("/sign-in")
+    return client.post(
+        "/sign-in",
+        data={
+            "csrf_token": csrf_token(page.get_data(as_text=True)),
+            "email": email,
+            "password": password,
+        },
+    )

@@ -3,13 +3,15 @@
 from authserver.models import mis
 from authserver.models.applications import Application, ApplicationScope, ResourceServer, Vendor
 from authserver.models.audit import AuditEvent
-from authserver.models.grants import Grant, GrantStatus
+from authserver.models.grants import AccessRequest, AccessRequestStatus, Grant, GrantStatus
 from authserver.models.keys import SigningKey
 from authserver.models.organisations import School, Trust
 from authserver.models.tokens import AuthorizationCode, PushedAuthorizationRequest, Token
 from authserver.models.users import Role, RoleAssignment, User
 
 __all__ = [
+    "AccessRequest",
+    "AccessRequestStatus",
     "Application",
     "ApplicationScope",
     "AuditEvent",

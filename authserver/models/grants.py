@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from authserver.extensions import db
@@ -65,3 +65,44 @@ class Grant(db.Model):
         if self.status != GrantStatus.ACTIVE:
             return False
         return self.expires_at is None or (now or utcnow()) < self.expires_at
+
+
+class AccessRequestStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class AccessRequest(db.Model):
+    """A Data Access Request: an application asking one school for scopes, awaiting a decision."""
+
+    __tablename__ = "access_requests"
+    __table_args__ = (
+        Index("ix_access_requests_school_id_status", "school_id", "status"),
+        Index("ix_access_requests_application_id_status", "application_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"))
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"))
+    status: Mapped[AccessRequestStatus] = mapped_column(
+        _enum(AccessRequestStatus), default=AccessRequestStatus.PENDING
+    )
+    # The application's request as it stood when made, purposes included.
+    required_scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    optional_scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    purposes: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    grant_version: Mapped[int | None] = mapped_column(Integer)
+
+    application: Mapped[Application] = relationship()
+    school: Mapped[School] = relationship()
+    decided_by: Mapped[User | None] = relationship()
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == AccessRequestStatus.PENDING

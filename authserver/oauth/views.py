@@ -94,7 +94,7 @@ def pushed_authorization_request() -> Response:
 @bp.get("/oauth/jwks")
 def jwks() -> Response:
     """The public keys that verify JWT access tokens (RFC 9068)."""
-    from authserver.oauth.jwt_tokens import public_key_set
+    from authserver.signing import public_key_set
 
     response = jsonify(public_key_set())
     response.cache_control.max_age = 300

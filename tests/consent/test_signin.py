@@ -62,10 +62,10 @@ def test_a_deactivated_user_cannot_sign_in(app, client, school_admin) -> None:
     ("next_url", "landing"),
     [
         ("/scopes", "/scopes"),
-        ("https://evil.example.com/", "/"),
-        ("//evil.example.com/", "/"),
-        ("/\\evil.example.com", "/"),
-        ("javascript:alert(1)", "/"),
+        ("https://evil.example.com/", "/home"),
+        ("//evil.example.com/", "/home"),
+        ("/\\evil.example.com", "/home"),
+        ("javascript:alert(1)", "/home"),
     ],
 )
 def test_sign_in_returns_only_to_a_path_on_this_site(
@@ -92,3 +92,31 @@ def test_signing_out_ends_the_session(client, school_admin) -> None:
     assert response.status_code == 302
     with client.session_transaction() as session:
         assert "user_id" not in session
+
+
+def test_failed_sign_ins_are_limited_per_account(app, client, school_admin) -> None:
+    limit = int(app.config["SETTINGS"].sign_in_failures_per_account.split()[0])
+    for _ in range(limit):
+        assert sign_in(client, school_admin.email, "wrong password").status_code == 401
+    blocked = sign_in(client, school_admin.email, "wrong password")
+    assert blocked.status_code == 429
+    assert int(blocked.headers["Retry-After"]) > 0
+    assert "Too many attempts" in blocked.get_data(as_text=True)
+    # Even the right password waits: the attacker cannot learn it was right.
+    assert sign_in(client, school_admin.email).status_code == 429
+    # Another account from elsewhere is not locked out by this.
+    other = app.test_client()
+    assert sign_in(other, "someone.else@example.org", "nope").status_code == 401
+
+
+def test_successful_sign_ins_do_not_count(app, client, school_admin) -> None:
+    limit = int(app.config["SETTINGS"].sign_in_failures_per_account.split()[0])
+    for _ in range(limit + 2):
+        assert sign_in(client, school_admin.email).status_code == 302
+
+
+def test_failed_sign_ins_are_limited_per_address(app, client, school_admin) -> None:
+    limit = int(app.config["SETTINGS"].sign_in_failures_per_address.split()[0])
+    for n in range(limit):
+        assert sign_in(client, f"guess{n}@example.org", "nope").status_code == 401
+    assert sign_in(client, school_admin.email).status_code == 429

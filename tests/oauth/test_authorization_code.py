@@ -396,5 +396,5 @@ def test_approving_nothing_is_a_readable_refusal_not_an_error(
     flow.start()
     response = flow.decide(optional=())
     assert response.status_code == 400
-    assert "Nothing was shared" in response.get_data(as_text=True)
+    assert "There is nothing to approve" in response.get_data(as_text=True)
     assert "Location" not in response.headers

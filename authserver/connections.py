@@ -1,0 +1,170 @@
+"""What a school shares, read for its dashboard: connections, requests, exposure, history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from authserver.catalogue import Scope, default_catalogue
+from authserver.extensions import db
+from authserver.grants import Restrictions, visible_fields
+from authserver.models.applications import Application
+from authserver.models.audit import AuditEvent
+from authserver.models.grants import AccessRequest, AccessRequestStatus, Grant, GrantStatus
+from authserver.models.organisations import School, Trust
+
+
+def connections_of(school: School) -> list[Grant]:
+    """Every application's grant at the school: those in force first, then by name."""
+    grants = db.session.scalars(
+        select(Grant)
+        .where(Grant.school_id == school.id)
+        .options(joinedload(Grant.application).joinedload(Application.vendor))
+    ).all()
+    return sorted(grants, key=lambda g: (not g.is_in_force(), g.application.name.lower()))
+
+
+def pending_requests_of(school: School) -> list[AccessRequest]:
+    """The school's Data Access Requests awaiting a decision, oldest first."""
+    return list(
+        db.session.scalars(
+            select(AccessRequest)
+            .where(
+                AccessRequest.school_id == school.id,
+                AccessRequest.status == AccessRequestStatus.PENDING,
+            )
+            .options(joinedload(AccessRequest.application))
+            .order_by(AccessRequest.created_at)
+        )
+    )
+
+
+@dataclass
+class Exposure:
+    """Everything that leaves the school: per scope and per sensitive detail, who may read it."""
+
+    scopes: list[tuple[Scope, list[Grant]]] = field(default_factory=list)
+    sensitive_fields: list[tuple[str, str, list[Grant]]] = field(default_factory=list)
+
+
+def exposure_of(school: School) -> Exposure:
+    """Which applications may read each scope and each sensitive detail, as granted now."""
+    catalogue = default_catalogue()
+    live = [g for g in connections_of(school) if g.is_in_force()]
+    exposure = Exposure()
+    for scope in catalogue:
+        readers = [g for g in live if scope.name in g.scopes]
+        if readers:
+            exposure.scopes.append((scope, readers))
+    sensitive = sorted({f for scope in catalogue if scope.sensitive for f in scope.fields})
+    for name in sensitive:
+        readers = [
+            g
+            for g in live
+            if name in visible_fields(g.scopes, Restrictions.from_json(g.restrictions))
+            and any(catalogue[s].sensitive and name in catalogue[s].fields for s in g.scopes)
+        ]
+        if readers:
+            exposure.sensitive_fields.append((name, catalogue.field_label(name), readers))
+    return exposure
+
+
+def history_of(
+    school: School,
+    *,
+    application_id: int | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    limit: int | None = None,
+) -> list[AuditEvent]:
+    """The school's audit events, newest first, filtered by application and date."""
+    query = select(AuditEvent).where(AuditEvent.school_id == school.id)
+    if application_id is not None:
+        query = query.where(AuditEvent.application_id == application_id)
+    if since is not None:
+        query = query.where(AuditEvent.occurred_at >= _start_of(since))
+    if until is not None:
+        query = query.where(AuditEvent.occurred_at < _start_of(until + dt.timedelta(days=1)))
+    query = query.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    return list(db.session.scalars(query))
+
+
+def _start_of(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def applications_seen_by(school: School) -> list[Application]:
+    """Applications that ever asked this school or hold a grant there (for history filters)."""
+    ids = (
+        select(Grant.application_id)
+        .where(Grant.school_id == school.id)
+        .union(select(AccessRequest.application_id).where(AccessRequest.school_id == school.id))
+    )
+    return list(
+        db.session.scalars(
+            select(Application).where(Application.id.in_(ids)).order_by(Application.name)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class SchoolSummary:
+    """One row of a trust's overview."""
+
+    school: School
+    connected: int
+    pending: int
+    sensitive_scopes: int
+
+
+def trust_summary(trust: Trust) -> list[SchoolSummary]:
+    """For each school of the trust: connected applications, pending requests, sensitive scopes."""
+    catalogue = default_catalogue()
+    rows = []
+    for school in trust.schools:
+        live = [
+            g for g in connections_of(school) if g.status == GrantStatus.ACTIVE and g.is_in_force()
+        ]
+        pending = db.session.scalar(
+            select(func.count())
+            .select_from(AccessRequest)
+            .where(
+                AccessRequest.school_id == school.id,
+                AccessRequest.status == AccessRequestStatus.PENDING,
+            )
+        )
+        sensitive = {s for g in live for s in g.scopes if catalogue[s].sensitive}
+        rows.append(SchoolSummary(school, len(live), pending or 0, len(sensitive)))
+    return rows
+
+
+@dataclass(frozen=True)
+class PlatformTotals:
+    """Counts an operator needs; no school's data."""
+
+    schools: int
+    vendors: int
+    applications: int
+    connections: int
+    pending_requests: int
+
+
+def platform_totals() -> PlatformTotals:
+    """How much the platform carries, in counts."""
+    from authserver.models.applications import Vendor
+
+    def count(model: type, *where: object) -> int:
+        return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+    return PlatformTotals(
+        schools=count(School),
+        vendors=count(Vendor),
+        applications=count(Application),
+        connections=count(Grant, Grant.status == GrantStatus.ACTIVE),
+        pending_requests=count(AccessRequest, AccessRequest.status == AccessRequestStatus.PENDING),
+    )

@@ -1,0 +1,76 @@
+"""Consent receipts: a signed record of exactly what a school approved, for the school to keep."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import current_app
+from joserfc import jws
+from joserfc.errors import JoseError
+
+from authserver.catalogue import default_catalogue
+from authserver.grants import Restrictions, visible_fields
+from authserver.models.columns import utcnow
+from authserver.models.grants import Grant
+from authserver.signing import ALGORITHM, active_signing_key, verifying_key_set
+
+RECEIPT_TYPE = "consent-receipt+json"
+
+
+def receipt_document(grant: Grant) -> dict[str, Any]:
+    """What the school approved for an application, in words a person and a program can read."""
+    restrictions = Restrictions.from_json(grant.restrictions)
+    catalogue = default_catalogue()
+    return {
+        "type": "consent-receipt",
+        "issuer": current_app.config["SETTINGS"].issuer,
+        "issued_at": utcnow().isoformat(),
+        "school": {"urn": grant.school.urn, "name": grant.school.name},
+        "application": {
+            "client_id": grant.application.client_id,
+            "name": grant.application.name,
+            "vendor": grant.application.vendor.name,
+            "privacy_policy_url": grant.accepted_privacy_policy_url,
+            "terms_url": grant.accepted_terms_url,
+        },
+        "grant": {
+            "status": str(grant.status),
+            "version": grant.version,
+            "approved_by": grant.approved_by.email if grant.approved_by else None,
+            "approved_at": grant.approved_at.isoformat(),
+            "expires_at": grant.expires_at.isoformat() if grant.expires_at else None,
+            "scopes": [
+                {
+                    "name": s,
+                    "sensitive": catalogue[s].sensitive,
+                    "description": catalogue[s].description,
+                }
+                for s in grant.scopes
+            ],
+            "fields": sorted(visible_fields(grant.scopes, restrictions)),
+            "restrictions": restrictions.as_json(),
+        },
+    }
+
+
+def signed_receipt(grant: Grant) -> dict[str, Any]:
+    """The receipt together with a JWS (RS256) whose payload is exactly its JSON."""
+    document = receipt_document(grant)
+    payload = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    key = active_signing_key()
+    signature = jws.serialize_compact(
+        {"alg": ALGORITHM, "kid": key.kid, "typ": RECEIPT_TYPE}, payload, key
+    )
+    return {"receipt": document, "signature": signature}
+
+
+def verify_receipt(signed: dict[str, Any]) -> bool:
+    """Whether a receipt's signature is ours and covers exactly its contents."""
+    try:
+        token = jws.deserialize_compact(
+            signed["signature"], verifying_key_set(), algorithms=[ALGORITHM]
+        )
+    except (JoseError, ValueError, KeyError, TypeError):
+        return False  # malformed or forged: simply not a valid receipt
+    return json.loads(token.payload) == signed.get("receipt")

@@ -1,0 +1,96 @@
+"""Our signing keys (RS256): they sign JWT access tokens and consent receipts."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import time
+import uuid
+from typing import Any
+
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app
+from joserfc.jwk import KeySet, RSAKey
+from sqlalchemy import or_, select
+
+from authserver.extensions import db
+from authserver.models.columns import utcnow
+from authserver.models.keys import SigningKey
+
+ALGORITHM = "RS256"
+# A cached signing key is re-read this often, so a rotation reaches every worker quickly.
+KEY_CACHE_SECONDS = 60
+# Retired keys stay published this long, so receipts they signed can still be checked.
+PUBLISHED_AFTER_RETIREMENT = dt.timedelta(days=400)
+
+
+def _fernet() -> Fernet:
+    secret = current_app.config["SECRET_KEY"].encode("utf-8")
+    derived = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"authserver signing keys"
+    ).derive(secret)
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def rotate_signing_key() -> SigningKey:
+    """Create a new signing key and retire the current one (it keeps verifying)."""
+    now = utcnow()
+    for key in db.session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))):
+        key.retired_at = now
+    kid = uuid.uuid4().hex
+    private = RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": ALGORITHM})
+    row = SigningKey(
+        kid=kid,
+        algorithm=ALGORITHM,
+        encrypted_private_key=_fernet().encrypt(private.as_pem(private=True)).decode("ascii"),
+        public_jwk=json.dumps(private.as_dict(private=False)),
+        created_at=now,
+    )
+    db.session.add(row)
+    db.session.flush()
+    current_app.extensions.pop("signing_key_cache", None)
+    return row
+
+
+def active_signing_key() -> RSAKey:
+    """The key that signs now; made on first use (it commits with whatever it signs)."""
+    cache = current_app.extensions.setdefault("signing_key_cache", {})
+    cached = cache.get("active")
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    row = db.session.scalar(
+        select(SigningKey)
+        .where(SigningKey.retired_at.is_(None))
+        .order_by(SigningKey.created_at.desc())
+        .limit(1)
+    )
+    if row is None:
+        row = rotate_signing_key()
+    pem = _fernet().decrypt(row.encrypted_private_key.encode("ascii"))
+    key = RSAKey.import_key(pem, parameters={"kid": row.kid, "use": "sig", "alg": ALGORITHM})
+    cache["active"] = (time.monotonic() + KEY_CACHE_SECONDS, key)
+    return key
+
+
+def _published_rows() -> list[SigningKey]:
+    horizon = utcnow() - PUBLISHED_AFTER_RETIREMENT
+    return list(
+        db.session.scalars(
+            select(SigningKey)
+            .where(or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > horizon))
+            .order_by(SigningKey.created_at.desc())
+        )
+    )
+
+
+def public_key_set() -> dict[str, Any]:
+    """The JWKS document: the public halves of every published key."""
+    return {"keys": [json.loads(row.public_jwk) for row in _published_rows()]}
+
+
+def verifying_key_set() -> KeySet:
+    """The published keys, ready to verify a signature."""
+    return KeySet([RSAKey.import_key(json.loads(row.public_jwk)) for row in _published_rows()])

@@ -1,0 +1,268 @@
+"""The school's dashboard: connected applications, pending requests, history, exposure."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
+
+from authserver import connections, grants, receipts
+from authserver.audiences import audience_of
+from authserver.extensions import db
+from authserver.models.grants import AccessRequest, Grant
+from authserver.models.organisations import School, Trust
+from authserver.models.users import Role, User
+from consent.decisions import DecisionProblem, new_screen, restrictions_from
+from consent.forms import ConfirmForm, DecisionForm
+from consent.signin import current_user
+
+bp = Blueprint("dashboard", __name__)
+
+HISTORY_PAGE_SIZE = 500
+
+
+def _signed_in() -> User:
+    user = current_user()
+    if user is None:
+        abort(401)
+    return user
+
+
+@bp.before_request
+def _require_sign_in() -> BaseResponse | None:
+    if current_user() is None:
+        return redirect(url_for("auth.sign_in", next=request.full_path))
+    return None
+
+
+def _school(urn: str) -> School:
+    """A school the signed-in user administers; any other is simply not found."""
+    user = _signed_in()
+    school = db.session.scalar(select(School).where(School.urn == urn))
+    if school is None or school.id not in user.administered_school_ids():
+        abort(404)
+    return school
+
+
+def _no_store(response: BaseResponse) -> BaseResponse:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/home")
+def home() -> BaseResponse:
+    """Where a person lands after signing in, by what they do."""
+    user = _signed_in()
+    if user.administered_school_ids():
+        return redirect(url_for("dashboard.schools"))
+    if user.vendor_ids():
+        return redirect(url_for("vendor.applications"))
+    if user.is_platform_admin:
+        return redirect(url_for("dashboard.platform"))
+    return redirect(url_for("consent.index"))
+
+
+@bp.get("/platform")
+def platform() -> str:
+    """The operator's overview: totals only; schools' data stays with schools."""
+    if not _signed_in().is_platform_admin:
+        abort(404)
+    return render_template("dashboard/platform.html", totals=connections.platform_totals())
+
+
+@bp.get("/schools")
+def schools() -> BaseResponse | str:
+    """The schools this person looks after; a trust admin sees a summary across them."""
+    user = _signed_in()
+    administered = user.administered_schools()
+    trust_ids = {a.trust_id for a in user.roles if a.role == Role.TRUST_ADMIN and a.trust_id}
+    if len(administered) == 1 and not trust_ids:
+        return redirect(url_for("dashboard.school", urn=administered[0].urn))
+    trusts = [db.session.get(Trust, trust_id) for trust_id in sorted(trust_ids)]
+    summaries = {trust.id: connections.trust_summary(trust) for trust in trusts}
+    return render_template(
+        "dashboard/schools.html", schools=administered, trusts=trusts, summaries=summaries
+    )
+
+
+@bp.get("/schools/<urn>")
+def school(urn: str) -> BaseResponse:
+    """Connected applications and pending requests of one school."""
+    school = _school(urn)
+    user = _signed_in()
+    page = render_template(
+        "dashboard/school.html",
+        school=school,
+        grants=connections.connections_of(school),
+        pending=connections.pending_requests_of(school),
+        audience=audience_of(school.id),
+        can_decide=user.can_approve_for(school),
+        form=ConfirmForm(),
+    )
+    return _no_store(Response(page))
+
+
+@bp.post("/schools/<urn>/connections/<int:grant_id>/revoke")
+def revoke(urn: str, grant_id: int) -> BaseResponse:
+    """Withdraw an application's access at once."""
+    school = _school(urn)
+    grant = db.session.get(Grant, grant_id)
+    if grant is None or grant.school_id != school.id:
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        grants.revoke(grant, by=_signed_in(), reason="revoked from the school's dashboard")
+    except grants.NotAnApprover:
+        abort(403)
+    db.session.commit()
+    flash(f"{grant.application.name} can no longer read {school.name}'s data.", "success")
+    return redirect(url_for("dashboard.school", urn=urn))
+
+
+@bp.route("/schools/<urn>/requests/<int:request_id>", methods=["GET", "POST"])
+def review_request(urn: str, request_id: int) -> BaseResponse | tuple[str, int]:
+    """The consent screen for a pending Data Access Request."""
+    school = _school(urn)
+    user = _signed_in()
+    access_request = db.session.get(AccessRequest, request_id)
+    if access_request is None or access_request.school_id != school.id:
+        abort(404)
+    if not access_request.is_pending:
+        flash("That request has already been answered.", "info")
+        return redirect(url_for("dashboard.school", urn=urn))
+    if not user.can_approve_for(school):
+        abort(403)
+    application = access_request.application
+    grant = grants.find_grant(application, school)
+    choice = grants.choice_for_request(access_request, grant)
+    form = DecisionForm()
+    screen = new_screen(application, school, [school], choice, grant, form)
+    form.school.data = school.urn
+    if form.validate_on_submit():
+        if form.deny.data:
+            grants.reject(access_request, by=user)
+            db.session.commit()
+            flash(f"You refused {application.name}'s request.", "success")
+            return redirect(url_for("dashboard.school", urn=urn))
+        try:
+            grants.approve(
+                application,
+                school,
+                approver=user,
+                choice=choice,
+                optional_scopes=form.optional_scopes.data or [],
+                restrictions=restrictions_from(form, screen),
+                request=access_request,
+            )
+        except (grants.ConsentError, DecisionProblem) as refusal:
+            db.session.rollback()
+            screen.error = str(refusal)
+        else:
+            db.session.commit()
+            flash(f"{application.name} can now read what you approved.", "success")
+            return redirect(url_for("dashboard.school", urn=urn))
+    status = 400 if request.method == "POST" else 200
+    page = render_template("consent.html", screen=screen, form=form, action=request.path)
+    return _no_store(Response(page, status=status))
+
+
+def _parse_day(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+@bp.get("/schools/<urn>/history")
+def history(urn: str) -> BaseResponse:
+    """The school's audit log, filterable by application and dates; CSV on request."""
+    school = _school(urn)
+    application_id = request.args.get("application", type=int)
+    since, until = _parse_day(request.args.get("since")), _parse_day(request.args.get("until"))
+    as_csv = request.args.get("format") == "csv"
+    events = connections.history_of(
+        school,
+        application_id=application_id,
+        since=since,
+        until=until,
+        limit=None if as_csv else HISTORY_PAGE_SIZE,
+    )
+    if as_csv:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["occurred_at", "action", "actor", "application_id", "detail"])
+        for event in events:
+            writer.writerow(
+                [
+                    event.occurred_at.isoformat(),
+                    event.action,
+                    event.actor,
+                    event.application_id or "",
+                    json.dumps(event.detail, sort_keys=True),
+                ]
+            )
+        filename = f"history-{school.urn}.csv"
+        return _no_store(
+            Response(
+                buffer.getvalue(),
+                mimetype="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+            )
+        )
+    applications = connections.applications_seen_by(school)
+    page = render_template(
+        "dashboard/history.html",
+        school=school,
+        events=events,
+        applications=applications,
+        names={a.id: a.name for a in applications},
+        application_id=application_id,
+        since=since,
+        until=until,
+        truncated=len(events) == HISTORY_PAGE_SIZE,
+    )
+    return _no_store(Response(page))
+
+
+@bp.get("/schools/<urn>/connections/<int:grant_id>/receipt")
+def receipt(urn: str, grant_id: int) -> BaseResponse:
+    """A signed consent receipt for one grant, to download and keep."""
+    school = _school(urn)
+    grant = db.session.get(Grant, grant_id)
+    if grant is None or grant.school_id != school.id:
+        abort(404)
+    signed = receipts.signed_receipt(grant)
+    db.session.commit()  # the first receipt ever may have made the signing key
+    filename = f"consent-receipt-{school.urn}-{grant.application.client_id}-v{grant.version}.json"
+    return _no_store(
+        Response(
+            json.dumps(signed, indent=2),
+            mimetype="application/json",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+    )
+
+
+@bp.get("/schools/<urn>/exposure")
+def exposure(urn: str) -> BaseResponse:
+    """Everything that leaves the school, scope by scope and sensitive detail by detail."""
+    school = _school(urn)
+    page = render_template(
+        "dashboard/exposure.html", school=school, exposure=connections.exposure_of(school)
+    )
+    return _no_store(Response(page))

@@ -1,0 +1,115 @@
+"""The consent screen's logic, shared by the OAuth redirect and the dashboard's requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from wtforms import SelectChoice
+
+from authserver.audiences import Audience, audience_of
+from authserver.catalogue import Scope, default_catalogue
+from authserver.grants import Restrictions, ScopeChoice
+from authserver.models.applications import Application
+from authserver.models.grants import Grant
+from authserver.models.organisations import School
+from consent.forms import DecisionForm
+
+
+@dataclass
+class ConsentScreen:
+    """Everything the consent template shows."""
+
+    application: Application
+    school: School | None
+    schools: list[School]
+    choice: ScopeChoice
+    audience: Audience
+    grant: Grant | None
+    form: DecisionForm
+    error: str | None = None
+
+    @property
+    def catalogue(self) -> Any:
+        return default_catalogue()
+
+    def grouped(self, names: list[str]) -> dict[str, list[Scope]]:
+        """Scopes by category, in catalogue order."""
+        groups: dict[str, list[Scope]] = {}
+        for name in names:
+            scope = self.catalogue[name]
+            groups.setdefault(scope.category, []).append(scope)
+        return groups
+
+    def optional_only_fields(self, scope: Scope) -> list[str]:
+        """The fields of an optional scope that no required scope already shares."""
+        needed = self.catalogue.fields_for([*self.choice.required, *self.choice.already_approved])
+        return [f for f in scope.fields if f not in needed]
+
+    @property
+    def sensitive_requested(self) -> bool:
+        return any(
+            self.catalogue[name].sensitive
+            for name in [*self.choice.required, *self.choice.optional]
+        )
+
+
+def prepare(form: DecisionForm, screen: ConsentScreen) -> None:
+    """Set the form's choices from the request, and its defaults from any earlier decision."""
+    form.optional_scopes.choices = [SelectChoice(name) for name in screen.choice.optional]
+    shared = sorted(
+        {
+            f
+            for name in screen.choice.optional
+            for f in screen.optional_only_fields(default_catalogue()[name])
+        }
+    )
+    form.shared_fields.choices = [(f, f) for f in shared]
+    form.group_ids.choices = list(screen.audience.year_groups)
+    form.class_ids.choices = [
+        c for items in screen.audience.classes_by_year.values() for c in items
+    ]
+    if not form.is_submitted():
+        form.shared_fields.data = shared  # every detail shared unless the school unticks it
+        earlier = Restrictions.from_json(screen.grant.restrictions if screen.grant else None)
+        if screen.grant is not None and screen.grant.is_in_force() and not earlier.is_whole_school:
+            form.audience.data = "some"
+            form.group_ids.data = list(earlier.group_ids)
+            form.class_ids.data = list(earlier.class_ids)
+
+
+class DecisionProblem(ValueError):
+    """The decision form is filled in a way we cannot act on; the message says how to fix it."""
+
+
+def restrictions_from(form: DecisionForm, screen: ConsentScreen) -> Restrictions:
+    """The narrowing the school chose: some pupils only, and details of optional scopes left out."""
+    chosen = form.optional_scopes.data or []
+    catalogue = default_catalogue()
+    offered = {f for name in chosen for f in screen.optional_only_fields(catalogue[name])}
+    left_out = offered - set(form.shared_fields.data or [])
+    earlier = Restrictions.from_json(screen.grant.restrictions if screen.grant else None)
+    kept = set(earlier.excluded_fields) if screen.choice.already_approved else set()
+    if form.audience.data == "some":
+        groups, classes = form.group_ids.data or [], form.class_ids.data or []
+        if not groups and not classes:
+            raise DecisionProblem(
+                "Choose at least one year group or class, or share for all pupils."
+            )
+        return Restrictions(tuple(groups), tuple(classes), tuple(sorted(left_out | kept)))
+    return Restrictions(excluded_fields=tuple(sorted(left_out | kept)))
+
+
+def new_screen(
+    application: Application,
+    school: School | None,
+    schools: list[School],
+    choice: ScopeChoice,
+    grant: Grant | None,
+    form: DecisionForm,
+) -> ConsentScreen:
+    """A consent screen for this request at this school, with its form prepared."""
+    audience = audience_of(school.id) if school is not None else Audience()
+    screen = ConsentScreen(application, school, schools, choice, audience, grant, form)
+    prepare(form, screen)
+    return screen

@@ -1,0 +1,329 @@
+"""The vendor's pages: applications, their registration and client secret, and schools asked."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
+
+from authserver import audit, grants
+from authserver.applications import (
+    RegistrationError,
+    register_application,
+    school_statuses,
+    update_application,
+)
+from authserver.audit import AuditAction
+from authserver.catalogue import Scope, UnknownScopeError, default_catalogue
+from authserver.extensions import db
+from authserver.models.applications import Application, Vendor
+from authserver.models.organisations import School
+from authserver.models.users import User
+from consent.forms import ConfirmForm
+from consent.signin import current_user
+from consent.vendor_forms import (
+    AUTH_METHOD_CHOICES,
+    PURPOSE_FIELD_PREFIX,
+    SCOPE_FIELD_PREFIX,
+    AccessRequestForm,
+    ApplicationForm,
+    application_form,
+    sentence,
+    unlisted_scope_requests,
+)
+
+bp = Blueprint("vendor", __name__, url_prefix="/vendor")
+log = logging.getLogger("authserver.vendor")
+
+# Registration keys of forms already used in this session, so that posting the same form again
+# (a reload of the page showing the secret) does not register a second application.
+REGISTERED_KEYS = "vendor.registered"
+REMEMBERED_REGISTRATIONS = 10
+
+
+def _signed_in() -> User:
+    user = current_user()
+    if user is None:
+        abort(401)
+    return user
+
+
+@bp.before_request
+def _require_vendor_admin() -> BaseResponse | None:
+    user = current_user()
+    if user is None:
+        return redirect(url_for("auth.sign_in", next=request.full_path))
+    if not user.vendor_ids():
+        abort(403)
+    return None
+
+
+def _vendors() -> list[Vendor]:
+    ids = _signed_in().vendor_ids()
+    return list(db.session.scalars(select(Vendor).where(Vendor.id.in_(ids)).order_by(Vendor.name)))
+
+
+def _application(application_id: int) -> Application:
+    """An application of a vendor the signed-in user looks after; any other is not found."""
+    application = db.session.get(Application, application_id)
+    if application is None or application.vendor_id not in _signed_in().vendor_ids():
+        abort(404)
+    return application
+
+
+def _page(template: str, status: int = 200, **context: object) -> BaseResponse:
+    """A page of these, never cached: they name clients, schools and sometimes a secret."""
+    response = Response(render_template(template, **context), status=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _access_form(application: Application, **kwargs: object) -> AccessRequestForm:
+    # One form per application on the list page: the prefix keeps their ids apart.
+    return AccessRequestForm(prefix=f"application-{application.id}", **kwargs)
+
+
+@bp.get("")
+def applications() -> BaseResponse:
+    """The vendor's applications and where each stands with every school it has asked."""
+    return _applications_page()
+
+
+def _applications_page(
+    failed: AccessRequestForm | None = None, failed_id: int | None = None
+) -> BaseResponse:
+    vendors = _vendors()
+    owned = list(
+        db.session.scalars(
+            select(Application)
+            .where(Application.vendor_id.in_([v.id for v in vendors]))
+            .order_by(Application.name, Application.id)
+        )
+    )
+    forms = {a.id: _access_form(a, formdata=None) for a in owned}
+    if failed is not None and failed_id is not None:
+        forms[failed_id] = failed
+    return _page(
+        "vendor/applications.html",
+        status=400 if failed is not None else 200,
+        applications=owned,
+        several_vendors=len(vendors) > 1,
+        statuses={a.id: school_statuses(a) for a in owned},
+        forms=forms,
+    )
+
+
+@bp.post("/applications/<int:application_id>/access-requests")
+def request_access(application_id: int) -> BaseResponse:
+    """Ask a school, by URN, for the application's scopes (once: asking again changes nothing
+    while the school has not answered)."""
+    application = _application(application_id)
+    form = _access_form(application)
+    if form.validate_on_submit():
+        urn = form.urn.data.strip()
+        school = db.session.scalar(select(School).where(School.urn == urn))
+        if school is None:
+            form.urn.errors.append(f"No school has the URN {urn}. Check it and try again.")
+        elif not application.requested_scopes:
+            form.urn.errors.append(
+                f"{application.name} asks for no data scopes yet: change its registration first."
+            )
+        else:
+            try:
+                access_request, created = grants.request_access(
+                    application, school, actor=_signed_in()
+                )
+            except grants.NothingToRequest as refusal:
+                db.session.rollback()
+                form.urn.errors.append(sentence(refusal))
+            else:
+                db.session.commit()
+                asked = access_request.created_at.strftime("%d %B %Y")
+                if created:
+                    flash(f"Asked {school.name} (URN {school.urn}) for access.", "success")
+                else:
+                    flash(
+                        f"{school.name} (URN {school.urn}) has not yet answered the request "
+                        f"made on {asked}; it is still waiting.",
+                        "info",
+                    )
+                return redirect(url_for("vendor.applications", _anchor=_anchor(application)))
+    return _applications_page(failed=form, failed_id=application.id)
+
+
+def _anchor(application: Application) -> str:
+    return f"application-{application.id}"
+
+
+def _offered_scopes(application: Application | None = None) -> list[Scope]:
+    """The scopes a vendor may ask for, in catalogue order; on an edit, also those the
+    application asks for now (a scope deprecated since must be dropped, with a message)."""
+    asked = set(application.requested_scopes) if application is not None else set()
+    return [
+        scope
+        for scope in default_catalogue()
+        if scope.name in asked or (scope.consent_required and not scope.deprecated)
+    ]
+
+
+def _form_page(
+    form: ApplicationForm, error: str | None, application: Application | None = None
+) -> BaseResponse:
+    grouped: dict[str, list[Scope]] = {}
+    for scope in form.scopes:
+        grouped.setdefault(scope.category, []).append(scope)
+    return _page(
+        "vendor/application_form.html",
+        status=400 if request.method == "POST" else 200,
+        form=form,
+        error=error,
+        application=application,
+        grouped=grouped,
+    )
+
+
+def _already_registered(key: str | None) -> bool:
+    return bool(key) and key in session.get(REGISTERED_KEYS, [])
+
+
+def _remember_registration(key: str | None) -> None:
+    if key:
+        session[REGISTERED_KEYS] = [*session.get(REGISTERED_KEYS, []), key][
+            -REMEMBERED_REGISTRATIONS:
+        ]
+
+
+@bp.route("/applications/new", methods=["GET", "POST"])
+def new_application() -> BaseResponse:
+    """Register an application; its client secret is shown once, on the answer to this post."""
+    vendors = _vendors()
+    if request.method == "POST" and _already_registered(request.form.get("registration_key")):
+        flash(
+            "That application is already registered. Its client secret was shown once: "
+            "if you did not copy it, issue a new one.",
+            "info",
+        )
+        return redirect(url_for("vendor.applications"))
+    form = application_form(_offered_scopes(), vendors=vendors)
+    if not form.is_submitted():
+        form.registration_key.data = secrets.token_urlsafe(16)
+    error = None
+    if form.validate_on_submit():
+        vendor = vendors[0]
+        if len(vendors) > 1:
+            vendor = next(v for v in vendors if v.id == form["vendor_id"].data)
+        try:
+            application, secret = register_application(
+                vendor,
+                **form.registration(),
+                scopes=form.scope_requests() + unlisted_scope_requests(request.form, form),
+            )
+        except (RegistrationError, UnknownScopeError) as refusal:
+            db.session.rollback()
+            error = sentence(refusal)
+        else:
+            audit.record(
+                AuditAction.APPLICATION_REGISTERED,
+                actor=_signed_in(),
+                application=application,
+                scopes=application.requested_scopes,
+            )
+            db.session.commit()
+            _remember_registration(form.registration_key.data)
+            log.info("application %s registered by user %s", application.client_id, _signed_in().id)
+            return _page(
+                "vendor/credentials.html",
+                status=201,
+                application=application,
+                secret=secret,
+                created=True,
+            )
+    return _form_page(form, error)
+
+
+def _current_registration(application: Application) -> dict[str, object]:
+    data: dict[str, object] = {
+        "name": application.name,
+        "description": application.description,
+        "redirect_uris": "\n".join(application.redirect_uris),
+        "privacy_policy_url": application.privacy_policy_url,
+        "terms_url": application.terms_url or "",
+        "website_url": application.website_url or "",
+        "token_endpoint_auth_method": application.token_endpoint_auth_method,
+    }
+    for row in application.scope_requests:
+        data[SCOPE_FIELD_PREFIX + row.scope] = "required" if row.required else "optional"
+        data[PURPOSE_FIELD_PREFIX + row.scope] = row.purpose
+    return data
+
+
+@bp.route("/applications/<int:application_id>/edit", methods=["GET", "POST"])
+def edit_application(application_id: int) -> BaseResponse:
+    """Change an application's registration; its client secret stays as it is."""
+    application = _application(application_id)
+    scopes = _offered_scopes(application)
+    if request.method == "POST":
+        form = application_form(scopes)
+    else:
+        form = application_form(scopes, data=_current_registration(application))
+    # A confidential client stays confidential and a public one public (the domain refuses it).
+    form.token_endpoint_auth_method.choices = [
+        choice
+        for choice in AUTH_METHOD_CHOICES
+        if (choice.value == "none") == application.is_public
+    ]
+    error = None
+    if form.validate_on_submit():
+        try:
+            update_application(
+                application,
+                **form.registration(),
+                scopes=form.scope_requests() + unlisted_scope_requests(request.form, form),
+            )
+        except (RegistrationError, UnknownScopeError) as refusal:
+            db.session.rollback()
+            error = sentence(refusal)
+        else:
+            audit.record(
+                AuditAction.APPLICATION_CHANGED,
+                actor=_signed_in(),
+                application=application,
+                scopes=application.requested_scopes,
+            )
+            db.session.commit()
+            flash(f"Saved the changes to {application.name}.", "success")
+            return redirect(url_for("vendor.applications", _anchor=_anchor(application)))
+    return _form_page(form, error, application)
+
+
+@bp.route("/applications/<int:application_id>/rotate-secret", methods=["GET", "POST"])
+def rotate_secret(application_id: int) -> BaseResponse:
+    """Replace the client secret: the old one stops working at once; the new one is shown once."""
+    application = _application(application_id)
+    if application.is_public:
+        abort(400, description=f"{application.name} is a public client: it has no secret.")
+    form = ConfirmForm()
+    if request.method == "POST" and not form.validate_on_submit():
+        abort(400)
+    if request.method == "POST":
+        secret = application.issue_client_secret()
+        audit.record(AuditAction.CLIENT_SECRET_ROTATED, actor=_signed_in(), application=application)
+        db.session.commit()
+        log.info("client secret of %s replaced by user %s", application.client_id, _signed_in().id)
+        return _page(
+            "vendor/credentials.html", application=application, secret=secret, created=False
+        )
+    return _page("vendor/rotate_secret.html", application=application, form=form)

@@ -1,0 +1,216 @@
+"""Flask-WTF forms of the vendor's pages; every one carries a CSRF token.
+
+The rules themselves live in the domain (`authserver.applications`); these forms only put its
+messages next to the input they are about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    Field,
+    HiddenField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+    URLField,
+)
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from authserver.applications import (
+    RegistrationError,
+    ScopeRequest,
+    check_https_url,
+    check_redirect_uri,
+    check_scope_requests,
+)
+from authserver.catalogue import Scope, UnknownScopeError
+from authserver.models.applications import Vendor
+
+SCOPE_FIELD_PREFIX = "scope_"
+PURPOSE_FIELD_PREFIX = "purpose_"
+ASKED = ("required", "optional")
+SCOPE_CHOICES = [
+    SelectChoice("none", "Not needed"),
+    SelectChoice("required", "Required"),
+    SelectChoice("optional", "Optional"),
+]
+AUTH_METHOD_CHOICES = [
+    SelectChoice(
+        "client_secret_basic",
+        "Client secret in the Authorization header (client_secret_basic)",
+    ),
+    SelectChoice("client_secret_post", "Client secret in the request body (client_secret_post)"),
+    SelectChoice(
+        "none", "No secret: a public client, such as a mobile or browser app (none, PKCE only)"
+    ),
+]
+
+
+def sentence(message: object) -> str:
+    """A domain message ("redirect URI ... must use https") as a sentence for people."""
+    text = str(message).strip()
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
+def lines(text: str | None) -> list[str]:
+    """The non-blank lines of a textarea, trimmed."""
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+def _https(what: str):
+    def check(form: FlaskForm, field: Field) -> None:
+        if field.data:
+            try:
+                check_https_url(field.data.strip(), what)
+            except RegistrationError as refusal:
+                raise ValidationError(sentence(refusal)) from None
+
+    return check
+
+
+def _redirect_uris(form: FlaskForm, field: Field) -> None:
+    for uri in lines(field.data):
+        try:
+            check_redirect_uri(uri)
+        except RegistrationError as refusal:
+            raise ValidationError(sentence(refusal)) from None
+
+
+class ApplicationForm(FlaskForm):
+    """An application's registration; `application_form` adds a choice and a purpose per
+    scope (and a vendor choice for people who look after several vendors)."""
+
+    name = StringField(
+        "Application name",
+        validators=[DataRequired("Enter the application's name."), Length(max=200)],
+    )
+    description = TextAreaField("Description (optional)", validators=[Optional(), Length(max=2000)])
+    redirect_uris = TextAreaField(
+        "Redirect URIs",
+        validators=[DataRequired("Enter at least one redirect URI."), _redirect_uris],
+    )
+    privacy_policy_url = URLField(
+        "Privacy policy URL",
+        validators=[
+            DataRequired("Enter the address of your privacy policy."),
+            Length(max=500),
+            _https("the privacy policy"),
+        ],
+    )
+    terms_url = URLField(
+        "Terms of use URL (optional)",
+        validators=[Optional(), Length(max=500), _https("the terms of use")],
+    )
+    website_url = URLField(
+        "Website URL (optional)", validators=[Optional(), Length(max=500), _https("the website")]
+    )
+    token_endpoint_auth_method = RadioField(
+        "How the application signs in at the token endpoint",
+        choices=AUTH_METHOD_CHOICES,
+        default="client_secret_basic",
+    )
+    # Set on the page that first shows the form: a second post of it registers nothing more.
+    registration_key = HiddenField()
+    submit = SubmitField("Save")
+
+    scopes: tuple[Scope, ...] = ()
+
+    def choice_of(self, scope: str) -> Field:
+        return self[SCOPE_FIELD_PREFIX + scope]
+
+    def purpose_of(self, scope: str) -> Field:
+        return self[PURPOSE_FIELD_PREFIX + scope]
+
+    def scope_requests(self) -> list[ScopeRequest]:
+        """The scopes asked for on the form, with their purposes."""
+        return [
+            ScopeRequest(
+                s.name,
+                self.purpose_of(s.name).data or "",
+                self.choice_of(s.name).data == "required",
+            )
+            for s in self.scopes
+            if self.choice_of(s.name).data in ASKED
+        ]
+
+    def registration(self) -> dict[str, Any]:
+        """The fields of `register_application` / `update_application`, scopes aside."""
+        return {
+            "name": self.name.data.strip(),
+            "description": (self.description.data or "").strip(),
+            "redirect_uris": lines(self.redirect_uris.data),
+            "privacy_policy_url": self.privacy_policy_url.data.strip(),
+            "terms_url": (self.terms_url.data or "").strip() or None,
+            "website_url": (self.website_url.data or "").strip() or None,
+            "token_endpoint_auth_method": self.token_endpoint_auth_method.data,
+        }
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid = super().validate(extra_validators)
+        for request in self.scope_requests():
+            try:
+                check_scope_requests([request])
+            except (RegistrationError, UnknownScopeError) as refusal:
+                scope = next(s for s in self.scopes if s.name == request.scope)
+                about_scope = scope.deprecated or not scope.consent_required
+                field = self.choice_of(scope.name) if about_scope else self.purpose_of(scope.name)
+                field.errors.append(sentence(refusal))
+                valid = False
+        return valid
+
+
+def application_form(
+    scopes: Iterable[Scope], *, vendors: Sequence[Vendor] = (), **kwargs: Any
+) -> ApplicationForm:
+    """The registration form with a choice (not needed, required, optional) and a purpose for
+    each of `scopes`; a vendor choice when there are several `vendors`."""
+    scopes = tuple(scopes)
+    fields: dict[str, Any] = {"scopes": scopes}
+    for scope in scopes:
+        fields[SCOPE_FIELD_PREFIX + scope.name] = SelectField(
+            scope.name, choices=SCOPE_CHOICES, default="none"
+        )
+        fields[PURPOSE_FIELD_PREFIX + scope.name] = StringField(
+            f"Why you need {scope.name}", validators=[Length(max=1000)]
+        )
+    if len(vendors) > 1:
+        fields["vendor_id"] = SelectField(
+            "Vendor",
+            coerce=int,
+            choices=[SelectChoice(v.id, v.name) for v in vendors],
+            validators=[DataRequired("Choose the vendor this application belongs to.")],
+        )
+    form_class = type("ApplicationForm", (ApplicationForm,), fields)
+    return form_class(**kwargs)
+
+
+def unlisted_scope_requests(formdata: Any, form: ApplicationForm) -> list[ScopeRequest]:
+    """Scopes posted that the form did not offer (made up, or deprecated since it was shown):
+    passed on to the domain, which refuses them with a message rather than dropping them."""
+    offered = {s.name for s in form.scopes}
+    requests = []
+    for key in formdata:
+        scope = key.removeprefix(SCOPE_FIELD_PREFIX)
+        if key.startswith(SCOPE_FIELD_PREFIX) and scope not in offered:
+            choice = formdata.get(key)
+            if choice in ASKED:
+                purpose = formdata.get(PURPOSE_FIELD_PREFIX + scope, "")
+                requests.append(ScopeRequest(scope, purpose, choice == "required"))
+    return requests
+
+
+class AccessRequestForm(FlaskForm):
+    """Ask one school, named by its URN, for the application's scopes."""
+
+    urn = StringField(
+        "School URN", validators=[DataRequired("Enter the school's URN."), Length(max=16)]
+    )
+    submit = SubmitField("Ask for access")
