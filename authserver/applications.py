@@ -11,11 +11,12 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from authserver import credentials
+from authserver import credentials, grants
 from authserver.catalogue import Catalogue, default_catalogue
 from authserver.extensions import db
 from authserver.models.applications import (
     ACCESS_TOKEN_FORMATS,
+    LOOPBACK_HOSTS,
     TOKEN_ENDPOINT_AUTH_METHODS,
     Application,
     ApplicationScope,
@@ -24,8 +25,6 @@ from authserver.models.applications import (
 )
 from authserver.models.grants import AccessRequest, AccessRequestStatus, Grant, GrantStatus
 from authserver.models.organisations import School
-
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 
 class RegistrationError(ValueError):
@@ -184,7 +183,8 @@ def update_application(
     The scope requests are replaced by `scopes`; options left as None keep their value. The
     client secret is not touched, and an application cannot turn from a confidential client
     into a public one or back (a secret would linger or be missing): register another instead.
-    Schools' grants and requests already made stay as they are.
+    When the scopes asked for change, every school with a grant (or a pending request) is
+    asked again for the difference; the grants go on working at what was approved meanwhile.
     """
     method = token_endpoint_auth_method or application.token_endpoint_auth_method
     token_format = access_token_format or application.access_token_format
@@ -213,6 +213,7 @@ def update_application(
     application.access_token_format = token_format
     if require_pushed_authorization_requests is not None:
         application.require_pushed_authorization_requests = require_pushed_authorization_requests
+    before = {(row.scope, row.required) for row in application.scope_requests}
     # Change rows in place: a scope dropped and asked for again must not collide with itself.
     kept = {row.scope: row for row in application.scope_requests}
     rows = []
@@ -223,6 +224,8 @@ def update_application(
         rows.append(row)
     application.scope_requests = rows
     db.session.flush()
+    if {(row.scope, row.required) for row in rows} != before:
+        grants.ask_again_after_change(application)
     return application
 
 

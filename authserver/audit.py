@@ -22,12 +22,20 @@ class AuditAction(enum.StrEnum):
     GRANT_SCOPES_CHANGED = "grant:scopes_changed"
     GRANT_DENIED = "grant:denied"
     GRANT_REVOKED = "grant:revoked"
+    SCHOOL_SECRET_CLAIMED = "school_secret:claimed"  # noqa: S105 (an action name)
+    SCHOOL_SECRET_ROTATED = "school_secret:rotated"  # noqa: S105 (an action name)
+    ACCESS_REQUEST_WITHDRAWN = "access_request:withdrawn"
+    GRANT_GIVEN_UP = "grant:given_up"
+    GRANT_EXPIRED = "grant:expired"
     TOKEN_ISSUED = "token:issued"  # noqa: S105 (an action name)
     TOKEN_REVOKED = "token:revoked"  # noqa: S105 (an action name)
     CODE_REPLAYED = "code:replayed"
     REFRESH_REPLAYED = "refresh_token:replayed"
     USER_SIGNED_IN = "user:signed_in"
     USER_SIGN_IN_FAILED = "user:sign_in_failed"
+    WEBHOOK_SET = "application:webhook_set"
+    WEBHOOK_REMOVED = "application:webhook_removed"
+    WEBHOOK_REPLAYED = "webhook:replayed"
 
 
 def record(

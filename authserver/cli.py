@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import time
 from pathlib import Path
 
 import click
@@ -100,7 +102,76 @@ def rotate_keys_command() -> None:
     click.echo(f"New signing key {key.kid} is now signing JWT access tokens.")
 
 
+grants_group = AppGroup("grants", help="Schools' grants.")
+
+
+@grants_group.command("expire")
+def expire_command() -> None:
+    """Mark grants whose consent has reached its end date as expired (run it from cron)."""
+    from authserver.grants import expire_due
+
+    expired = expire_due()
+    db.session.commit()
+    click.echo(f"{len(expired)} grant(s) reached their end date.")
+
+
+webhooks = AppGroup("webhooks", help="Signed event notifications to vendors' applications.")
+
+
+@webhooks.command("deliver")
+@click.option("--loop", is_flag=True, help="Keep delivering until stopped (a worker).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0),
+    default=5,
+    show_default=True,
+    help="Seconds to wait, when nothing more is due, before looking again.",
+)
+@click.option(
+    "--batches",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after this many batches (of up to 50 deliveries).",
+)
+def deliver_webhooks_command(loop: bool, interval: float, batches: int | None) -> None:
+    """Send the webhook deliveries that are due; failed ones wait and are retried later.
+
+    Without --loop, sends everything due now and stops. Several workers may run at once on
+    PostgreSQL: each delivery attempt is claimed by one of them only."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from authserver.webhooks import deliver_due
+
+    log = logging.getLogger("authserver.webhooks")
+    limit = 50
+    done = 0
+    wait = False
+    while batches is None or done < batches:
+        if wait:
+            time.sleep(interval)
+        done += 1
+        try:
+            counts = deliver_due(limit=limit)
+        except SQLAlchemyError:
+            if not loop:
+                raise
+            db.session.rollback()
+            log.exception("webhook delivery failed; trying again in %g s", interval)
+            wait = True
+            continue
+        attempted = counts["delivered"] + counts["failed"]
+        if attempted:
+            click.echo(f"Webhooks: {counts['delivered']} delivered, {counts['failed']} failed.")
+        # A full batch means more may be due: go again at once. Otherwise wait, or stop.
+        wait = attempted < limit
+        if wait and not loop:
+            click.echo("Webhooks: nothing more is due.")
+            return
+
+
 def register_commands(app: Flask) -> None:
     """Attach every command group to the app."""
     app.cli.add_command(demo)
     app.cli.add_command(keys)
+    app.cli.add_command(webhooks)
+    app.cli.add_command(grants_group)

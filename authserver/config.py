@@ -30,6 +30,7 @@ class Settings:
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     authorization_code_ttl_seconds: int = 60
     par_request_ttl_seconds: int = 60
+    school_secret_overlap_seconds: int = 600
     bcrypt_rounds: int = 12
     trusted_proxy_count: int = 0
     redis_url: str = ""
@@ -116,6 +117,8 @@ def _finish(settings: Settings) -> Settings:
         raise ConfigError("BCRYPT_ROUNDS must be between 4 and 16")
     if settings.is_production and settings.bcrypt_rounds < 12:
         raise ConfigError("BCRYPT_ROUNDS must be 12 or more in production")
+    if settings.school_secret_overlap_seconds < 0:
+        raise ConfigError("SCHOOL_SECRET_OVERLAP_SECONDS must be 0 or more")
     if settings.trusted_proxy_count < 0:
         raise ConfigError("TRUSTED_PROXY_COUNT must be 0 or more")
 

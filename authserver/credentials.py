@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 
 import bcrypt
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 # 32 bytes = 256 bits of entropy: a digest of such a value cannot be reversed by search.
 MACHINE_SECRET_BYTES = 32
@@ -56,3 +60,21 @@ def password_matches(password: str, password_hash: str | None) -> bool:
     if not password_hash or len(encoded) > MAX_PASSWORD_BYTES:
         return False
     return bcrypt.checkpw(encoded, password_hash.encode("ascii"))
+
+
+def _box(secret_key: str, purpose: str) -> Fernet:
+    derived = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=f"authserver {purpose}".encode()
+    ).derive(secret_key.encode("utf-8"))
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def seal(plaintext: bytes, *, secret_key: str, purpose: str) -> str:
+    """Encrypt a secret the server must read back later (signing keys, webhook secrets), under a
+    key derived from SECRET_KEY for one purpose; digests are used for everything else."""
+    return _box(secret_key, purpose).encrypt(plaintext).decode("ascii")
+
+
+def unseal(sealed: str, *, secret_key: str, purpose: str) -> bytes:
+    """Decrypt what `seal` encrypted for the same purpose."""
+    return _box(secret_key, purpose).decrypt(sealed.encode("ascii"))

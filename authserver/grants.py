@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from authserver import audit, tokens
+from authserver import audit, school_secrets, tokens, webhooks
 from authserver.audit import AuditAction
 from authserver.catalogue import default_catalogue
 from authserver.extensions import db
@@ -207,6 +207,15 @@ def reject(request: AccessRequest, *, by: User) -> None:
     request.status = AccessRequestStatus.REJECTED
     request.decided_at = utcnow()
     request.decided_by = by
+    webhooks.enqueue(
+        request.application,
+        webhooks.WebhookEvent.ACCESS_REQUEST_REJECTED,
+        {
+            "school_id": request.school_id,
+            "school_urn": request.school.urn,
+            "request_id": request.id,
+        },
+    )
     audit.record(
         AuditAction.ACCESS_REQUEST_REJECTED,
         actor=by,
@@ -250,6 +259,7 @@ def approve(
     if not scopes:
         raise ConsentError("there is nothing to approve")
     now = utcnow()
+    version_before = grant.version if grant is not None else 0
     if grant is None:
         grant = Grant(application=application, school=school, version=1)
         db.session.add(grant)
@@ -260,8 +270,9 @@ def approve(
     else:
         before = Restrictions.from_json(grant.restrictions)
         if narrows(grant.scopes, before, scopes, restrictions):
-            # A narrower decision bites at once: every token of the grant stops.
+            # A narrower decision bites at once: every token and secret of the grant stops.
             tokens.revoke_for_grant(grant.id)
+            school_secrets.revoke_for_grant(grant.id)
         if set(grant.scopes) != set(scopes) or before != restrictions:
             grant.version += 1
         action = AuditAction.GRANT_SCOPES_CHANGED
@@ -282,6 +293,10 @@ def approve(
         request.decided_at = now
         request.decided_by = approver
         request.grant_version = grant.version
+    if request is not None or action == AuditAction.GRANT_APPROVED:
+        _notify(grant, webhooks.WebhookEvent.ACCESS_REQUEST_APPROVED, request=request)
+    elif grant.version != version_before:
+        _notify(grant, webhooks.WebhookEvent.SCOPES_CHANGED)
     audit.record(
         action,
         actor=approver,
@@ -318,6 +333,22 @@ def deny(application: Application, school: School, *, by: User) -> None:
     audit.record(AuditAction.GRANT_DENIED, actor=by, school=school, application=application)
 
 
+def _notify(
+    grant: Grant, event: webhooks.WebhookEvent, *, request: AccessRequest | None = None
+) -> None:
+    """Tell the vendor, through the outbox, in the same transaction as the change."""
+    data: dict[str, Any] = {
+        "school_id": grant.school_id,
+        "school_urn": grant.school.urn,
+        "grant_version": grant.version,
+        "scopes": list(grant.scopes) if grant.is_in_force() else [],
+        "restrictions": dict(grant.restrictions) if grant.is_in_force() else {},
+    }
+    if request is not None:
+        data["request_id"] = request.id
+    webhooks.enqueue(grant.application, event, data)
+
+
 def revoke(grant: Grant, *, by: User, reason: str = "") -> int:
     """Withdraw a school's grant: every token of it stops working at once."""
     if not by.can_approve_for(grant.school):
@@ -327,6 +358,7 @@ def revoke(grant: Grant, *, by: User, reason: str = "") -> int:
     grant.revoked_by = by
     grant.revocation_reason = reason or None
     stopped = tokens.revoke_for_grant(grant.id)
+    school_secrets.revoke_for_grant(grant.id)
     audit.record(
         AuditAction.GRANT_REVOKED,
         actor=by,
@@ -335,4 +367,105 @@ def revoke(grant: Grant, *, by: User, reason: str = "") -> int:
         version=grant.version,
         tokens_revoked=stopped,
     )
+    _notify(grant, webhooks.WebhookEvent.REVOKED)
     return stopped
+
+
+def withdraw(request: AccessRequest, *, by: Application) -> None:
+    """The vendor withdraws a request the school has not answered yet."""
+    if not request.is_pending:
+        raise ConsentError("only a pending request can be withdrawn")
+    request.status = AccessRequestStatus.WITHDRAWN
+    request.decided_at = utcnow()
+    audit.record(
+        AuditAction.ACCESS_REQUEST_WITHDRAWN,
+        actor=by,
+        school=request.school_id,
+        application=request.application_id,
+        request_id=request.id,
+    )
+
+
+def give_up(grant: Grant, *, by: Application) -> None:
+    """The application gives up a school's grant itself: everything of it stops at once."""
+    grant.status = GrantStatus.REVOKED
+    grant.revoked_at = utcnow()
+    grant.revoked_by = None
+    grant.revocation_reason = "given up by the application"
+    stopped = tokens.revoke_for_grant(grant.id)
+    school_secrets.revoke_for_grant(grant.id)
+    pending = pending_request(grant.application, grant.school)
+    if pending is not None:
+        withdraw(pending, by=by)
+    audit.record(
+        AuditAction.GRANT_GIVEN_UP,
+        actor=by,
+        school=grant.school_id,
+        application=grant.application_id,
+        version=grant.version,
+        tokens_revoked=stopped,
+    )
+
+
+def ask_again_after_change(application: Application) -> list[AccessRequest]:
+    """After the application's scope list changed: each school with a grant in force gets a
+    pending request for the difference only (the grant keeps working meanwhile), and each
+    pending request is replaced by one for the new list."""
+    schools: dict[int, School] = {}
+    for grant in db.session.scalars(select(Grant).where(Grant.application_id == application.id)):
+        if grant.is_in_force():
+            schools[grant.school_id] = grant.school
+    for request in db.session.scalars(
+        select(AccessRequest).where(
+            AccessRequest.application_id == application.id,
+            AccessRequest.status == AccessRequestStatus.PENDING,
+        )
+    ):
+        schools[request.school_id] = request.school
+        withdraw(request, by=application)
+    db.session.flush()
+    asked = []
+    for school in schools.values():
+        try:
+            request, _ = request_access(application, school, actor=application)
+        except NothingToRequest:
+            continue
+        asked.append(request)
+    return asked
+
+
+def end_of_academic_year(today: dt.date) -> dt.datetime:
+    """The end of the academic year `today` falls in (31 August), as the moment after it."""
+    year = today.year if today.month < 9 else today.year + 1
+    return dt.datetime(year, 9, 1, tzinfo=dt.UTC)
+
+
+def expire_due(now: dt.datetime | None = None) -> list[Grant]:
+    """Mark grants whose consent date has passed as expired (tokens already stopped at that
+    moment: a grant past its date is not in force); each is audited once."""
+    now = now or utcnow()
+    due = list(
+        db.session.scalars(
+            select(Grant)
+            .where(
+                Grant.status == GrantStatus.ACTIVE,
+                Grant.expires_at.is_not(None),
+                Grant.expires_at <= now,
+            )
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for grant in due:
+        grant.status = GrantStatus.EXPIRED
+        tokens.revoke_for_grant(grant.id)
+        school_secrets.revoke_for_grant(grant.id)
+        _notify(grant, webhooks.WebhookEvent.EXPIRED)
+        audit.record(
+            AuditAction.GRANT_EXPIRED,
+            actor="the consent's end date",
+            school=grant.school_id,
+            application=grant.application_id,
+            version=grant.version,
+            expired_at=grant.expires_at.isoformat(),
+        )
+    return due

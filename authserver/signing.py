@@ -2,37 +2,36 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import time
 import uuid
 from typing import Any
 
-from cryptography.fernet import Fernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import or_, select
 
+from authserver.credentials import seal, unseal
 from authserver.extensions import db
 from authserver.models.columns import utcnow
 from authserver.models.keys import SigningKey
 
 ALGORITHM = "RS256"
+# The label of the key that encrypts private keys at rest (kept from the first release).
+KEY_PURPOSE = "signing keys"
 # A cached signing key is re-read this often, so a rotation reaches every worker quickly.
 KEY_CACHE_SECONDS = 60
 # Retired keys stay published this long, so receipts they signed can still be checked.
 PUBLISHED_AFTER_RETIREMENT = dt.timedelta(days=400)
 
 
-def _fernet() -> Fernet:
-    secret = current_app.config["SECRET_KEY"].encode("utf-8")
-    derived = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"authserver signing keys"
-    ).derive(secret)
-    return Fernet(base64.urlsafe_b64encode(derived))
+def _seal(pem: bytes) -> str:
+    return seal(pem, secret_key=current_app.config["SECRET_KEY"], purpose=KEY_PURPOSE)
+
+
+def _unseal(sealed: str) -> bytes:
+    return unseal(sealed, secret_key=current_app.config["SECRET_KEY"], purpose=KEY_PURPOSE)
 
 
 def rotate_signing_key() -> SigningKey:
@@ -45,7 +44,7 @@ def rotate_signing_key() -> SigningKey:
     row = SigningKey(
         kid=kid,
         algorithm=ALGORITHM,
-        encrypted_private_key=_fernet().encrypt(private.as_pem(private=True)).decode("ascii"),
+        encrypted_private_key=_seal(private.as_pem(private=True)),
         public_jwk=json.dumps(private.as_dict(private=False)),
         created_at=now,
     )
@@ -69,7 +68,7 @@ def active_signing_key() -> RSAKey:
     )
     if row is None:
         row = rotate_signing_key()
-    pem = _fernet().decrypt(row.encrypted_private_key.encode("ascii"))
+    pem = _unseal(row.encrypted_private_key)
     key = RSAKey.import_key(pem, parameters={"kid": row.kid, "use": "sig", "alg": ALGORITHM})
     cache["active"] = (time.monotonic() + KEY_CACHE_SECONDS, key)
     return key

@@ -19,7 +19,7 @@ from authserver.oauth import par
 from authserver.oauth.principal import SchoolPrincipal
 from authserver.oauth.server import ParametersRequest, oauth_server
 from authserver.security_headers import content_security_policy, origin_source
-from consent.decisions import DecisionProblem, new_screen, restrictions_from
+from consent.decisions import DecisionProblem, expiry_from, new_screen, restrictions_from
 from consent.forms import DecisionForm
 from consent.signin import current_user
 
@@ -150,6 +150,7 @@ def _authorize() -> Response | tuple[str, int] | str:
                 choice=choice,
                 optional_scopes=form.optional_scopes.data or [],
                 restrictions=restrictions_from(form, screen),
+                expires_at=expiry_from(form),
             )
         except (grants.ConsentError, DecisionProblem) as refusal:
             db.session.rollback()

@@ -26,7 +26,7 @@ from authserver.extensions import db
 from authserver.models.grants import AccessRequest, Grant
 from authserver.models.organisations import School, Trust
 from authserver.models.users import Role, User
-from consent.decisions import DecisionProblem, new_screen, restrictions_from
+from consent.decisions import DecisionProblem, expiry_from, new_screen, restrictions_from
 from consent.forms import ConfirmForm, DecisionForm
 from consent.signin import current_user
 
@@ -134,6 +134,27 @@ def revoke(urn: str, grant_id: int) -> BaseResponse:
     return redirect(url_for("dashboard.school", urn=urn))
 
 
+@bp.post("/schools/<urn>/connections/<int:grant_id>/renew")
+def renew(urn: str, grant_id: int) -> BaseResponse:
+    """Ask again for an expired or withdrawn connection, and open the consent screen for it."""
+    school = _school(urn)
+    user = _signed_in()
+    grant = db.session.get(Grant, grant_id)
+    if grant is None or grant.school_id != school.id:
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if not user.can_approve_for(school):
+        abort(403)
+    try:
+        access_request, _ = grants.request_access(grant.application, school, actor=user)
+    except grants.NothingToRequest:
+        flash(f"{grant.application.name} is already connected.", "info")
+        return redirect(url_for("dashboard.school", urn=urn))
+    db.session.commit()
+    return redirect(url_for("dashboard.review_request", urn=urn, request_id=access_request.id))
+
+
 @bp.route("/schools/<urn>/requests/<int:request_id>", methods=["GET", "POST"])
 def review_request(urn: str, request_id: int) -> BaseResponse | tuple[str, int]:
     """The consent screen for a pending Data Access Request."""
@@ -167,6 +188,7 @@ def review_request(urn: str, request_id: int) -> BaseResponse | tuple[str, int]:
                 choice=choice,
                 optional_scopes=form.optional_scopes.data or [],
                 restrictions=restrictions_from(form, screen),
+                expires_at=expiry_from(form),
                 request=access_request,
             )
         except (grants.ConsentError, DecisionProblem) as refusal:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,8 +10,9 @@ from wtforms import SelectChoice
 
 from authserver.audiences import Audience, audience_of
 from authserver.catalogue import Scope, default_catalogue
-from authserver.grants import Restrictions, ScopeChoice
+from authserver.grants import Restrictions, ScopeChoice, end_of_academic_year
 from authserver.models.applications import Application
+from authserver.models.columns import utcnow
 from authserver.models.grants import Grant
 from authserver.models.organisations import School
 from consent.forms import DecisionForm
@@ -28,6 +30,11 @@ class ConsentScreen:
     grant: Grant | None
     form: DecisionForm
     error: str | None = None
+
+    @property
+    def end_of_year(self) -> dt.date:
+        """The last day of the academic year, for the duration choice."""
+        return (end_of_academic_year(utcnow().date()) - dt.timedelta(days=1)).date()
 
     @property
     def catalogue(self) -> Any:
@@ -71,6 +78,8 @@ def prepare(form: DecisionForm, screen: ConsentScreen) -> None:
     ]
     if not form.is_submitted():
         form.shared_fields.data = shared  # every detail shared unless the school unticks it
+        if screen.grant is not None and screen.grant.is_in_force() and screen.grant.expires_at:
+            form.duration.data = "end_of_year"
         earlier = Restrictions.from_json(screen.grant.restrictions if screen.grant else None)
         if screen.grant is not None and screen.grant.is_in_force() and not earlier.is_whole_school:
             form.audience.data = "some"
@@ -98,6 +107,13 @@ def restrictions_from(form: DecisionForm, screen: ConsentScreen) -> Restrictions
             )
         return Restrictions(tuple(groups), tuple(classes), tuple(sorted(left_out | kept)))
     return Restrictions(excluded_fields=tuple(sorted(left_out | kept)))
+
+
+def expiry_from(form: DecisionForm, today: dt.date | None = None) -> dt.datetime | None:
+    """When the school's consent ends, if it chose an end."""
+    if form.duration.data == "end_of_year":
+        return end_of_academic_year(today or utcnow().date())
+    return None
 
 
 def new_screen(

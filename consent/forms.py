@@ -43,6 +43,14 @@ class DecisionForm(FlaskForm):
         ],
         default="all",
     )
+    duration = RadioField(
+        "For how long",
+        choices=[
+            SelectChoice("until_withdrawn", "Until we withdraw it"),
+            SelectChoice("end_of_year", "Until the end of this academic year"),
+        ],
+        default="until_withdrawn",
+    )
     group_ids = MultiCheckboxField("Year groups", choices=[], coerce=int)
     class_ids = MultiCheckboxField("Classes", choices=[], coerce=int)
     approve = SubmitField("Approve")

@@ -19,7 +19,7 @@ from flask import (
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from authserver import audit, grants
+from authserver import audit, grants, webhooks
 from authserver.applications import (
     RegistrationError,
     register_application,
@@ -32,6 +32,7 @@ from authserver.extensions import db
 from authserver.models.applications import Application, Vendor
 from authserver.models.organisations import School
 from authserver.models.users import User
+from authserver.models.webhooks import WebhookDelivery
 from consent.forms import ConfirmForm
 from consent.signin import current_user
 from consent.vendor_forms import (
@@ -40,6 +41,7 @@ from consent.vendor_forms import (
     SCOPE_FIELD_PREFIX,
     AccessRequestForm,
     ApplicationForm,
+    WebhookForm,
     application_form,
     sentence,
     unlisted_scope_requests,
@@ -96,6 +98,10 @@ def _access_form(application: Application, **kwargs: object) -> AccessRequestFor
     return AccessRequestForm(prefix=f"application-{application.id}", **kwargs)
 
 
+def _webhook_form(application: Application, **kwargs: object) -> WebhookForm:
+    return WebhookForm(prefix=f"webhook-{application.id}", **kwargs)
+
+
 @bp.get("")
 def applications() -> BaseResponse:
     """The vendor's applications and where each stands with every school it has asked."""
@@ -103,7 +109,9 @@ def applications() -> BaseResponse:
 
 
 def _applications_page(
-    failed: AccessRequestForm | None = None, failed_id: int | None = None
+    failed: AccessRequestForm | None = None,
+    failed_id: int | None = None,
+    failed_webhook: WebhookForm | None = None,
 ) -> BaseResponse:
     vendors = _vendors()
     owned = list(
@@ -116,13 +124,20 @@ def _applications_page(
     forms = {a.id: _access_form(a, formdata=None) for a in owned}
     if failed is not None and failed_id is not None:
         forms[failed_id] = failed
+    webhook_forms = {
+        a.id: _webhook_form(a, formdata=None, data={"url": a.webhook_url or ""}) for a in owned
+    }
+    if failed_webhook is not None and failed_id is not None:
+        webhook_forms[failed_id] = failed_webhook
     return _page(
         "vendor/applications.html",
-        status=400 if failed is not None else 200,
+        status=400 if failed is not None or failed_webhook is not None else 200,
         applications=owned,
         several_vendors=len(vendors) > 1,
         statuses={a.id: school_statuses(a) for a in owned},
         forms=forms,
+        webhook_forms=webhook_forms,
+        deliveries={a.id: webhooks.latest_deliveries(a) for a in owned},
     )
 
 
@@ -327,3 +342,89 @@ def rotate_secret(application_id: int) -> BaseResponse:
             "vendor/credentials.html", application=application, secret=secret, created=False
         )
     return _page("vendor/rotate_secret.html", application=application, form=form)
+
+
+# --- Webhooks ------------------------------------------------------------------------------------
+
+
+def _require_confirmation() -> None:
+    """A button that changes something carries the page's CSRF token, or nothing happens."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+
+
+@bp.post("/applications/<int:application_id>/webhook")
+def set_webhook(application_id: int) -> BaseResponse:
+    """Send the application's events to a URL; the new signing secret is shown once, on the
+    answer to this post (the previous secret stops signing at once)."""
+    application = _application(application_id)
+    form = _webhook_form(application)
+    if form.validate_on_submit():
+        try:
+            secret = webhooks.set_webhook(application, form.url.data)
+        except webhooks.WebhookURLError as refusal:
+            db.session.rollback()
+            form.url.errors.append(sentence(refusal))
+        else:
+            audit.record(
+                AuditAction.WEBHOOK_SET,
+                actor=_signed_in(),
+                application=application,
+                url=application.webhook_url,
+            )
+            db.session.commit()
+            log.info("webhook of %s set by user %s", application.client_id, _signed_in().id)
+            return _page("vendor/webhook_secret.html", application=application, secret=secret)
+    return _applications_page(failed_webhook=form, failed_id=application.id)
+
+
+@bp.post("/applications/<int:application_id>/webhook/remove")
+def remove_webhook(application_id: int) -> BaseResponse:
+    """Stop sending the application's events; undelivered ones are kept for a later URL."""
+    application = _application(application_id)
+    _require_confirmation()
+    if application.webhook_url is not None:
+        url = application.webhook_url
+        webhooks.remove_webhook(application)
+        audit.record(
+            AuditAction.WEBHOOK_REMOVED, actor=_signed_in(), application=application, url=url
+        )
+        db.session.commit()
+        log.info("webhook of %s removed by user %s", application.client_id, _signed_in().id)
+    flash(f"{application.name} has no webhook now: no events are sent.", "success")
+    return redirect(url_for("vendor.applications", _anchor=_webhook_anchor(application)))
+
+
+@bp.post("/applications/<int:application_id>/webhook-deliveries/<int:delivery_id>/replay")
+def replay_delivery(application_id: int, delivery_id: int) -> BaseResponse:
+    """Send one of the application's events again, with the same event id."""
+    application = _application(application_id)
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.application_id != application.id:
+        abort(404)
+    _require_confirmation()
+    previous_status, previous_attempts = str(delivery.status), delivery.attempts
+    webhooks.replay(delivery)
+    audit.record(
+        AuditAction.WEBHOOK_REPLAYED,
+        actor=_signed_in(),
+        application=application,
+        event_id=delivery.event_id,
+        event_type=delivery.event_type,
+        previous_status=previous_status,
+        previous_attempts=previous_attempts,
+    )
+    db.session.commit()
+    if application.webhook_url:
+        flash(f"Event {delivery.event_id} will be sent again shortly.", "success")
+    else:
+        flash(
+            f"Event {delivery.event_id} will be sent again once {application.name} has a "
+            "webhook URL.",
+            "info",
+        )
+    return redirect(url_for("vendor.applications", _anchor=_webhook_anchor(application)))
+
+
+def _webhook_anchor(application: Application) -> str:
+    return f"application-{application.id}-webhook"

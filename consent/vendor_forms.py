@@ -32,6 +32,7 @@ from authserver.applications import (
 )
 from authserver.catalogue import Scope, UnknownScopeError
 from authserver.models.applications import Vendor
+from authserver.webhooks import WebhookURLError, check_webhook_url
 
 SCOPE_FIELD_PREFIX = "scope_"
 PURPOSE_FIELD_PREFIX = "purpose_"
@@ -214,3 +215,25 @@ class AccessRequestForm(FlaskForm):
         "School URN", validators=[DataRequired("Enter the school's URN."), Length(max=16)]
     )
     submit = SubmitField("Ask for access")
+
+
+def _webhook_url(form: FlaskForm, field: Field) -> None:
+    if field.data:
+        try:
+            check_webhook_url(field.data)
+        except WebhookURLError as refusal:
+            raise ValidationError(sentence(refusal)) from None
+
+
+class WebhookForm(FlaskForm):
+    """Where an application's event notifications go; saving it issues a new signing secret."""
+
+    url = URLField(
+        "Webhook URL",
+        validators=[
+            DataRequired("Enter the address that should receive the events."),
+            Length(max=500, message="The webhook URL must be at most 500 characters."),
+            _webhook_url,
+        ],
+    )
+    submit = SubmitField("Save the webhook URL")

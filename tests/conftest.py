@@ -32,6 +32,22 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("CI must set TEST_DATABASE_URL: the suite runs on PostgreSQL too")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `postgresql_only` exist only in their PostgreSQL variant (not skipped on
+    SQLite: they test what only PostgreSQL has, such as row locks)."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("database_url") if callspec else None
+        if item.get_closest_marker("postgresql_only") and backend != "postgresql":
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 def postgres_url(schema: str | None = None) -> str:
     """The PostgreSQL test database, optionally confined to one schema."""
     url = sa.make_url(POSTGRES_URL)

@@ -69,6 +69,7 @@ def test_environment_is_read_and_typed(tmp_path: Path) -> None:
         ({"ACCESS_TOKEN_TTL_SECONDS": "soon"}, "ACCESS_TOKEN_TTL_SECONDS must be a whole number"),
         ({"AUTHORIZATION_CODE_TTL_SECONDS": "600"}, "60 or less"),
         ({"TRUSTED_PROXY_COUNT": "-1"}, "0 or more"),
+        ({"SCHOOL_SECRET_OVERLAP_SECONDS": "-1"}, "0 or more"),
         (
             {
                 "APP_ENV": "production",

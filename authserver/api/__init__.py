@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from authserver.api import scopes  # noqa: E402, F401  (routes register on import)
+from authserver.api import connections, scopes  # noqa: E402, F401  (routes register on import)

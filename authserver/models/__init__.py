@@ -6,8 +6,10 @@ from authserver.models.audit import AuditEvent
 from authserver.models.grants import AccessRequest, AccessRequestStatus, Grant, GrantStatus
 from authserver.models.keys import SigningKey
 from authserver.models.organisations import School, Trust
+from authserver.models.school_secrets import SchoolSecret
 from authserver.models.tokens import AuthorizationCode, PushedAuthorizationRequest, Token
 from authserver.models.users import Role, RoleAssignment, User
+from authserver.models.webhooks import WebhookDelivery
 
 __all__ = [
     "AccessRequest",
@@ -23,10 +25,12 @@ __all__ = [
     "Role",
     "RoleAssignment",
     "School",
+    "SchoolSecret",
     "SigningKey",
     "Token",
     "Trust",
     "User",
     "Vendor",
+    "WebhookDelivery",
     "mis",
 ]

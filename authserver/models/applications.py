@@ -13,6 +13,7 @@ from authserver.models.columns import UTCDateTime, utcnow
 
 TOKEN_ENDPOINT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 ACCESS_TOKEN_FORMATS = ("opaque", "jwt")
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 ALWAYS_SHARED_SCOPES = frozenset({"PublicSchoolData"})
 SCHOOL_SECRET_GRANT_TYPE = "urn:schooldata:params:oauth:grant-type:school-secret"  # noqa: S105
 CONFIDENTIAL_GRANT_TYPES = frozenset({"client_credentials", SCHOOL_SECRET_GRANT_TYPE})
@@ -55,6 +56,9 @@ class Application(db.Model):
     terms_url: Mapped[str | None] = mapped_column(String(500))
     require_pushed_authorization_requests: Mapped[bool] = mapped_column(Boolean, default=False)
     access_token_format: Mapped[str] = mapped_column(String(10), default="opaque")
+    # Where signed event notifications go; the signing secret is sealed (the server signs with it).
+    webhook_url: Mapped[str | None] = mapped_column(String(500))
+    webhook_secret_sealed: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

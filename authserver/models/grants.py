@@ -19,6 +19,7 @@ from authserver.models.users import User
 class GrantStatus(enum.StrEnum):
     ACTIVE = "active"
     REVOKED = "revoked"
+    EXPIRED = "expired"
 
 
 def _enum(cls: type[enum.Enum], length: int = 20) -> Enum:

@@ -6,16 +6,26 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from authlib.oauth2 import rfc9207
-from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, InvalidScopeError, grants
+from authlib.oauth2.rfc6749 import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    UnauthorizedClientError,
+    grants,
+)
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7636.challenge import compare_s256_code_challenge
 from flask import current_app
 from sqlalchemy import select, update
 
-from authserver import audit, credentials, tokens
+from authserver import audit, credentials, school_secrets, tokens
 from authserver.audit import AuditAction
 from authserver.extensions import db
-from authserver.models.applications import Application
+from authserver.models.applications import (
+    ALWAYS_SHARED_SCOPES,
+    SCHOOL_SECRET_GRANT_TYPE,
+    Application,
+)
 from authserver.models.columns import utcnow
 from authserver.models.grants import Grant
 from authserver.models.tokens import AuthorizationCode, Token
@@ -219,6 +229,63 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
+class SchoolSecretGrant(grants.BaseGrant, grants.TokenEndpointMixin):
+    """Our extension grant (RFC 6749 §4.5): an application turns a school secret into a token
+    for that school, with the scopes of the grant version the secret was claimed under."""
+
+    GRANT_TYPE = SCHOOL_SECRET_GRANT_TYPE
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = CONFIDENTIAL_CLIENT_AUTH_METHODS
+
+    def validate_token_request(self) -> None:
+        client = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError("This client may not use school secrets.")
+        form = self.request.form
+        school_id, value = form.get("school_id"), form.get("school_secret")
+        if not school_id or not value:
+            raise InvalidRequestError("Send school_id and school_secret.")
+        if not school_id.isdigit() or len(school_id) > 12:
+            raise InvalidRequestError("school_id must be a school's numeric id.")
+        try:
+            secret, grant = school_secrets.usable_secret(
+                value, application=client, school_id=int(school_id)
+            )
+        except school_secrets.SecretRefused as refusal:
+            raise InvalidGrantError(str(refusal)) from refusal
+        available = [*secret.scopes, *sorted(ALWAYS_SHARED_SCOPES)]
+        scope = " ".join(secret.scopes)
+        if self.request.payload.scope:
+            asked = self.request.payload.scope.split()
+            if not set(asked) <= set(available):
+                raise InvalidScopeError("The school has not approved some of these scopes.")
+            scope = " ".join(dict.fromkeys(asked))
+        self.request.client = client
+        self.request.user = SchoolPrincipal(
+            school_id=secret.school_id,
+            grant_id=grant.id,
+            grant_version=secret.grant_version,
+            restrictions=secret.restrictions,
+            scope=scope,
+        )
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        principal: SchoolPrincipal = self.request.user
+        token = self.generate_token(
+            user=principal, scope=principal.scope, include_refresh_token=False
+        )
+        self.save_token(token)
+        audit.record(
+            AuditAction.TOKEN_ISSUED,
+            actor=self.request.client,
+            school=principal.school_id,
+            application=self.request.client,
+            grant_type="school_secret",
+            grant_version=principal.grant_version,
+            scope=principal.scope,
+        )
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
 class IssuerParameter(rfc9207.IssuerParameter):
     """RFC 9207: every authorization response names its issuer, against mix-up attacks."""
 
@@ -232,3 +299,4 @@ def register(server: Any) -> None:
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
+    server.register_grant(SchoolSecretGrant)

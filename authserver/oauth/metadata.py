@@ -7,6 +7,7 @@ from typing import Any
 from flask import url_for
 
 from authserver.catalogue import default_catalogue
+from authserver.models.applications import SCHOOL_SECRET_GRANT_TYPE
 
 
 def server_metadata(issuer: str) -> dict[str, Any]:
@@ -27,7 +28,12 @@ def server_metadata(issuer: str) -> dict[str, Any]:
         "scopes_supported": [scope.name for scope in default_catalogue() if not scope.deprecated],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            SCHOOL_SECRET_GRANT_TYPE,
+        ],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": [
             "client_secret_basic",

@@ -1,0 +1,165 @@
+"""The vendor's management API: ask schools, list connections, claim school secrets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Response, current_app, jsonify, request
+from sqlalchemy import select
+
+from authserver import grants, school_secrets
+from authserver.api import bp
+from authserver.api.protection import require_token, vendor_application
+from authserver.applications import SchoolStatus, school_statuses
+from authserver.errors import json_error
+from authserver.extensions import db
+from authserver.models.grants import AccessRequest, Grant
+from authserver.models.organisations import School
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def request_document(access_request: AccessRequest) -> dict[str, Any]:
+    """A Data Access Request as the vendor sees it."""
+    return {
+        "id": access_request.id,
+        "school_id": access_request.school_id,
+        "school_urn": access_request.school.urn,
+        "status": str(access_request.status),
+        "required_scopes": access_request.required_scopes,
+        "optional_scopes": access_request.optional_scopes,
+        "created_at": access_request.created_at.isoformat(),
+        "updated_at": access_request.updated_at.isoformat(),
+    }
+
+
+def _changed_at(status: SchoolStatus) -> dt.datetime:
+    moments = [status.since]
+    if status.grant is not None:
+        moments.append(status.grant.updated_at)
+    if status.request is not None:
+        moments.append(status.request.updated_at)
+    return max(moments)
+
+
+def connection_document(status: SchoolStatus) -> dict[str, Any]:
+    """One school's connection as the vendor sees it."""
+    grant = status.grant if status.grant is not None and status.grant.is_in_force() else None
+    return {
+        "school_id": status.school.id,
+        "school_urn": status.school.urn,
+        "school_name": status.school.name,
+        "status": str(status.status),
+        "grant_version": grant.version if grant else None,
+        "scopes": grant.scopes if grant else [],
+        "restrictions": grant.restrictions if grant else {},
+        "expires_at": grant.expires_at.isoformat() if grant and grant.expires_at else None,
+        "pending_request": request_document(status.request)
+        if status.request is not None and status.request.is_pending
+        else None,
+        "updated_at": _changed_at(status).isoformat(),
+    }
+
+
+@bp.post("/access-requests")
+@require_token()
+def create_access_request() -> Response:
+    """Ask a school (by URN) for the application's scopes; idempotent while pending."""
+    application = vendor_application()
+    body = request.get_json(silent=True)
+    urn = body.get("school_urn") if isinstance(body, dict) else None
+    if not isinstance(urn, str) or not urn.strip():
+        return json_error(400, "invalid_request", 'Send JSON {"school_urn": "<URN>"}.')
+    school = db.session.scalar(select(School).where(School.urn == urn.strip()))
+    if school is None:
+        return json_error(404, "not_found", "No school has that URN.")
+    try:
+        access_request, created = grants.request_access(application, school, actor=application)
+    except grants.NothingToRequest as refusal:
+        return json_error(409, "nothing_to_request", str(refusal))
+    db.session.commit()
+    response = jsonify(request_document(access_request))
+    response.status_code = 201 if created else 200
+    return _no_store(response)
+
+
+@bp.delete("/access-requests/<int:request_id>")
+@require_token()
+def withdraw_access_request(request_id: int) -> Response:
+    """Withdraw a pending request."""
+    application = vendor_application()
+    access_request = db.session.get(AccessRequest, request_id)
+    if access_request is None or access_request.application_id != application.id:
+        return json_error(404, "not_found", "No such request of this application.")
+    try:
+        grants.withdraw(access_request, by=application)
+    except grants.ConsentError as refusal:
+        return json_error(409, "conflict", str(refusal))
+    db.session.commit()
+    return Response(status=204)
+
+
+@bp.get("/connections")
+@require_token()
+def list_connections() -> Response:
+    """Every school the application asked or was approved by; ?updated_after= for changes."""
+    application = vendor_application()
+    since = request.args.get("updated_after")
+    threshold = None
+    if since:
+        try:
+            threshold = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError:
+            return json_error(400, "invalid_request", "updated_after must be an ISO 8601 time.")
+        if threshold.tzinfo is None:
+            threshold = threshold.replace(tzinfo=dt.UTC)
+    statuses = school_statuses(application)
+    documents = [
+        connection_document(s) for s in statuses if threshold is None or _changed_at(s) > threshold
+    ]
+    return _no_store(jsonify(connections=documents))
+
+
+def _grant_of(application_id: int, school_id: int) -> Grant | None:
+    return db.session.scalar(
+        select(Grant).where(Grant.application_id == application_id, Grant.school_id == school_id)
+    )
+
+
+@bp.delete("/connections/<int:school_id>")
+@require_token()
+def give_up_connection(school_id: int) -> Response:
+    """The application gives up its access to a school: tokens and secrets stop at once."""
+    application = vendor_application()
+    grant = _grant_of(application.id, school_id)
+    if grant is None or not grant.is_in_force():
+        return json_error(404, "not_found", "This application has no connection to that school.")
+    grants.give_up(grant, by=application)
+    db.session.commit()
+    return Response(status=204)
+
+
+@bp.post("/connections/<int:school_id>/secret")
+@require_token()
+def claim_school_secret(school_id: int) -> Response:
+    """Claim (or rotate) the school secret for an approved connection; shown once."""
+    application = vendor_application()
+    grant = _grant_of(application.id, school_id)
+    if grant is None or not grant.is_in_force():
+        return json_error(404, "not_found", "This application has no approved connection there.")
+    overlap = current_app.config["SETTINGS"].school_secret_overlap_seconds
+    claimed = school_secrets.claim(grant, application, overlap_seconds=overlap)
+    db.session.commit()
+    response = jsonify(
+        school_id=grant.school_id,
+        school_secret=claimed.value,
+        grant_version=claimed.row.grant_version,
+        scope=" ".join(claimed.row.scopes),
+        previous_secret_valid_for_seconds=overlap,
+    )
+    response.status_code = 201
+    return _no_store(response)

@@ -1,0 +1,71 @@
+"""Bearer tokens on the API (RFC 6750), through Authlib's ResourceProtector."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from authlib.integrations.flask_oauth2 import ResourceProtector, current_token
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import MissingAuthorizationError
+from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
+from flask import Response, abort
+
+from authserver import tokens
+from authserver.models.applications import Application
+from authserver.models.tokens import Token
+
+REALM = "school-data"
+
+
+class TokenValidator(BearerTokenValidator):
+    """Our tokens: unrevoked, unexpired, and the school's grant still in force."""
+
+    def authenticate_token(self, token_string: str) -> Token | None:
+        if not token_string or len(token_string) > 4096:
+            return None
+        return tokens.find_by_access_token(token_string)
+
+    def validate_token(self, token: Token | None, scopes: Any, request: Any) -> None:
+        if token is None or not tokens.access_token_is_active(token):
+            raise InvalidTokenError(description="The access token is not active.")
+        super().validate_token(token, scopes, request)
+
+
+class Protector(ResourceProtector):
+    """Answers failures itself, as RFC 6750 §3 JSON with WWW-Authenticate and no-store."""
+
+    def raise_error_response(self, error: OAuth2Error) -> None:
+        body = dict(error.get_body())
+        headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+        if isinstance(error, MissingAuthorizationError):
+            # RFC 6750 §3.1: no credentials at all gets a bare challenge, no error code.
+            body = {
+                "error": "invalid_request",
+                "error_description": "Send an access token: Authorization: Bearer <token>.",
+            }
+            headers = [("WWW-Authenticate", f'Bearer realm="{REALM}"')]
+        response = Response(json.dumps(body), status=error.status_code, mimetype="application/json")
+        for name, value in headers:
+            if name.lower() == "www-authenticate" and value.lower().startswith("bearer"):
+                value = "Bearer" + value[len("bearer") :]
+            response.headers[name] = value
+        response.headers["Cache-Control"] = "no-store"
+        abort(response)
+
+
+require_token = Protector()
+require_token.register_token_validator(TokenValidator())
+
+
+def vendor_application() -> Application:
+    """The application behind a vendor-level (client_credentials) token; school tokens are
+    refused, since the management API acts for the application, not for a school."""
+    token: Token = current_token._get_current_object()
+    if token.school_id is not None:
+        require_token.raise_error_response(
+            InvalidTokenError(
+                description="Use the application's own token (grant_type=client_credentials)."
+            )
+        )
+    return token.application

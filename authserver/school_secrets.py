@@ -1,0 +1,104 @@
+"""Claiming, rotating and checking school secrets; ending them with their grant."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from authserver import audit, credentials
+from authserver.audit import AuditAction
+from authserver.extensions import db
+from authserver.models.applications import Application
+from authserver.models.columns import utcnow
+from authserver.models.grants import Grant
+from authserver.models.school_secrets import SchoolSecret
+
+
+class SecretRefused(ValueError):
+    """A school secret that cannot give a token; the message tells the vendor why."""
+
+
+@dataclass(frozen=True)
+class ClaimedSecret:
+    """A freshly claimed secret: its value is shown once and never stored."""
+
+    row: SchoolSecret
+    value: str
+
+
+def claim(grant: Grant, application: Application, *, overlap_seconds: int) -> ClaimedSecret:
+    """A new secret for the grant's current version; the previous one works `overlap_seconds`
+    longer, then stops (0 stops it at once)."""
+    # Lock the grant so that concurrent claims leave exactly one current secret.
+    db.session.execute(select(Grant.id).where(Grant.id == grant.id).with_for_update())
+    if not grant.is_in_force():
+        raise SecretRefused("the school has not approved this application (or withdrew it)")
+    now = utcnow()
+    superseded = db.session.execute(
+        update(SchoolSecret)
+        .where(
+            SchoolSecret.grant_id == grant.id,
+            SchoolSecret.revoked_at.is_(None),
+            SchoolSecret.superseded_at.is_(None),
+        )
+        .values(superseded_at=now, expires_at=now + dt.timedelta(seconds=overlap_seconds))
+    ).rowcount
+    value = credentials.new_secret()
+    row = SchoolSecret(
+        grant_id=grant.id,
+        application_id=application.id,
+        school_id=grant.school_id,
+        grant_version=grant.version,
+        scopes=list(grant.scopes),
+        restrictions=dict(grant.restrictions),
+        secret_digest=credentials.digest(value),
+        created_at=now,
+    )
+    db.session.add(row)
+    db.session.flush()
+    audit.record(
+        AuditAction.SCHOOL_SECRET_ROTATED if superseded else AuditAction.SCHOOL_SECRET_CLAIMED,
+        actor=application,
+        school=grant.school_id,
+        application=application,
+        grant_version=grant.version,
+        overlap_seconds=overlap_seconds if superseded else None,
+    )
+    return ClaimedSecret(row, value)
+
+
+def usable_secret(
+    value: str, *, application: Application, school_id: int, now: dt.datetime | None = None
+) -> tuple[SchoolSecret, Grant]:
+    """The secret and its grant if `value` may give this application a token for this school;
+    otherwise SecretRefused with a description meant for the vendor's logs."""
+    now = now or utcnow()
+    row = db.session.scalar(
+        select(SchoolSecret).where(SchoolSecret.secret_digest == credentials.digest(value))
+    )
+    if row is None or row.application_id != application.id or row.school_id != school_id:
+        raise SecretRefused("The school secret is not valid for this application and school.")
+    grant = db.session.get(Grant, row.grant_id)
+    if grant is None or row.revoked_at is not None or not grant.is_in_force(now):
+        if grant is not None and grant.expires_at is not None and now >= grant.expires_at:
+            raise SecretRefused("The school's consent has expired; the school must renew it.")
+        raise SecretRefused("The school has withdrawn or narrowed this application's access.")
+    if row.has_ended(now):
+        message = "This school secret was replaced by a newer one: claim the current secret."
+        if row.grant_version < grant.version:
+            message += (
+                f" The school's approved scopes changed since (grant version {grant.version})."
+            )
+        raise SecretRefused(message)
+    return row, grant
+
+
+def revoke_for_grant(grant_id: int) -> int:
+    """End every secret of a grant at once (no overlap): revocation and narrowing bite now."""
+    return db.session.execute(
+        update(SchoolSecret)
+        .where(SchoolSecret.grant_id == grant_id, SchoolSecret.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    ).rowcount

@@ -1,0 +1,405 @@
+"""Signed webhook notifications to vendors' applications, through an outbox.
+
+A change that a vendor should hear about calls `enqueue` inside its own transaction: the event
+is written to the `webhook_deliveries` outbox and commits with the change, or not at all. Nothing
+is sent then. The worker (`flask --app wsgi webhooks deliver [--loop]`) calls `deliver_due`,
+which sends each due event, signed as Standard Webhooks (standardwebhooks.com) prescribes, and
+retries a failure with exponential back-off, then hourly, for ever: an event is never dropped.
+A receiver that is slow, failing or gone therefore never holds up the person making the change.
+See docs/webhooks.md for what a receiver sees and how it checks the signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import enum
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+import uuid
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import requests
+from cryptography.fernet import InvalidToken
+from flask import current_app
+from sqlalchemy import select
+
+from authserver.credentials import MACHINE_SECRET_BYTES, seal, unseal
+from authserver.extensions import db
+from authserver.models.applications import LOOPBACK_HOSTS, Application
+from authserver.models.columns import utcnow
+from authserver.models.webhooks import WebhookDelivery, WebhookDeliveryStatus
+
+log = logging.getLogger("authserver.webhooks")
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+SEAL_PURPOSE = "webhook secrets"
+SIGNATURE_VERSION = "v1"
+MAX_URL_LENGTH = 500
+FIRST_RETRY = dt.timedelta(seconds=30)
+LONGEST_WAIT = dt.timedelta(hours=1)
+MAX_ERROR_LENGTH = 200
+USER_AGENT = "SchoolDataAccess-Webhooks/1"
+WAITING = (WebhookDeliveryStatus.PENDING, WebhookDeliveryStatus.RETRYING)
+
+
+class WebhookEvent(enum.StrEnum):
+    ACCESS_REQUEST_APPROVED = "access_request.approved"
+    ACCESS_REQUEST_REJECTED = "access_request.rejected"
+    SCOPES_CHANGED = "connection.scopes_changed"
+    REVOKED = "connection.revoked"
+    EXPIRED = "connection.expired"
+
+
+class WebhookURLError(ValueError):
+    """A webhook URL we refuse to send to; the message says why."""
+
+
+class Headers(Protocol):
+    """Anything with `items()`: a dict, `requests`' or Werkzeug's headers, an `http.server`
+    request's `headers`."""
+
+    def items(self) -> Any: ...
+
+
+# --- Configuring an application's webhook -----------------------------------------------------
+
+
+def refuses_internal_address(url: str) -> str | None:
+    """Why events must not be sent to `url` from a production server, or None: a vendor must
+    not be able to make us call into our own network (SSRF), so every address the name
+    resolves to must be public. Checked at each send, as DNS answers change."""
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return "the webhook host name does not resolve"
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global or ip.is_multicast:
+            return "the webhook URL points into a private network; use a public address"
+    return None
+
+
+def check_webhook_url(url: str) -> str:
+    """The URL, trimmed, if events may be sent to it: absolute https (plain http only to
+    loopback, for development), no user name or password, no fragment."""
+    url = url.strip()
+    if len(url) > MAX_URL_LENGTH:
+        raise WebhookURLError(f"the webhook URL must be at most {MAX_URL_LENGTH} characters")
+    if any(character.isspace() or not character.isprintable() for character in url):
+        raise WebhookURLError("the webhook URL must not contain spaces")
+    parts = urlsplit(url)
+    if parts.username is not None or "@" in parts.netloc:
+        raise WebhookURLError("the webhook URL must not contain a user name or password")
+    if parts.fragment or "#" in url:
+        raise WebhookURLError("the webhook URL must not contain a fragment (#...)")
+    if parts.scheme not in {"https", "http"} or not parts.hostname:
+        raise WebhookURLError("the webhook URL must be an absolute https URL")
+    try:
+        parts.port  # noqa: B018 (urlsplit checks the port only when asked)
+    except ValueError:
+        raise WebhookURLError("the webhook URL has a port that is not a number") from None
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        raise WebhookURLError("the webhook URL must use https (plain http only on 127.0.0.1)")
+    return url
+
+
+def new_signing_secret() -> str:
+    """A fresh signing secret as vendors see it: `whsec_` and 32 random bytes in base64."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(MACHINE_SECRET_BYTES)).decode()
+
+
+def set_webhook(application: Application, url: str) -> str:
+    """Send the application's events to `url`, signed with a new secret, which is returned to
+    be shown once (the previous secret stops signing at once). Raises WebhookURLError."""
+    url = check_webhook_url(url)
+    if current_app.config["SETTINGS"].is_production and urlsplit(url).scheme != "https":
+        raise WebhookURLError("the webhook URL must use https")
+    application.webhook_url = url
+    secret = new_signing_secret()
+    application.webhook_secret_sealed = seal(
+        secret.encode("ascii"), secret_key=current_app.config["SECRET_KEY"], purpose=SEAL_PURPOSE
+    )
+    return secret
+
+
+def remove_webhook(application: Application) -> None:
+    """Stop sending; events not yet delivered are kept, and go out if a URL is set again."""
+    application.webhook_url = None
+    application.webhook_secret_sealed = None
+
+
+def signing_secret(application: Application) -> str | None:
+    """The application's signing secret, unsealed (for signing; never shown again)."""
+    if not application.webhook_secret_sealed:
+        return None
+    return unseal(
+        application.webhook_secret_sealed,
+        secret_key=current_app.config["SECRET_KEY"],
+        purpose=SEAL_PURPOSE,
+    ).decode("ascii")
+
+
+# --- The outbox --------------------------------------------------------------------------------
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, dt.datetime):
+        return _iso(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} cannot be sent in a webhook")
+
+
+def enqueue(
+    application: Application, event: WebhookEvent, data: dict[str, Any]
+) -> WebhookDelivery | None:
+    """Add the event to the outbox in the caller's unit of work (it commits with the change it
+    reports, or not at all); None when the application has no webhook URL. Sends nothing."""
+    if not application.webhook_url:
+        return None
+    now = utcnow()
+    event_id = uuid.uuid4().hex
+    body = json.dumps(
+        {"id": event_id, "type": str(WebhookEvent(event)), "created_at": _iso(now), "data": data},
+        separators=(",", ":"),
+        default=_json_default,
+    )
+    delivery = WebhookDelivery(
+        application=application,
+        event_id=event_id,
+        event_type=str(event),
+        body=body,
+        status=WebhookDeliveryStatus.PENDING,
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+    )
+    db.session.add(delivery)
+    return delivery
+
+
+def latest_deliveries(application: Application, limit: int = 20) -> list[WebhookDelivery]:
+    """The application's most recent deliveries, newest first."""
+    return list(
+        db.session.scalars(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.application_id == application.id)
+            .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def replay(delivery: WebhookDelivery) -> None:
+    """Send the event again (same id and body), as soon as the worker next runs, with a fresh
+    back-off schedule. Does not commit."""
+    delivery.status = WebhookDeliveryStatus.PENDING
+    delivery.attempts = 0
+    delivery.next_attempt_at = utcnow()
+    delivery.delivered_at = None
+    delivery.last_status_code = None
+    delivery.last_error = None
+
+
+# --- Signing -----------------------------------------------------------------------------------
+
+
+def _secret_bytes(secret: str) -> bytes:
+    try:
+        return base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("a webhook signing secret is whsec_ and base64") from None
+
+
+def sign(secret: str, event_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` value: `v1,` and base64 of HMAC-SHA256 over id.timestamp.body."""
+    content = f"{event_id}.{timestamp}.".encode() + body
+    mac = hmac.new(_secret_bytes(secret), content, hashlib.sha256).digest()
+    return f"{SIGNATURE_VERSION},{base64.b64encode(mac).decode('ascii')}"
+
+
+def signed_headers(
+    secret: str, event_id: str, body: bytes, *, now: dt.datetime | None = None
+) -> dict[str, str]:
+    timestamp = int((now or utcnow()).timestamp())
+    return {
+        "webhook-id": event_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, event_id, timestamp, body),
+    }
+
+
+def verify_signature(
+    secret: str,
+    headers: Headers,
+    body: bytes,
+    *,
+    tolerance_seconds: int = 300,
+    now: dt.datetime | None = None,
+) -> bool:
+    """Whether `body` came signed with `secret` (a `whsec_...` string) within
+    `tolerance_seconds` of `now`: what a receiver checks before trusting a delivery."""
+    found = {str(name).lower(): str(value) for name, value in headers.items()}
+    event_id = found.get("webhook-id")
+    timestamp = found.get("webhook-timestamp", "")
+    signatures = found.get("webhook-signature", "")
+    if not event_id or not timestamp.isdigit() or not signatures:
+        return False
+    moment = (now or utcnow()).timestamp()
+    if abs(moment - int(timestamp)) > tolerance_seconds:
+        return False
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    expected = sign(secret, event_id, int(timestamp), body).encode("ascii")
+    return any(
+        hmac.compare_digest(expected, candidate.encode("utf-8", "replace"))
+        for candidate in signatures.split()
+    )
+
+
+# --- The worker --------------------------------------------------------------------------------
+
+
+def backoff(failed_attempts: int) -> dt.timedelta:
+    """How long to wait after the n-th failed attempt: 30 s, 1, 2, 4 ... minutes, at most 1 h."""
+    exponent = max(failed_attempts - 1, 0)
+    if exponent >= 8:  # 30 s * 2^7 is already past the hour
+        return LONGEST_WAIT
+    return min(FIRST_RETRY * 2**exponent, LONGEST_WAIT)
+
+
+def _claim_next(now: dt.datetime) -> WebhookDelivery | None:
+    """The next due delivery, locked for this worker's transaction; rows another worker holds
+    are skipped (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has one writer anyway)."""
+    return db.session.scalar(
+        select(WebhookDelivery)
+        .join(Application, Application.id == WebhookDelivery.application_id)
+        .where(
+            WebhookDelivery.status.in_(WAITING),
+            WebhookDelivery.next_attempt_at <= now,
+            Application.webhook_url.is_not(None),
+        )
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=WebhookDelivery)
+    )
+
+
+def _describe(error: requests.RequestException, timeout_seconds: float) -> str:
+    """A short account of a failed send, for the vendor's page (never a secret)."""
+    if isinstance(error, requests.Timeout):
+        return f"no answer within {timeout_seconds:g} s"
+    if isinstance(error, requests.exceptions.SSLError):
+        return "TLS failed (certificate or handshake)"
+    if isinstance(error, requests.ConnectionError):
+        if "Connection aborted" in str(error):
+            return "the connection was closed without an answer"
+        if "refused" in str(error).lower():
+            return "connection refused"
+        return "could not connect"
+    return f"could not send ({type(error).__name__})"
+
+
+def _attempt(
+    http: requests.Session,
+    delivery: WebhookDelivery,
+    *,
+    now: dt.datetime,
+    timeout_seconds: float,
+) -> bool:
+    """Send the delivery once and record the outcome on it; True when delivered (2xx)."""
+    application = delivery.application
+    delivery.attempts += 1
+    delivery.last_attempt_at = now
+    status_code: int | None = None
+    error: str | None = None
+    try:
+        secret = signing_secret(application)
+    except InvalidToken:
+        secret, error = None, "the signing secret cannot be read (was SECRET_KEY changed?)"
+    if (
+        secret is not None
+        and application.webhook_url
+        and current_app.config["SETTINGS"].is_production
+    ):
+        error = refuses_internal_address(application.webhook_url)
+    if error is None and secret is not None and application.webhook_url:
+        body = delivery.body.encode("utf-8")
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            **signed_headers(secret, delivery.event_id, body, now=now),
+        }
+        try:
+            with http.post(
+                application.webhook_url,
+                data=body,
+                headers=headers,
+                timeout=timeout_seconds,
+                allow_redirects=False,
+                stream=True,  # the answer's body is never read
+            ) as response:
+                status_code = response.status_code
+        except requests.RequestException as failure:
+            error = _describe(failure, timeout_seconds)
+        except Exception as failure:  # one odd delivery must not stop the worker for all others
+            log.exception("webhook %s could not be sent", delivery.event_id)
+            error = f"could not send ({type(failure).__name__})"
+    elif error is None:
+        error = "no signing secret: set the webhook URL again"
+    delivery.last_status_code = status_code
+    if status_code is not None and 200 <= status_code < 300:
+        delivery.status = WebhookDeliveryStatus.DELIVERED
+        delivery.delivered_at = now
+        delivery.next_attempt_at = None
+        delivery.last_error = None
+        return True
+    delivery.status = WebhookDeliveryStatus.RETRYING
+    delivery.last_error = (error or f"HTTP {status_code}")[:MAX_ERROR_LENGTH]
+    delivery.next_attempt_at = now + backoff(delivery.attempts)
+    return False
+
+
+def deliver_due(
+    *, now: dt.datetime | None = None, limit: int = 50, timeout_seconds: float = 5.0
+) -> dict[str, int]:
+    """Send up to `limit` due deliveries, one transaction each (committed per delivery); returns
+    how many were delivered and how many attempts failed (those wait, then go again).
+
+    `now` fixes the clock (for tests); by default each attempt uses the current time."""
+    counts = {"delivered": 0, "failed": 0}
+    with requests.Session() as http:
+        # No proxies, .netrc credentials or CA bundles from the environment: only what is here.
+        http.trust_env = False
+        for _ in range(limit):
+            moment = now or utcnow()
+            delivery = _claim_next(moment)
+            if delivery is None:
+                db.session.rollback()
+                break
+            delivered = _attempt(http, delivery, now=moment, timeout_seconds=timeout_seconds)
+            event_id, attempts, error = delivery.event_id, delivery.attempts, delivery.last_error
+            client_id = delivery.application.client_id
+            db.session.commit()
+            if delivered:
+                counts["delivered"] += 1
+                log.info("webhook %s delivered to %s", event_id, client_id)
+            else:
+                counts["failed"] += 1
+                log.warning(
+                    "webhook %s to %s failed (attempt %d): %s", event_id, client_id, attempts, error
+                )
+    return counts
