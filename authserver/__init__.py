@@ -104,6 +104,17 @@ def _tune_sqlite(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from werkzeug.routing import IntegerConverter
+
+    class DatabaseId(IntegerConverter):
+        """`<int:...>` in our URLs is a database id: out of range is simply not found."""
+
+        def __init__(self, url_map: object, *args: object, **kwargs: object) -> None:
+            kwargs.setdefault("min", 1)
+            kwargs.setdefault("max", 2**31 - 1)  # PostgreSQL's integer
+            super().__init__(url_map, *args, **kwargs)
+
+    app.url_map.converters["int"] = DatabaseId
     from authserver import security_headers
     from authserver.api import bp as api_bp
     from authserver.extensions import csrf

@@ -27,6 +27,8 @@ class AuditAction(enum.StrEnum):
     ACCESS_REQUEST_WITHDRAWN = "access_request:withdrawn"
     GRANT_GIVEN_UP = "grant:given_up"
     GRANT_EXPIRED = "grant:expired"
+    DATA_READ = "data:read"
+    DATA_WRITTEN = "data:written"
     TOKEN_ISSUED = "token:issued"  # noqa: S105 (an action name)
     TOKEN_REVOKED = "token:revoked"  # noqa: S105 (an action name)
     CODE_REPLAYED = "code:replayed"

@@ -168,3 +168,40 @@ def platform_totals() -> PlatformTotals:
         connections=count(Grant, Grant.status == GrantStatus.ACTIVE),
         pending_requests=count(AccessRequest, AccessRequest.status == AccessRequestStatus.PENDING),
     )
+
+
+USAGE_WINDOW = dt.timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What an application read under a grant lately, against what it may read."""
+
+    used: list[str]
+    unused: list[str]
+
+
+def usage_of(grants: list[Grant], *, now: dt.datetime | None = None) -> dict[int, Usage]:
+    """Per grant in force: the granted scopes read in the last 30 days, and those never read."""
+    since = (now or dt.datetime.now(dt.UTC)) - USAGE_WINDOW
+    live = [g for g in grants if g.is_in_force()]
+    if not live:
+        return {}
+    read: dict[tuple[int, int], set[str]] = {}
+    events = db.session.execute(
+        select(AuditEvent.school_id, AuditEvent.application_id, AuditEvent.detail).where(
+            AuditEvent.school_id.in_({g.school_id for g in live}),
+            AuditEvent.action == "data:read",
+            AuditEvent.occurred_at >= since,
+        )
+    )
+    for school_id, application_id, detail in events:
+        read.setdefault((school_id, application_id), set()).update(detail.get("scopes", []))
+    usage = {}
+    for grant in live:
+        seen = read.get((grant.school_id, grant.application_id), set())
+        usage[grant.id] = Usage(
+            used=[s for s in grant.scopes if s in seen],
+            unused=[s for s in grant.scopes if s not in seen],
+        )
+    return usage

@@ -104,10 +104,12 @@ def school(urn: str) -> BaseResponse:
     """Connected applications and pending requests of one school."""
     school = _school(urn)
     user = _signed_in()
+    school_grants = connections.connections_of(school)
     page = render_template(
         "dashboard/school.html",
         school=school,
-        grants=connections.connections_of(school),
+        grants=school_grants,
+        usage=connections.usage_of(school_grants),
         pending=connections.pending_requests_of(school),
         audience=audience_of(school.id),
         can_decide=user.can_approve_for(school),

@@ -4,4 +4,5 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from authserver.api import connections, scopes  # noqa: E402, F401  (routes register on import)
+# Routes register on import; `resources` last, as its /<resource> catch-all comes after them.
+from authserver.api import connections, openapi, resources, scopes, writeback  # noqa: E402, F401

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from authserver import grants, school_secrets
 from authserver.api import bp
 from authserver.api.protection import require_token, vendor_application
+from authserver.api.resources import parse_moment
 from authserver.applications import SchoolStatus, school_statuses
 from authserver.errors import json_error
 from authserver.extensions import db
@@ -109,14 +110,7 @@ def list_connections() -> Response:
     """Every school the application asked or was approved by; ?updated_after= for changes."""
     application = vendor_application()
     since = request.args.get("updated_after")
-    threshold = None
-    if since:
-        try:
-            threshold = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
-        except ValueError:
-            return json_error(400, "invalid_request", "updated_after must be an ISO 8601 time.")
-        if threshold.tzinfo is None:
-            threshold = threshold.replace(tzinfo=dt.UTC)
+    threshold = parse_moment(since) if since else None
     statuses = school_statuses(application)
     documents = [
         connection_document(s) for s in statuses if threshold is None or _changed_at(s) > threshold

@@ -69,3 +69,24 @@ def vendor_application() -> Application:
             )
         )
     return token.application
+
+
+def invalid_token(description: str) -> None:
+    """Stop the request: 401 invalid_token (RFC 6750 §3.1)."""
+    require_token.raise_error_response(InvalidTokenError(description=description))
+
+
+def insufficient_scope(scopes: list[str]) -> None:
+    """Stop the request: 403 insufficient_scope, naming the scopes that would do (RFC 6750 §3)."""
+    needed = " ".join(scopes)
+    body = {
+        "error": "insufficient_scope",
+        "error_description": "The token's grant does not cover this data.",
+        "scope": needed,
+    }
+    response = Response(json.dumps(body), status=403, mimetype="application/json")
+    response.headers["WWW-Authenticate"] = (
+        f'Bearer realm="{REALM}", error="insufficient_scope", scope="{needed}"'
+    )
+    response.headers["Cache-Control"] = "no-store"
+    abort(response)

@@ -244,7 +244,7 @@ class SchoolSecretGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         school_id, value = form.get("school_id"), form.get("school_secret")
         if not school_id or not value:
             raise InvalidRequestError("Send school_id and school_secret.")
-        if not school_id.isdigit() or len(school_id) > 12:
+        if not (school_id.isascii() and school_id.isdigit()) or len(school_id) > 9:
             raise InvalidRequestError("school_id must be a school's numeric id.")
         try:
             secret, grant = school_secrets.usable_secret(

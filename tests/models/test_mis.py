@@ -159,8 +159,8 @@ def test_delete_record_removes_dependants_and_unlinks_optional_links(
     other = add_student(session, school, forename="Grace")
     marks = [
         SessionMark(school_id=school.id, student_id=pupil.id, date=dt.date(2025, 1, 6),
-                    session="AM", code="/")
-        for pupil in (student, student, other)
+                    session=part, code="/")
+        for pupil, part in ((student, "AM"), (student, "PM"), (other, "AM"))
     ]  # fmt: skip
     photo = Photo(school_id=school.id, person_type="student", person_id=student.id,
                   content_type="image/png", content="iVBORw0KGgo=")  # fmt: skip

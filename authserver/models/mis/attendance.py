@@ -28,6 +28,7 @@ class SessionMark(MisRecord, db.Model):
 
     __tablename__ = "mis_session_marks"
     __entity__ = "session_mark"
+    __unique_keys__ = (("school_id", "student_id", "date", "session"),)
 
     student_id: Mapped[int] = mapped_column(ForeignKey("mis_students.id"), index=True)
     date: Mapped[dt.date] = mapped_column(index=True)

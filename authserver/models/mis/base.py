@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import ForeignKey, Index, String, delete, inspect, select, update
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, delete, inspect, select, update
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from authserver.extensions import db
@@ -24,6 +24,8 @@ class MisRecord:
     __owner_columns__: ClassVar[tuple[str, str] | None] = None
     #: Extra composite indexes, each a tuple of column names.
     __composite_indexes__: ClassVar[tuple[tuple[str, ...], ...]] = ()
+    # Column sets that identify a row in the MIS (enforced, so concurrent writes cannot double).
+    __unique_keys__: ClassVar[tuple[tuple[str, ...], ...]] = ()
 
     id: Mapped[int] = mapped_column(primary_key=True)
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"))
@@ -34,9 +36,10 @@ class MisRecord:
     def __table_args__(cls) -> tuple[Any, ...]:
         # Incremental syncs ask for one school's rows changed since a moment.
         columns = [("school_id", "updated_at"), *cls.__composite_indexes__]
-        return tuple(
+        indexes = tuple(
             Index(f"ix_{cls.__tablename__}_{'_'.join(names)}", *names) for names in columns
         )
+        return indexes + tuple(UniqueConstraint(*names) for names in cls.__unique_keys__)
 
 
 class Tombstone(db.Model):

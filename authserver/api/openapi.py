@@ -1,0 +1,891 @@
+"""The API contract: an OpenAPI 3.1 document built from the code's own registries.
+
+Nothing here is written out by hand per resource: the resources come from `RESOURCES`, their
+fields and types from the SQLAlchemy columns, the scopes from the catalogue and writeback from
+`authserver.writeback.WRITEBACK_RESOURCES` (when that module exists). Served, public and
+cacheable, at GET /api/v1/openapi.json.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import importlib
+from typing import Any
+
+from flask import Response, current_app, jsonify, url_for
+from sqlalchemy import inspect
+
+from authserver.api import bp
+from authserver.api.resources import DEFAULT_LIMIT, MAX_LIMIT, RESOURCES, resource_name
+from authserver.catalogue import default_catalogue
+from authserver.models.mis import ENTITIES, entity_fields
+from authserver.models.mis.contacts import Contact
+from authserver.models.mis.structure import Group, TeachingClass
+
+OPENAPI_VERSION = "3.1.0"
+API_VERSION = "1"
+PREFIX = "/api/v1"
+REF = "#/components/"
+#: Ids are 32-bit integers (PostgreSQL `integer`).
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+_TIME_PATTERN = r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)?$"
+
+#: Student includes that follow a link table rather than a `student_id` column.
+_LINKED_INCLUDES = {"contacts": Contact, "classes": TeachingClass, "groups": Group}
+
+
+def _ref(kind: str, name: str) -> dict[str, str]:
+    return {"$ref": f"{REF}{kind}/{name}"}
+
+
+def schema_name(entity: str) -> str:
+    """The component name of an entity's object: `session_mark` is SessionMark."""
+    return "".join(part.capitalize() for part in entity.split("_"))
+
+
+# --- Column types to JSON Schema ----------------------------------------------------------------
+
+
+def column_schema(column: Any) -> dict[str, Any]:
+    """The JSON Schema of a column's value as the API writes it (see resources._plain)."""
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:  # pragma: no cover - every MIS column has one today
+        python_type = str
+    schema: dict[str, Any]
+    if python_type is bool:
+        schema = {"type": "boolean"}
+    elif python_type is int:
+        schema = {"type": "integer"}
+    elif python_type is float:
+        schema = {"type": "number"}
+    elif python_type is decimal.Decimal:
+        schema = {"type": "string", "format": "decimal"}
+    elif python_type is dt.datetime:
+        schema = {"type": "string", "format": "date-time"}
+    elif python_type is dt.date:
+        schema = {"type": "string", "format": "date"}
+    elif python_type is dt.time:
+        # isoformat() of a time of day has no offset, so RFC 3339 `time` would not fit.
+        schema = {"type": "string", "pattern": _TIME_PATTERN}
+    elif python_type is bytes:
+        schema = {"type": "string", "contentEncoding": "base64"}
+    else:
+        schema = {"type": "string"}
+        length = getattr(column.type, "length", None)
+        if length:
+            schema["maxLength"] = length
+    if column.nullable:
+        schema["type"] = [schema["type"], "null"]
+    return schema
+
+
+def _columns(entity: str) -> dict[str, Any]:
+    return {column.key: column for column in inspect(ENTITIES[entity]).columns}
+
+
+def entity_schema(entity: str) -> dict[str, Any]:
+    """An entity's object: `id` and `updated_at` always; each field only if the grant reveals
+    it; and, for the includes this entity allows, the included records."""
+    catalogue = default_catalogue()
+    columns = _columns(entity)
+    properties: dict[str, Any] = {
+        "id": {"type": "integer"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    }
+    for field in entity_fields(entity):
+        schema = column_schema(columns[field])
+        label = catalogue.field_labels.get(f"{entity}.{field}")
+        if label:
+            schema["description"] = label
+        properties[field] = schema
+    for name, target in includes_of(entity).items():
+        if name == "student":
+            properties[name] = {
+                "oneOf": [_ref("schemas", schema_name(target)), {"type": "null"}],
+                "description": "With include=student: the pupil, or null if not visible.",
+            }
+        else:
+            properties[name] = {
+                "type": "array",
+                "items": _ref("schemas", schema_name(target)),
+                "description": f"With include={name}.",
+            }
+    try:
+        title = catalogue.entity_label(entity)
+    except KeyError:
+        title = entity
+    return {
+        "type": "object",
+        "title": title,
+        "description": (
+            f"A {entity} record. Fields the token's grant does not reveal are absent (not null)."
+        ),
+        "required": ["id", "updated_at"],
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+def includes_of(entity: str) -> dict[str, str]:
+    """The `include=` names an entity's endpoints accept, each with the entity it returns
+    (mirrors resources._include)."""
+    if entity == "student":
+        found = {name: model.__entity__ for name, model in _LINKED_INCLUDES.items()}
+        for name, child in RESOURCES.items():
+            if name not in found and hasattr(ENTITIES[child], "student_id"):
+                found[name] = child
+        return found
+    if hasattr(ENTITIES[entity], "student_id"):
+        return {"student": "student"}
+    return {}
+
+
+# --- Shared pieces ------------------------------------------------------------------------------
+
+
+def _error_schemas() -> dict[str, Any]:
+    base = {
+        "error": {"type": "string", "description": "A machine-readable code (RFC 6749 §5.2)."},
+        "error_description": {"type": "string", "description": "What went wrong, for people."},
+        "error_uri": {"type": "string"},
+    }
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": base,
+            "additionalProperties": False,
+        },
+        "InsufficientScopeError": {
+            "type": "object",
+            "required": ["error", "scope"],
+            "properties": base
+            | {
+                "error": {"const": "insufficient_scope"},
+                "scope": {
+                    "type": "string",
+                    "description": "Space-separated scopes, any one of which would do.",
+                },
+            },
+            "additionalProperties": False,
+        },
+        "ValidationError": {
+            "type": "object",
+            "required": ["error", "errors"],
+            "properties": base
+            | {
+                "errors": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["index", "message"],
+                        "properties": {
+                            "index": {"type": "integer", "minimum": 0},
+                            "field": {"type": ["string", "null"]},
+                            "message": {"type": "string"},
+                        },
+                        "additionalProperties": False,
+                    },
+                }
+            },
+            "additionalProperties": False,
+        },
+    }
+
+
+def _error_response(description: str, schema: str = "Error", **headers: str) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "headers": {"Cache-Control": _ref("headers", "CacheControl")},
+        "content": {"application/json": {"schema": _ref("schemas", schema)}},
+    }
+    for name, header in headers.items():
+        response["headers"][name] = _ref("headers", header)
+    return response
+
+
+def _responses() -> dict[str, Any]:
+    return {
+        "BadRequest": _error_response("invalid_request: a parameter or the body is wrong."),
+        "Unauthorized": _error_response(
+            "No token (invalid_request), or a token that is not active or not of the right kind"
+            " (invalid_token), as RFC 6750 §3.1.",
+            WWW_Authenticate="WWWAuthenticate",
+        ),
+        "Forbidden": _error_response(
+            "insufficient_scope: the school's grant does not cover this data; `scope` names the"
+            " scopes that would.",
+            "InsufficientScopeError",
+            WWW_Authenticate="WWWAuthenticate",
+        ),
+        "NotFound": _error_response("not_found: no such thing, or not one this token may see."),
+        "Conflict": _error_response("The request conflicts with the current state."),
+        "Unprocessable": _error_response(
+            "invalid_request: records that failed validation, each error with its index.",
+            "ValidationError",
+        ),
+        "TooManyRequests": _error_response(
+            "too_many_requests: slow down.", Retry_After="RetryAfter"
+        ),
+        "Unavailable": _error_response(
+            "temporarily_unavailable: try again shortly.", Retry_After="RetryAfter"
+        ),
+    }
+
+
+def _headers() -> dict[str, Any]:
+    return {
+        "WWWAuthenticate": {
+            "description": 'The RFC 6750 challenge, e.g. Bearer realm="school-data",'
+            ' error="invalid_token".',
+            "schema": {"type": "string"},
+        },
+        "RetryAfter": {"description": "Seconds to wait.", "schema": {"type": "string"}},
+        "CacheControl": {
+            "description": "no-store on personal data and errors.",
+            "schema": {"type": "string"},
+        },
+    }
+
+
+def _parameters() -> dict[str, Any]:
+    return {
+        "limit": {
+            "name": "limit",
+            "in": "query",
+            "description": f"Records per page, 1 to {MAX_LIMIT}.",
+            "schema": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_LIMIT,
+                "default": DEFAULT_LIMIT,
+            },
+        },
+        "cursor": {
+            "name": "cursor",
+            "in": "query",
+            "description": "The `next` of the previous page, as given; opaque.",
+            "schema": {"type": "string"},
+        },
+        "updated_after": {
+            "name": "updated_after",
+            "in": "query",
+            "description": "Only records changed after this moment (ISO 8601; UTC if no offset).",
+            "schema": {"type": "string", "format": "date-time"},
+        },
+    }
+
+
+def _common(*statuses: str) -> dict[str, Any]:
+    names = {
+        "400": "BadRequest",
+        "401": "Unauthorized",
+        "403": "Forbidden",
+        "404": "NotFound",
+        "409": "Conflict",
+        "422": "Unprocessable",
+        "429": "TooManyRequests",
+        "503": "Unavailable",
+    }
+    return {status: _ref("responses", names[status]) for status in (*statuses, "429", "503")}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _read_security(entity: str) -> list[dict[str, list[str]]]:
+    """Any one of the scopes that unlock the entity will do (requirements are alternatives)."""
+    scopes = [s.name for s in default_catalogue().scopes_for_entity(entity) if not s.deprecated]
+    return [{"oauth2": [name]} for name in scopes] + [{"bearer": []}]
+
+
+# --- Paths ---------------------------------------------------------------------------------------
+
+
+def _resource_paths(paths: dict[str, Any]) -> None:
+    for name, entity in RESOURCES.items():
+        obj = _ref("schemas", schema_name(entity))
+        parameters: list[dict[str, Any]] = []
+        includes = includes_of(entity)
+        if includes:
+            parameters.append(
+                {
+                    "name": "include",
+                    "in": "query",
+                    "description": "Related records to embed, comma-separated (at most 10); each"
+                    " needs its own scope.",
+                    "style": "form",
+                    "explode": False,
+                    "schema": {
+                        "type": "array",
+                        "items": {"type": "string", "enum": sorted(includes)},
+                        "maxItems": 10,
+                        "uniqueItems": True,
+                    },
+                }
+            )
+        security = _read_security(entity)
+        tag = "Resources"
+        paths[f"{PREFIX}/{name}"] = {
+            "get": {
+                "operationId": f"list_{entity}",
+                "summary": f"List {name}",
+                "tags": [tag],
+                "security": security,
+                "parameters": [
+                    _ref("parameters", "limit"),
+                    _ref("parameters", "cursor"),
+                    _ref("parameters", "updated_after"),
+                    *parameters,
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["data", "next"],
+                            "properties": {
+                                "data": {"type": "array", "items": obj},
+                                "next": {
+                                    "type": ["string", "null"],
+                                    "description": "The cursor of the next page, null at the end.",
+                                },
+                            },
+                            "additionalProperties": False,
+                        },
+                        "A page of records, in id order (or updated_at order with updated_after).",
+                    ),
+                    **_common("400", "401", "403"),
+                },
+            }
+        }
+        paths[f"{PREFIX}/{name}/{{id}}"] = {
+            "get": {
+                "operationId": f"get_{entity}",
+                "summary": f"One of {name}",
+                "tags": [tag],
+                "security": security,
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": ID_SCHEMA},
+                    *parameters,
+                ],
+                "responses": {
+                    "200": _json(obj, "The record."),
+                    **_common("400", "401", "403", "404"),
+                },
+            }
+        }
+
+
+def _school_and_deletions(paths: dict[str, Any]) -> None:
+    paths[f"{PREFIX}/school"] = {
+        "get": {
+            "operationId": "get_school",
+            "summary": "The token's school",
+            "tags": ["Resources"],
+            "security": [{"oauth2": []}, {"bearer": []}],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["id", "name", "urn"],
+                        "properties": {
+                            "id": {"type": "integer"},
+                            "name": {"type": "string"},
+                            "urn": {"type": "string"},
+                        },
+                        "additionalProperties": False,
+                    },
+                    "The school's public data (PublicSchoolData: no consent needed).",
+                ),
+                **_common("401"),
+            },
+        }
+    }
+    paths[f"{PREFIX}/deletions"] = {
+        "get": {
+            "operationId": "list_deletions",
+            "summary": "Records deleted since a moment",
+            "tags": ["Resources"],
+            "security": [{"oauth2": []}, {"bearer": []}],
+            "parameters": [
+                _parameters()["updated_after"] | {"required": True},
+                _ref("parameters", "limit"),
+            ],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["data"],
+                        "properties": {
+                            "data": {
+                                "type": "array",
+                                "items": _ref("schemas", "Deletion"),
+                            }
+                        },
+                        "additionalProperties": False,
+                    },
+                    "Deletions in the entities the token may read, oldest first.",
+                ),
+                **_common("400", "401"),
+            },
+        }
+    }
+
+
+def _management_paths(paths: dict[str, Any]) -> None:
+    vendor = [{"oauth2": []}, {"bearer": []}]
+    school_id = {"name": "school_id", "in": "path", "required": True, "schema": ID_SCHEMA}
+    paths[f"{PREFIX}/access-requests"] = {
+        "post": {
+            "operationId": "create_access_request",
+            "summary": "Ask a school for the application's scopes",
+            "description": "Needs the application's own (client_credentials) token. Idempotent"
+            " while the request is pending: asking again returns it with 200.",
+            "tags": ["Management"],
+            "security": vendor,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["school_urn"],
+                            "properties": {"school_urn": {"type": "string", "minLength": 1}},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": _json(_ref("schemas", "AccessRequest"), "The pending request, as before."),
+                "201": _json(_ref("schemas", "AccessRequest"), "The new request."),
+                "409": _error_response(
+                    "nothing_to_request: the school already granted everything."
+                ),
+                **_common("400", "401", "404"),
+            },
+        }
+    }
+    paths[f"{PREFIX}/access-requests/{{request_id}}"] = {
+        "delete": {
+            "operationId": "withdraw_access_request",
+            "summary": "Withdraw a pending request",
+            "tags": ["Management"],
+            "security": vendor,
+            "parameters": [
+                {
+                    "name": "request_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": ID_SCHEMA,
+                }
+            ],
+            "responses": {
+                "204": {"description": "Withdrawn."},
+                **_common("401", "404", "409"),
+            },
+        }
+    }
+    paths[f"{PREFIX}/connections"] = {
+        "get": {
+            "operationId": "list_connections",
+            "summary": "Every school the application asked or was approved by",
+            "tags": ["Management"],
+            "security": vendor,
+            "parameters": [
+                _parameters()["updated_after"]
+                | {"description": "Only connections that changed after this moment."}
+            ],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["connections"],
+                        "properties": {
+                            "connections": {
+                                "type": "array",
+                                "items": _ref("schemas", "Connection"),
+                            }
+                        },
+                        "additionalProperties": False,
+                    },
+                    "The connections.",
+                ),
+                **_common("400", "401"),
+            },
+        }
+    }
+    paths[f"{PREFIX}/connections/{{school_id}}"] = {
+        "delete": {
+            "operationId": "give_up_connection",
+            "summary": "Give up the application's access to a school",
+            "tags": ["Management"],
+            "security": vendor,
+            "parameters": [school_id],
+            "responses": {"204": {"description": "Given up."}, **_common("401", "404")},
+        }
+    }
+    paths[f"{PREFIX}/connections/{{school_id}}/secret"] = {
+        "post": {
+            "operationId": "claim_school_secret",
+            "summary": "Claim (or rotate) the school secret; shown once",
+            "tags": ["Management"],
+            "security": vendor,
+            "parameters": [school_id],
+            "responses": {
+                "201": _json(_ref("schemas", "SchoolSecret"), "The secret."),
+                **_common("401", "404"),
+            },
+        }
+    }
+
+
+def _public_paths(paths: dict[str, Any]) -> None:
+    paths[f"{PREFIX}/scopes"] = {
+        "get": {
+            "operationId": "list_scopes",
+            "summary": "The scope catalogue",
+            "tags": ["Catalogue"],
+            "security": [],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["categories", "scopes"],
+                        "properties": {
+                            "categories": {"type": "array", "items": {"type": "string"}},
+                            "scopes": {"type": "array", "items": _ref("schemas", "Scope")},
+                        },
+                        "additionalProperties": False,
+                    },
+                    "Every scope, with the fields it unlocks.",
+                ),
+                **_common(),
+            },
+        }
+    }
+    paths[f"{PREFIX}/scopes.csv"] = {
+        "get": {
+            "operationId": "scopes_csv",
+            "summary": "The scope catalogue as CSV",
+            "tags": ["Catalogue"],
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "One row per scope; fields separated by spaces.",
+                    "content": {"text/csv": {"schema": {"type": "string"}}},
+                },
+                **_common(),
+            },
+        }
+    }
+    paths[f"{PREFIX}/openapi.json"] = {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document",
+            "tags": ["Catalogue"],
+            "security": [],
+            "responses": {
+                "200": _json({"type": "object"}, "The OpenAPI 3.1 document."),
+                **_common(),
+            },
+        }
+    }
+
+
+def _writeback_resources() -> tuple[dict[str, Any], int]:
+    """`WRITEBACK_RESOURCES` and the batch limit, or nothing while there is no writeback."""
+    try:
+        module = importlib.import_module("authserver.writeback")
+    except ModuleNotFoundError as missing:
+        if missing.name != "authserver.writeback":
+            raise
+        return {}, 0
+    return dict(getattr(module, "WRITEBACK_RESOURCES", {})), getattr(module, "MAX_BATCH", 1000)
+
+
+def _field_names(fields: Any) -> list[str]:
+    if isinstance(fields, str):
+        return fields.split()
+    if isinstance(fields, dict):
+        return list(fields)
+    return list(fields or ())
+
+
+def _write_field(column: Any, required: bool) -> dict[str, Any]:
+    """A writable field: a required one must have a value; an optional one may be null."""
+    schema = column_schema(column)
+    kind = schema["type"][0] if isinstance(schema["type"], list) else schema["type"]
+    schema["type"] = kind if required else [kind, "null"]
+    if required and kind == "string":
+        schema["minLength"] = 1
+    return schema
+
+
+def _writeback_paths(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
+    resources, max_batch = _writeback_resources()
+    for name, resource in resources.items():
+        entity = resource.entity
+        columns = _columns(entity)
+        required = _field_names(resource.required)
+        optional = _field_names(resource.optional)
+        write_schema = f"{schema_name(entity)}Write"
+        schemas[write_schema] = {
+            "type": "object",
+            "title": f"A new {entity} record",
+            "required": required,
+            "properties": {
+                f: _write_field(columns[f], f in required) for f in [*required, *optional]
+            },
+            "additionalProperties": False,
+        }
+        path = paths.setdefault(f"{PREFIX}/{getattr(resource, 'resource', name) or name}", {})
+        path["post"] = {
+            "operationId": f"create_{entity}",
+            "summary": f"Write {name} back to the school's MIS",
+            "tags": ["Writeback"],
+            "security": [{"oauth2": [resource.scope]}, {"bearer": []}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["data"],
+                            "properties": {
+                                "data": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "maxItems": max_batch,
+                                    "items": _ref("schemas", write_schema),
+                                }
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "201": _json(
+                    {
+                        "type": "object",
+                        "required": ["data"],
+                        "properties": {
+                            "data": {
+                                "type": "array",
+                                "items": _ref("schemas", schema_name(entity)),
+                            }
+                        },
+                        "additionalProperties": False,
+                    },
+                    "The records as created.",
+                ),
+                "413": _error_response("request_too_large: too many objects in one batch."),
+                **_common("400", "401", "403", "422"),
+            },
+        }
+
+
+# --- The document --------------------------------------------------------------------------------
+
+
+def _management_schemas() -> dict[str, Any]:
+    access_request = {
+        "type": "object",
+        "required": [
+            "id",
+            "school_id",
+            "school_urn",
+            "status",
+            "required_scopes",
+            "optional_scopes",
+            "created_at",
+            "updated_at",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "school_id": {"type": "integer"},
+            "school_urn": {"type": "string"},
+            "status": {"type": "string"},
+            "required_scopes": {"type": "array", "items": {"type": "string"}},
+            "optional_scopes": {"type": "array", "items": {"type": "string"}},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+        },
+        "additionalProperties": False,
+    }
+    connection = {
+        "type": "object",
+        "required": [
+            "school_id",
+            "school_urn",
+            "school_name",
+            "status",
+            "grant_version",
+            "scopes",
+            "restrictions",
+            "expires_at",
+            "pending_request",
+            "updated_at",
+        ],
+        "properties": {
+            "school_id": {"type": "integer"},
+            "school_urn": {"type": "string"},
+            "school_name": {"type": "string"},
+            "status": {
+                "type": "string",
+                "description": "pending, approved, rejected, revoked, expired or withdrawn.",
+            },
+            "grant_version": {"type": ["integer", "null"]},
+            "scopes": {"type": "array", "items": {"type": "string"}},
+            "restrictions": {"type": "object"},
+            "expires_at": {"type": ["string", "null"], "format": "date-time"},
+            "pending_request": {"oneOf": [_ref("schemas", "AccessRequest"), {"type": "null"}]},
+            "updated_at": {"type": "string", "format": "date-time"},
+        },
+        "additionalProperties": False,
+    }
+    secret = {
+        "type": "object",
+        "required": [
+            "school_id",
+            "school_secret",
+            "grant_version",
+            "scope",
+            "previous_secret_valid_for_seconds",
+        ],
+        "properties": {
+            "school_id": {"type": "integer"},
+            "school_secret": {"type": "string"},
+            "grant_version": {"type": "integer"},
+            "scope": {"type": "string"},
+            "previous_secret_valid_for_seconds": {"type": "integer"},
+        },
+        "additionalProperties": False,
+    }
+    scope = {
+        "type": "object",
+        "required": [
+            "name",
+            "category",
+            "kind",
+            "sensitive",
+            "consent_required",
+            "deprecated",
+            "description",
+            "fields",
+        ],
+        "properties": {
+            "name": {"type": "string"},
+            "category": {"type": "string"},
+            "kind": {"type": "string"},
+            "sensitive": {"type": "boolean"},
+            "consent_required": {"type": "boolean"},
+            "deprecated": {"type": "boolean"},
+            "description": {"type": "string"},
+            "fields": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "label"],
+                    "properties": {"name": {"type": "string"}, "label": {"type": "string"}},
+                    "additionalProperties": False,
+                },
+            },
+        },
+        "additionalProperties": False,
+    }
+    deletion = {
+        "type": "object",
+        "required": ["resource", "id", "deleted_at"],
+        "properties": {
+            "resource": {"type": "string", "enum": sorted(RESOURCES)},
+            "id": {"type": "integer"},
+            "deleted_at": {"type": "string", "format": "date-time"},
+        },
+        "additionalProperties": False,
+    }
+    return {
+        "AccessRequest": access_request,
+        "Connection": connection,
+        "SchoolSecret": secret,
+        "Scope": scope,
+        "Deletion": deletion,
+    }
+
+
+def build_document(issuer: str) -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document, with absolute OAuth URLs under the issuer.
+
+    Needs an app context (the OAuth endpoints' paths come from `url_for`).
+    """
+    catalogue = default_catalogue()
+    schemas: dict[str, Any] = {schema_name(e): entity_schema(e) for e in RESOURCES.values()}
+    schemas |= _management_schemas() | _error_schemas()
+    paths: dict[str, Any] = {}
+    _resource_paths(paths)
+    _school_and_deletions(paths)
+    _management_paths(paths)
+    _public_paths(paths)
+    _writeback_paths(paths, schemas)
+    token_url = issuer + url_for("oauth.token")
+    return {
+        "openapi": OPENAPI_VERSION,
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "info": {
+            "title": "School data API",
+            "version": API_VERSION,
+            "description": "A school's MIS data, served as far as the school's grant allows,"
+            " and the vendor's management API. See docs/api.md.",
+        },
+        "servers": [{"url": issuer}],
+        "tags": [
+            {"name": "Resources", "description": "A school's data (school tokens)."},
+            {"name": "Management", "description": "The application's own calls."},
+            {"name": "Writeback", "description": "Writing records to the school's MIS."},
+            {"name": "Catalogue", "description": "Public descriptions of the API."},
+        ],
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": dict(sorted(schemas.items())),
+            "responses": _responses(),
+            "parameters": _parameters(),
+            "headers": _headers(),
+            "securitySchemes": {
+                "oauth2": {
+                    "type": "oauth2",
+                    "description": "School tokens come from the code flow or the school-secret"
+                    " grant; the management API takes a client_credentials token.",
+                    "flows": {
+                        "authorizationCode": {
+                            "authorizationUrl": issuer + url_for("authorize.authorize"),
+                            "tokenUrl": token_url,
+                            "refreshUrl": token_url,
+                            "scopes": {
+                                s.name: s.description for s in catalogue if not s.deprecated
+                            },
+                        },
+                        "clientCredentials": {"tokenUrl": token_url, "scopes": {}},
+                    },
+                },
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    """The contract: public, and cacheable for five minutes."""
+    issuer = current_app.config["SETTINGS"].issuer
+    cache = current_app.extensions.setdefault("openapi_documents", {})
+    if issuer not in cache:
+        cache[issuer] = build_document(issuer)
+    response = jsonify(cache[issuer])
+    response.cache_control.public = True
+    response.cache_control.max_age = 300
+    return response
+
+
+__all__ = ["build_document", "column_schema", "entity_schema", "includes_of", "resource_name"]

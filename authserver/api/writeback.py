@@ -1,0 +1,111 @@
+"""Writeback endpoints: POST a batch of registers, conduct or assessment results to the MIS.
+
+`POST /api/v1/<resource>` with `{"data": [...]}` (at most 1000 objects) and a school token
+holding the resource's Writeback scope. Every object is checked first; any error answers 422
+with all the errors and writes nothing. Otherwise all are written, audited and committed at
+once, and the answer (201) shows the written records as the read API shows them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authlib.integrations.flask_oauth2 import current_token
+from flask import Response, jsonify, request
+from sqlalchemy.exc import IntegrityError
+
+from authserver import audit, writeback
+from authserver.api import bp
+from authserver.api.protection import insufficient_scope, invalid_token, require_token
+from authserver.api.resources import document_of, no_store
+from authserver.audit import AuditAction
+from authserver.disclosure import disclosure_for
+from authserver.errors import json_error
+from authserver.extensions import db
+from authserver.models.columns import utcnow
+from authserver.models.grants import Grant
+from authserver.models.tokens import Token
+
+
+def _write(resource: writeback.WritebackResource) -> Response:
+    token: Token = current_token._get_current_object()
+    if token.school_id is None:
+        invalid_token("This is an application token: use a school's token to write its data.")
+    if resource.scope not in (token.scopes or []):
+        insufficient_scope([resource.scope])
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        return json_error(
+            400, "invalid_request", 'Send JSON: {"data": [ ... ]}, a list of objects.'
+        )
+    batch: list[Any] = body["data"]
+    if len(batch) > writeback.MAX_BATCH:
+        return json_error(
+            413, "request_too_large", f"Send at most {writeback.MAX_BATCH} objects at a time."
+        )
+    if not batch:
+        return json_error(400, "invalid_request", "data is empty: there is nothing to write.")
+    disclosure = disclosure_for(
+        school_id=token.school_id, scopes=token.scopes, restrictions=token.restrictions
+    )
+    try:
+        cleaned, errors = writeback.validate(
+            db.session,
+            resource,
+            batch,
+            school_id=token.school_id,
+            pupils=disclosure.student_ids,
+        )
+        if errors:
+            db.session.rollback()
+            response = jsonify(
+                error="invalid_request",
+                error_description=f"{len(errors)} problem(s) in the batch; nothing was written.",
+                errors=errors,
+            )
+            response.status_code = 422
+            return no_store(response)
+        rows = writeback.write(db.session, resource, cleaned, token.school_id)
+        fields = list(writeback.fields_of(resource))
+        documents = [document_of(row, fields) for row in rows]
+        audit.record(
+            AuditAction.DATA_WRITTEN,
+            actor=token.application,
+            school=token.school_id,
+            application=token.application_id,
+            entity=resource.entity,
+            count=len(rows),
+            fields=sorted({f for values in cleaned for f, v in values.items() if v is not None}),
+            scope=resource.scope,
+        )
+        if token.grant_id is not None:
+            db.session.execute(
+                Grant.__table__.update()
+                .where(Grant.id == token.grant_id)
+                .values(last_used_at=utcnow())
+            )
+        db.session.commit()
+    except IntegrityError:
+        # Another batch wrote the same session mark at the same moment: nothing of this one is
+        # kept, and sending it again is safe (it replaces the mark).
+        db.session.rollback()
+        return json_error(409, "conflict", "A concurrent batch wrote the same marks; retry.")
+    except Exception:
+        db.session.rollback()
+        raise
+    response = jsonify(data=documents)
+    response.status_code = 201
+    return no_store(response)
+
+
+def _endpoint(resource: writeback.WritebackResource):
+    def endpoint() -> Response:
+        return _write(resource)
+
+    endpoint.__name__ = f"write_{resource.entity}"
+    endpoint.__doc__ = f"Write a batch of {resource.resource} ({resource.scope})."
+    return endpoint
+
+
+for _resource in writeback.WRITEBACK_RESOURCES.values():
+    bp.post(f"/{_resource.resource}")(require_token()(_endpoint(_resource)))
