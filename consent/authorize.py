@@ -19,7 +19,7 @@ from authserver.oauth import par
 from authserver.oauth.principal import SchoolPrincipal
 from authserver.oauth.server import ParametersRequest, oauth_server
 from authserver.security_headers import content_security_policy, origin_source
-from consent.decisions import DecisionProblem, expiry_from, new_screen, restrictions_from
+from consent.decisions import approve_as_decided, new_screen
 from consent.forms import DecisionForm
 from consent.signin import current_user
 
@@ -142,20 +142,8 @@ def _authorize() -> Response | tuple[str, int] | str:
             )
             db.session.commit()
             return response
-        try:
-            grant = grants.approve(
-                application,
-                school,
-                approver=user,
-                choice=choice,
-                optional_scopes=form.optional_scopes.data or [],
-                restrictions=restrictions_from(form, screen),
-                expires_at=expiry_from(form),
-            )
-        except (grants.ConsentError, DecisionProblem) as refusal:
-            db.session.rollback()
-            screen.error = str(refusal)
-        else:
+        grant = approve_as_decided(screen, user)
+        if grant is not None:
             asked = set(requested or application.requested_scopes)
             granted = [
                 s

@@ -25,21 +25,14 @@ from authserver.audiences import audience_of
 from authserver.extensions import db
 from authserver.models.grants import AccessRequest, Grant
 from authserver.models.organisations import School, Trust
-from authserver.models.users import Role, User
-from consent.decisions import DecisionProblem, expiry_from, new_screen, restrictions_from
+from authserver.models.users import Role
+from consent.decisions import approve_as_decided, new_screen
 from consent.forms import ConfirmForm, DecisionForm
-from consent.signin import current_user
+from consent.signin import current_user, signed_in_user
 
 bp = Blueprint("dashboard", __name__)
 
 HISTORY_PAGE_SIZE = 500
-
-
-def _signed_in() -> User:
-    user = current_user()
-    if user is None:
-        abort(401)
-    return user
 
 
 @bp.before_request
@@ -51,7 +44,7 @@ def _require_sign_in() -> BaseResponse | None:
 
 def _school(urn: str) -> School:
     """A school the signed-in user administers; any other is simply not found."""
-    user = _signed_in()
+    user = signed_in_user()
     school = db.session.scalar(select(School).where(School.urn == urn))
     if school is None or school.id not in user.administered_school_ids():
         abort(404)
@@ -66,7 +59,7 @@ def _no_store(response: BaseResponse) -> BaseResponse:
 @bp.get("/home")
 def home() -> BaseResponse:
     """Where a person lands after signing in, by what they do."""
-    user = _signed_in()
+    user = signed_in_user()
     if user.administered_school_ids():
         return redirect(url_for("dashboard.schools"))
     if user.vendor_ids():
@@ -79,7 +72,7 @@ def home() -> BaseResponse:
 @bp.get("/platform")
 def platform() -> str:
     """The operator's overview: totals only; schools' data stays with schools."""
-    if not _signed_in().is_platform_admin:
+    if not signed_in_user().is_platform_admin:
         abort(404)
     return render_template("dashboard/platform.html", totals=connections.platform_totals())
 
@@ -87,7 +80,7 @@ def platform() -> str:
 @bp.get("/schools")
 def schools() -> BaseResponse | str:
     """The schools this person looks after; a trust admin sees a summary across them."""
-    user = _signed_in()
+    user = signed_in_user()
     administered = user.administered_schools()
     trust_ids = {a.trust_id for a in user.roles if a.role == Role.TRUST_ADMIN and a.trust_id}
     if len(administered) == 1 and not trust_ids:
@@ -103,7 +96,7 @@ def schools() -> BaseResponse | str:
 def school(urn: str) -> BaseResponse:
     """Connected applications and pending requests of one school."""
     school = _school(urn)
-    user = _signed_in()
+    user = signed_in_user()
     school_grants = connections.connections_of(school)
     page = render_template(
         "dashboard/school.html",
@@ -128,7 +121,7 @@ def revoke(urn: str, grant_id: int) -> BaseResponse:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        grants.revoke(grant, by=_signed_in(), reason="revoked from the school's dashboard")
+        grants.revoke(grant, by=signed_in_user(), reason="revoked from the school's dashboard")
     except grants.NotAnApprover:
         abort(403)
     db.session.commit()
@@ -140,7 +133,7 @@ def revoke(urn: str, grant_id: int) -> BaseResponse:
 def renew(urn: str, grant_id: int) -> BaseResponse:
     """Ask again for an expired or withdrawn connection, and open the consent screen for it."""
     school = _school(urn)
-    user = _signed_in()
+    user = signed_in_user()
     grant = db.session.get(Grant, grant_id)
     if grant is None or grant.school_id != school.id:
         abort(404)
@@ -161,7 +154,7 @@ def renew(urn: str, grant_id: int) -> BaseResponse:
 def review_request(urn: str, request_id: int) -> BaseResponse | tuple[str, int]:
     """The consent screen for a pending Data Access Request."""
     school = _school(urn)
-    user = _signed_in()
+    user = signed_in_user()
     access_request = db.session.get(AccessRequest, request_id)
     if access_request is None or access_request.school_id != school.id:
         abort(404)
@@ -182,21 +175,7 @@ def review_request(urn: str, request_id: int) -> BaseResponse | tuple[str, int]:
             db.session.commit()
             flash(f"You refused {application.name}'s request.", "success")
             return redirect(url_for("dashboard.school", urn=urn))
-        try:
-            grants.approve(
-                application,
-                school,
-                approver=user,
-                choice=choice,
-                optional_scopes=form.optional_scopes.data or [],
-                restrictions=restrictions_from(form, screen),
-                expires_at=expiry_from(form),
-                request=access_request,
-            )
-        except (grants.ConsentError, DecisionProblem) as refusal:
-            db.session.rollback()
-            screen.error = str(refusal)
-        else:
+        if approve_as_decided(screen, user, request=access_request) is not None:
             db.session.commit()
             flash(f"{application.name} can now read what you approved.", "success")
             return redirect(url_for("dashboard.school", urn=urn))

@@ -8,13 +8,16 @@ from typing import Any
 
 from wtforms import SelectChoice
 
+from authserver import grants
 from authserver.audiences import Audience, audience_of
 from authserver.catalogue import Scope, default_catalogue
+from authserver.extensions import db
 from authserver.grants import Restrictions, ScopeChoice, end_of_academic_year
 from authserver.models.applications import Application
 from authserver.models.columns import utcnow
-from authserver.models.grants import Grant
+from authserver.models.grants import AccessRequest, Grant
 from authserver.models.organisations import School
+from authserver.models.users import User
 from consent.forms import DecisionForm
 
 
@@ -129,3 +132,25 @@ def new_screen(
     screen = ConsentScreen(application, school, schools, choice, audience, grant, form)
     prepare(form, screen)
     return screen
+
+
+def approve_as_decided(
+    screen: ConsentScreen, approver: User, request: AccessRequest | None = None
+) -> Grant | None:
+    """Approve what the form says; on a refusal the screen shows why and nothing is kept."""
+    form = screen.form
+    try:
+        return grants.approve(
+            screen.application,
+            screen.school,
+            approver=approver,
+            choice=screen.choice,
+            optional_scopes=form.optional_scopes.data or [],
+            restrictions=restrictions_from(form, screen),
+            expires_at=expiry_from(form),
+            request=request,
+        )
+    except (grants.ConsentError, DecisionProblem) as refusal:
+        db.session.rollback()
+        screen.error = str(refusal)
+        return None

@@ -5,7 +5,16 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
@@ -39,6 +48,14 @@ def current_user() -> User | None:
         user = db.session.get(User, user_id) if user_id else None
         request.environ["authserver.user"] = user if user is not None and user.is_active else None
     return request.environ["authserver.user"]
+
+
+def signed_in_user() -> User:
+    """The signed-in user; a request without one stops here (401)."""
+    user = current_user()
+    if user is None:
+        abort(401)
+    return user
 
 
 @bp.app_context_processor

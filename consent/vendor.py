@@ -31,10 +31,9 @@ from authserver.catalogue import Scope, UnknownScopeError, default_catalogue
 from authserver.extensions import db
 from authserver.models.applications import Application, Vendor
 from authserver.models.organisations import School
-from authserver.models.users import User
 from authserver.models.webhooks import WebhookDelivery
 from consent.forms import ConfirmForm
-from consent.signin import current_user
+from consent.signin import current_user, signed_in_user
 from consent.vendor_forms import (
     AUTH_METHOD_CHOICES,
     PURPOSE_FIELD_PREFIX,
@@ -56,13 +55,6 @@ REGISTERED_KEYS = "vendor.registered"
 REMEMBERED_REGISTRATIONS = 10
 
 
-def _signed_in() -> User:
-    user = current_user()
-    if user is None:
-        abort(401)
-    return user
-
-
 @bp.before_request
 def _require_vendor_admin() -> BaseResponse | None:
     user = current_user()
@@ -74,14 +66,14 @@ def _require_vendor_admin() -> BaseResponse | None:
 
 
 def _vendors() -> list[Vendor]:
-    ids = _signed_in().vendor_ids()
+    ids = signed_in_user().vendor_ids()
     return list(db.session.scalars(select(Vendor).where(Vendor.id.in_(ids)).order_by(Vendor.name)))
 
 
 def _application(application_id: int) -> Application:
     """An application of a vendor the signed-in user looks after; any other is not found."""
     application = db.session.get(Application, application_id)
-    if application is None or application.vendor_id not in _signed_in().vendor_ids():
+    if application is None or application.vendor_id not in signed_in_user().vendor_ids():
         abort(404)
     return application
 
@@ -159,7 +151,7 @@ def request_access(application_id: int) -> BaseResponse:
         else:
             try:
                 access_request, created = grants.request_access(
-                    application, school, actor=_signed_in()
+                    application, school, actor=signed_in_user()
                 )
             except grants.NothingToRequest as refusal:
                 db.session.rollback()
@@ -252,13 +244,15 @@ def new_application() -> BaseResponse:
         else:
             audit.record(
                 AuditAction.APPLICATION_REGISTERED,
-                actor=_signed_in(),
+                actor=signed_in_user(),
                 application=application,
                 scopes=application.requested_scopes,
             )
             db.session.commit()
             _remember_registration(form.registration_key.data)
-            log.info("application %s registered by user %s", application.client_id, _signed_in().id)
+            log.info(
+                "application %s registered by user %s", application.client_id, signed_in_user().id
+            )
             return _page(
                 "vendor/credentials.html",
                 status=201,
@@ -314,7 +308,7 @@ def edit_application(application_id: int) -> BaseResponse:
         else:
             audit.record(
                 AuditAction.APPLICATION_CHANGED,
-                actor=_signed_in(),
+                actor=signed_in_user(),
                 application=application,
                 scopes=application.requested_scopes,
             )
@@ -335,9 +329,13 @@ def rotate_secret(application_id: int) -> BaseResponse:
         abort(400)
     if request.method == "POST":
         secret = application.issue_client_secret()
-        audit.record(AuditAction.CLIENT_SECRET_ROTATED, actor=_signed_in(), application=application)
+        audit.record(
+            AuditAction.CLIENT_SECRET_ROTATED, actor=signed_in_user(), application=application
+        )
         db.session.commit()
-        log.info("client secret of %s replaced by user %s", application.client_id, _signed_in().id)
+        log.info(
+            "client secret of %s replaced by user %s", application.client_id, signed_in_user().id
+        )
         return _page(
             "vendor/credentials.html", application=application, secret=secret, created=False
         )
@@ -368,12 +366,12 @@ def set_webhook(application_id: int) -> BaseResponse:
         else:
             audit.record(
                 AuditAction.WEBHOOK_SET,
-                actor=_signed_in(),
+                actor=signed_in_user(),
                 application=application,
                 url=application.webhook_url,
             )
             db.session.commit()
-            log.info("webhook of %s set by user %s", application.client_id, _signed_in().id)
+            log.info("webhook of %s set by user %s", application.client_id, signed_in_user().id)
             return _page("vendor/webhook_secret.html", application=application, secret=secret)
     return _applications_page(failed_webhook=form, failed_id=application.id)
 
@@ -387,10 +385,10 @@ def remove_webhook(application_id: int) -> BaseResponse:
         url = application.webhook_url
         webhooks.remove_webhook(application)
         audit.record(
-            AuditAction.WEBHOOK_REMOVED, actor=_signed_in(), application=application, url=url
+            AuditAction.WEBHOOK_REMOVED, actor=signed_in_user(), application=application, url=url
         )
         db.session.commit()
-        log.info("webhook of %s removed by user %s", application.client_id, _signed_in().id)
+        log.info("webhook of %s removed by user %s", application.client_id, signed_in_user().id)
     flash(f"{application.name} has no webhook now: no events are sent.", "success")
     return redirect(url_for("vendor.applications", _anchor=_webhook_anchor(application)))
 
@@ -407,7 +405,7 @@ def replay_delivery(application_id: int, delivery_id: int) -> BaseResponse:
     webhooks.replay(delivery)
     audit.record(
         AuditAction.WEBHOOK_REPLAYED,
-        actor=_signed_in(),
+        actor=signed_in_user(),
         application=application,
         event_id=delivery.event_id,
         event_type=delivery.event_type,

@@ -11,7 +11,7 @@ from joserfc import jwt
 
 from authserver.models.applications import Application
 from authserver.oauth.principal import SchoolPrincipal
-from authserver.signing import ALGORITHM, active_signing_key, verifying_key_set
+from authserver.signing import ALGORITHM, active_signing_key
 
 
 def encode_access_token(
@@ -36,8 +36,3 @@ def encode_access_token(
     key = active_signing_key()
     header = {"alg": ALGORITHM, "typ": "at+jwt", "kid": key.kid}
     return jwt.encode(header, claims, key)
-
-
-def decode_access_token(value: str) -> dict[str, Any]:
-    """Verify a JWT access token against our key set; raises on a bad signature."""
-    return dict(jwt.decode(value, verifying_key_set(), algorithms=[ALGORITHM]).claims)

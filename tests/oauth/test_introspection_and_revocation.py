@@ -15,14 +15,6 @@ from tests.oauth_flow import OAuthFlow, basic_auth
 REDIRECT_URI = "https://app.example.com/callback"
 
 
-@pytest.fixture
-def flow(client, vendor_app, school_admin) -> OAuthFlow:
-    application, secret = vendor_app
-    flow = OAuthFlow(client, application.client_id, secret, REDIRECT_URI)
-    flow.sign_in(school_admin.email)
-    return flow
-
-
 def introspect(client, credentials: tuple[str, str], token: str, **data: str):
     return client.post(
         "/oauth/introspect", data={"token": token, **data}, headers=basic_auth(*credentials)

@@ -16,14 +16,6 @@ from tests.oauth_flow import OAuthFlow, basic_auth, pkce_pair, query_of
 REDIRECT_URI = "https://app.example.com/callback"
 
 
-@pytest.fixture
-def flow(client, vendor_app, school_admin) -> OAuthFlow:
-    application, secret = vendor_app
-    flow = OAuthFlow(client, application.client_id, secret, REDIRECT_URI)
-    flow.sign_in(school_admin.email)
-    return flow
-
-
 def push(client, flow: OAuthFlow, **overrides):
     flow.verifier, challenge = pkce_pair()
     data = {

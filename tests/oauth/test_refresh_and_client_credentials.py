@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
 from authserver.extensions import db
-from tests.oauth_flow import OAuthFlow, basic_auth
+from tests.oauth_flow import basic_auth
 
 REDIRECT_URI = "https://app.example.com/callback"
-
-
-@pytest.fixture
-def flow(client, vendor_app, school_admin) -> OAuthFlow:
-    application, secret = vendor_app
-    flow = OAuthFlow(client, application.client_id, secret, REDIRECT_URI)
-    flow.sign_in(school_admin.email)
-    return flow
 
 
 def introspect(client, resource_server, token: str) -> dict:
