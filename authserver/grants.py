@@ -271,8 +271,7 @@ def approve(
         before = Restrictions.from_json(grant.restrictions)
         if narrows(grant.scopes, before, scopes, restrictions):
             # A narrower decision bites at once: every token and secret of the grant stops.
-            tokens.revoke_for_grant(grant.id)
-            school_secrets.revoke_for_grant(grant.id)
+            _stop_everything_issued(grant)
         if set(grant.scopes) != set(scopes) or before != restrictions:
             grant.version += 1
         action = AuditAction.GRANT_SCOPES_CHANGED
@@ -349,16 +348,28 @@ def _notify(
     webhooks.enqueue(grant.application, event, data)
 
 
+def _stop_everything_issued(grant: Grant) -> int:
+    """End every token and school secret the grant gave, at once (no overlap); returns how many
+    live tokens stopped. The one place that knows what a grant can have issued."""
+    stopped = tokens.revoke_for_grant(grant.id)
+    school_secrets.revoke_for_grant(grant.id)
+    return stopped
+
+
+def _withdraw(grant: Grant, *, by: User | None, reason: str | None) -> int:
+    """Mark the grant revoked (by a school admin, or by nobody when the vendor gives it up)."""
+    grant.status = GrantStatus.REVOKED
+    grant.revoked_at = utcnow()
+    grant.revoked_by = by
+    grant.revocation_reason = reason
+    return _stop_everything_issued(grant)
+
+
 def revoke(grant: Grant, *, by: User, reason: str = "") -> int:
     """Withdraw a school's grant: every token of it stops working at once."""
     if not by.can_approve_for(grant.school):
         raise NotAnApprover("you may view this school's connections but not revoke them")
-    grant.status = GrantStatus.REVOKED
-    grant.revoked_at = utcnow()
-    grant.revoked_by = by
-    grant.revocation_reason = reason or None
-    stopped = tokens.revoke_for_grant(grant.id)
-    school_secrets.revoke_for_grant(grant.id)
+    stopped = _withdraw(grant, by=by, reason=reason or None)
     audit.record(
         AuditAction.GRANT_REVOKED,
         actor=by,
@@ -388,12 +399,7 @@ def withdraw(request: AccessRequest, *, by: Application) -> None:
 
 def give_up(grant: Grant, *, by: Application) -> None:
     """The application gives up a school's grant itself: everything of it stops at once."""
-    grant.status = GrantStatus.REVOKED
-    grant.revoked_at = utcnow()
-    grant.revoked_by = None
-    grant.revocation_reason = "given up by the application"
-    stopped = tokens.revoke_for_grant(grant.id)
-    school_secrets.revoke_for_grant(grant.id)
+    stopped = _withdraw(grant, by=None, reason="given up by the application")
     pending = pending_request(grant.application, grant.school)
     if pending is not None:
         withdraw(pending, by=by)
@@ -457,8 +463,7 @@ def expire_due(now: dt.datetime | None = None) -> list[Grant]:
     )
     for grant in due:
         grant.status = GrantStatus.EXPIRED
-        tokens.revoke_for_grant(grant.id)
-        school_secrets.revoke_for_grant(grant.id)
+        _stop_everything_issued(grant)
         _notify(grant, webhooks.WebhookEvent.EXPIRED)
         audit.record(
             AuditAction.GRANT_EXPIRED,
