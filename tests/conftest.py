@@ -17,6 +17,8 @@ from authserver.extensions import db
 
 IN_CI = bool(os.environ.get("CI"))
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
+# Runs sharing one PostgreSQL database (two checkouts, parallel jobs) each name their own schema.
+SUITE_SCHEMA = os.environ.get("TEST_DATABASE_SCHEMA", "suite")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 
@@ -77,8 +79,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     else:
-        reset_postgres_schema("suite")
-        url = postgres_url("suite")
+        reset_postgres_schema(SUITE_SCHEMA)
+        url = postgres_url(SUITE_SCHEMA)
     app = create_app(
         {
             "DATABASE_URL": url,

@@ -12,15 +12,15 @@ from alembic.migration import MigrationContext
 
 from authserver import create_app
 from authserver.extensions import db
-from tests.conftest import BACKENDS, postgres_url, reset_postgres_schema
+from tests.conftest import BACKENDS, SUITE_SCHEMA, postgres_url, reset_postgres_schema
 
 
 @pytest.fixture(params=BACKENDS)
 def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'migrated.db'}"
-    reset_postgres_schema("migrations_check")
-    return postgres_url("migrations_check")
+    reset_postgres_schema(f"{SUITE_SCHEMA}_migrations")
+    return postgres_url(f"{SUITE_SCHEMA}_migrations")
 
 
 def test_migrations_match_the_models_and_downgrade_to_nothing(
