@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import enum
 import hashlib
@@ -22,6 +23,7 @@ import json
 import logging
 import secrets
 import socket
+import threading
 import uuid
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -29,6 +31,7 @@ from urllib.parse import urlsplit
 import requests
 from cryptography.fernet import InvalidToken
 from flask import current_app
+from requests.adapters import HTTPAdapter
 from sqlalchemy import select
 
 from authserver.credentials import MACHINE_SECRET_BYTES, seal, unseal
@@ -282,7 +285,7 @@ def backoff(failed_attempts: int) -> dt.timedelta:
 
 
 def _claim_next(now: dt.datetime) -> WebhookDelivery | None:
-    """The next due delivery, locked for this worker's transaction; rows another worker holds
+    """The oldest due delivery, locked for this worker's transaction; rows another worker holds
     are skipped (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has one writer anyway)."""
     return db.session.scalar(
         select(WebhookDelivery)
@@ -292,10 +295,88 @@ def _claim_next(now: dt.datetime) -> WebhookDelivery | None:
             WebhookDelivery.next_attempt_at <= now,
             Application.webhook_url.is_not(None),
         )
-        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        # Oldest event first, so a receiver that comes back hears of changes in their order.
+        .order_by(WebhookDelivery.id)
         .limit(1)
         .with_for_update(skip_locked=True, of=WebhookDelivery)
     )
+
+
+class ExchangeDeadline(HTTPAdapter):
+    """A transport on which each exchange must end within `seconds`, all told. requests'
+    timeout bounds each read, so a receiver that trickles its answer a byte at a time would
+    otherwise hold the worker for ever; at the deadline the sockets it opened are shut."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = threading.Event()
+        self._sockets: list[socket.socket] = []
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        """The pool manager, with connections that remember each socket they open."""
+        super().init_poolmanager(*args, **kwargs)
+        opened = self._sockets
+
+        def watched(pool_class: Any) -> type:
+            class Connection(pool_class.ConnectionCls):
+                def _new_conn(self) -> socket.socket:
+                    sock = super()._new_conn()
+                    opened.append(sock)
+                    return sock
+
+            return type(pool_class.__name__, (pool_class,), {"ConnectionCls": Connection})
+
+        manager = self.poolmanager
+        manager.pool_classes_by_scheme = {
+            scheme: watched(pool_class)
+            for scheme, pool_class in manager.pool_classes_by_scheme.items()
+        }
+
+    def send(self, *args: Any, **kwargs: Any) -> requests.Response:
+        """Send as HTTPAdapter does, giving up when the deadline passes (requests.Timeout)."""
+        timer = threading.Timer(self.seconds, self._expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            response = super().send(*args, **kwargs)
+        except requests.RequestException as failure:
+            if self.expired.is_set():
+                raise requests.Timeout(f"no answer within {self.seconds:g} s") from failure
+            raise
+        finally:
+            timer.cancel()
+        # A shut socket can also read as the end of a truncated answer: not an answer at all.
+        if self.expired.is_set():
+            response.close()
+            raise requests.Timeout(f"no answer within {self.seconds:g} s")
+        return response
+
+    def _expire(self) -> None:
+        self.expired.set()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):  # already closed: nothing to stop
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout_seconds: float) -> int:
+    """POST `body` and return the answer's status, all within `timeout_seconds`; raises
+    requests.RequestException (requests.Timeout when the time ran out)."""
+    with requests.Session() as http:  # one per attempt: the deadline is the exchange's own
+        # No proxies, .netrc credentials or CA bundles from the environment: only what is here.
+        http.trust_env = False
+        transport = ExchangeDeadline(timeout_seconds)
+        http.mount("https://", transport)
+        http.mount("http://", transport)
+        with http.post(
+            url,
+            data=body,
+            headers=headers,
+            timeout=timeout_seconds,
+            allow_redirects=False,
+            stream=True,  # the answer's body is never read
+        ) as response:
+            return response.status_code
 
 
 def _describe(error: requests.RequestException, timeout_seconds: float) -> str:
@@ -314,7 +395,6 @@ def _describe(error: requests.RequestException, timeout_seconds: float) -> str:
 
 
 def _attempt(
-    http: requests.Session,
     delivery: WebhookDelivery,
     *,
     now: dt.datetime,
@@ -344,15 +424,7 @@ def _attempt(
             **signed_headers(secret, delivery.event_id, body, now=now),
         }
         try:
-            with http.post(
-                application.webhook_url,
-                data=body,
-                headers=headers,
-                timeout=timeout_seconds,
-                allow_redirects=False,
-                stream=True,  # the answer's body is never read
-            ) as response:
-                status_code = response.status_code
+            status_code = _post(application.webhook_url, body, headers, timeout_seconds)
         except requests.RequestException as failure:
             error = _describe(failure, timeout_seconds)
         except Exception as failure:  # one odd delivery must not stop the worker for all others
@@ -381,25 +453,22 @@ def deliver_due(
 
     `now` fixes the clock (for tests); by default each attempt uses the current time."""
     counts = {"delivered": 0, "failed": 0}
-    with requests.Session() as http:
-        # No proxies, .netrc credentials or CA bundles from the environment: only what is here.
-        http.trust_env = False
-        for _ in range(limit):
-            moment = now or utcnow()
-            delivery = _claim_next(moment)
-            if delivery is None:
-                db.session.rollback()
-                break
-            delivered = _attempt(http, delivery, now=moment, timeout_seconds=timeout_seconds)
-            event_id, attempts, error = delivery.event_id, delivery.attempts, delivery.last_error
-            client_id = delivery.application.client_id
-            db.session.commit()
-            if delivered:
-                counts["delivered"] += 1
-                log.info("webhook %s delivered to %s", event_id, client_id)
-            else:
-                counts["failed"] += 1
-                log.warning(
-                    "webhook %s to %s failed (attempt %d): %s", event_id, client_id, attempts, error
-                )
+    for _ in range(limit):
+        moment = now or utcnow()
+        delivery = _claim_next(moment)
+        if delivery is None:
+            db.session.rollback()
+            break
+        delivered = _attempt(delivery, now=moment, timeout_seconds=timeout_seconds)
+        event_id, attempts, error = delivery.event_id, delivery.attempts, delivery.last_error
+        client_id = delivery.application.client_id
+        db.session.commit()
+        if delivered:
+            counts["delivered"] += 1
+            log.info("webhook %s delivered to %s", event_id, client_id)
+        else:
+            counts["failed"] += 1
+            log.warning(
+                "webhook %s to %s failed (attempt %d): %s", event_id, client_id, attempts, error
+            )
     return counts

@@ -6,11 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import func, select
@@ -22,75 +18,10 @@ from authserver.models import Application, WebhookDelivery
 from authserver.models.columns import utcnow
 from authserver.models.webhooks import WebhookDeliveryStatus
 from authserver.webhooks import WebhookEvent, WebhookURLError, verify_signature
+from tests.webhook_receiver import Receiver, free_port
 
 TIMEOUT = 0.5  # seconds the worker waits for an answer in these tests
 SECOND = dt.timedelta(seconds=1)
-
-
-# --- A receiver: a real HTTP server on loopback ------------------------------------------------
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class Receiver:
-    """Records every POST; answers each with the next of `answers` ("ok", "500", "hang",
-    "close" or "redirect"), and "ok" (204) once they run out."""
-
-    def __init__(self, port: int = 0) -> None:
-        self.requests: list[Received] = []
-        self.answers: list[str] = []
-        self.release = threading.Event()  # lets hung answers go at the end
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.requests.append(Received(self.path, dict(self.headers.items()), body))
-                answer = receiver.answers.pop(0) if receiver.answers else "ok"
-                if answer == "hang":
-                    receiver.release.wait(30)  # past the worker's timeout
-                if answer in {"hang", "close"}:
-                    self.close_connection = True  # hang up without a word
-                    return
-                status = {"ok": 204, "500": 500, "redirect": 302}[answer]
-                self.send_response(status)
-                if answer == "redirect":
-                    self.send_header("Location", "/elsewhere")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request: object, client_address: object) -> None:
-                pass  # a client that gave up on a hung answer
-
-        self.server = Server(("127.0.0.1", port), Handler)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/hooks/school-data"
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.thread.join()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -100,13 +31,6 @@ def receiver() -> Iterator[Receiver]:
 
 
 # --- Helpers -----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (just now)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
