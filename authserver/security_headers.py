@@ -1,11 +1,13 @@
-"""Security headers on every response (RFC 9700 §4.16 clickjacking, §4.2.4 Referer)."""
+"""Security headers on every response (RFC 9700 §4.16 clickjacking, §4.2.4 Referer), and
+`Cache-Control: no-store` on every response unless its view says it may be cached."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response
 
 
 def content_security_policy(form_targets: tuple[str, ...] = ()) -> str:
@@ -19,6 +21,7 @@ def content_security_policy(form_targets: tuple[str, ...] = ()) -> str:
 
 
 CONTENT_SECURITY_POLICY = content_security_policy()
+HSTS = "max-age=31536000; includeSubDomains"
 _HOST = re.compile(r"^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])$")
 
 
@@ -38,17 +41,28 @@ def origin_source(uri: str) -> tuple[str, ...]:
 
 
 def init_app(app: Flask) -> None:
-    """Add the headers after every request."""
-    app.after_request(_add_headers)
+    """Add the headers after every request, error pages included."""
+    app.after_request(_header_setter(hsts=not app.config["SETTINGS"].is_development))
 
 
-def _add_headers(response: Response) -> Response:
-    headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    if response.mimetype == "text/html":
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        headers.setdefault("X-Frame-Options", "DENY")
-    if not current_app.config["SETTINGS"].is_development:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    return response
+def _header_setter(*, hsts: bool) -> Callable[[Response], Response]:
+    # Decided once here: the hook runs on every token, introspection and API request.
+    every_response = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+    if hsts:
+        every_response["Strict-Transport-Security"] = HSTS
+    every_page = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Frame-Options": "DENY"}
+
+    def add_headers(response: Response) -> Response:
+        headers = response.headers
+        for name, value in every_response.items():
+            headers.setdefault(name, value)
+        # Secrets and personal data are the rule here, not the exception: a response is never
+        # stored unless its view chose a Cache-Control (the public catalogue, metadata, JWKS,
+        # static files). Every HTML page names the signed-in person and carries their CSRF token.
+        headers.setdefault("Cache-Control", "no-store")
+        if response.mimetype == "text/html":
+            for name, value in every_page.items():
+                headers.setdefault(name, value)
+        return response
+
+    return add_headers
