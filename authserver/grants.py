@@ -239,6 +239,7 @@ def approve(
     """Record a school's approval; the grant's version rises whenever its scopes change."""
     if not approver.can_approve_for(school):
         raise NotAnApprover("you may view this school's connections but not approve them")
+    _decide_one_at_a_time(application, school, request)
     if request is not None and not request.is_pending:
         raise ConsentError("this request has already been answered")
     chosen = set(optional_scopes)
@@ -306,6 +307,22 @@ def approve(
         restrictions=grant.restrictions,
     )
     return grant
+
+
+def _decide_one_at_a_time(
+    application: Application, school: School, request: AccessRequest | None
+) -> None:
+    """Serialise decisions at a school (a double click, two admins at once) and re-read what
+    they decide on, so each is taken on the state the one before it left."""
+    # NO KEY UPDATE: tokens and audit events that refer to the school are not held up by it.
+    db.session.execute(
+        select(School.id).where(School.id == school.id).with_for_update(key_share=True)
+    )
+    grant = find_grant(application, school)
+    if grant is not None:
+        db.session.refresh(grant)
+    if request is not None:
+        db.session.refresh(request)
 
 
 def _check_excluded_fields(
