@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask
 
 from authserver.config import Settings, load_settings
+from authserver.redaction import keep_secrets_out_of_logs
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,12 +53,16 @@ def _configure(app: Flask, settings: Settings) -> None:
     )
     app.config.update(settings.extra)
     logging.getLogger("authserver").setLevel(settings.log_level)
+    keep_secrets_out_of_logs()
 
 
 def _engine_options(database_url: str) -> dict[str, Any]:
+    # SQL parameters carry password hashes and secret digests: keep them out of SQL logging
+    # and out of the text of database errors, which end up in logs.
+    hidden = {"hide_parameters": True}
     if database_url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 15}}
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5}
+        return {**hidden, "connect_args": {"timeout": 15}}
+    return {**hidden, "pool_pre_ping": True, "pool_size": 5, "max_overflow": 5}
 
 
 def _init_extensions(app: Flask) -> None:
@@ -79,6 +84,10 @@ def _init_extensions(app: Flask) -> None:
     settings = app.config["SETTINGS"]
     # Redis shares counts across workers and machines; memory suits one process.
     app.config.setdefault("RATELIMIT_STORAGE_URI", settings.redis_url or "memory://")
+    # Should Redis go away, count in this process's memory until it is back, rather than fail
+    # every request; and never wait long for it.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1})
     limiter.init_app(app)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _tune_sqlite(app)
