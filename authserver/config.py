@@ -36,6 +36,9 @@ class Settings:
     redis_url: str = ""
     sign_in_failures_per_account: str = "10 per 15 minutes"
     sign_in_failures_per_address: str = "50 per 15 minutes"
+    token_requests_per_client: str = "300 per minute"  # noqa: S105 (a rate, not a secret)
+    introspection_requests_per_resource_server: str = "6000 per minute"
+    api_requests_per_token: str = "1200 per minute"  # noqa: S105 (a rate, not a secret)
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -49,6 +52,13 @@ class Settings:
 
 
 _INT_FIELDS = {f.name for f in fields(Settings) if f.type == "int"}
+RATE_LIMIT_SETTINGS = (
+    "sign_in_failures_per_account",
+    "sign_in_failures_per_address",
+    "token_requests_per_client",
+    "introspection_requests_per_resource_server",
+    "api_requests_per_token",
+)
 
 
 def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -121,6 +131,8 @@ def _finish(settings: Settings) -> Settings:
         raise ConfigError("SCHOOL_SECRET_OVERLAP_SECONDS must be 0 or more")
     if settings.trusted_proxy_count < 0:
         raise ConfigError("TRUSTED_PROXY_COUNT must be 0 or more")
+    for name in RATE_LIMIT_SETTINGS:
+        _check_rate_limit(name, getattr(settings, name))
 
     issuer = urlsplit(settings.issuer)
     if issuer.query or issuer.fragment or not issuer.netloc:
@@ -144,6 +156,19 @@ def _finish(settings: Settings) -> Settings:
     elif not settings.secret_key:
         settings = replace(settings, secret_key=_development_secret_key(Path(instance_path)))
     return settings
+
+
+def _check_rate_limit(name: str, value: str) -> None:
+    """A limit Flask-Limiter would only refuse at the first request is refused at start-up."""
+    from limits import parse_many
+
+    try:
+        rates = parse_many(value)
+    except ValueError:
+        rates = []
+    # Zero would refuse every request: a limit is never a way to switch an endpoint off.
+    if not rates or any(rate.amount < 1 for rate in rates):
+        raise ConfigError(f"{name.upper()} must be a rate such as '300 per minute', got {value!r}")
 
 
 def _development_secret_key(instance_path: Path) -> str:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import time
+
 from flask import Flask, Response, jsonify, render_template, request
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from authserver.extensions import db
+from authserver.extensions import db, limiter
 
 MACHINE_PREFIXES = (
     "/api/",
@@ -29,9 +33,17 @@ STATUS_ERRORS = {
     413: "request_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    # RFC 6750 registers no code for a rate limit; the API's documented one is this.
     429: "too_many_requests",
     503: "temporarily_unavailable",
 }
+
+
+# At /oauth/* a client that must slow down gets `slow_down`: the code the IANA OAuth errors
+# registry holds for token endpoint responses (RFC 8628 §3.5), which OAuth libraries already
+# treat as "back off". `temporarily_unavailable` would blame the server, and is what our 503
+# says when the database is away.
+OAUTH_RATE_LIMITED = "slow_down"
 
 
 # Plain words for the people who meet these in a browser.
@@ -44,6 +56,30 @@ PAGE_WORDS = {
 def wants_json() -> bool:
     """Whether this request comes from a machine (protocol or API) rather than a browser."""
     return request.path.startswith(MACHINE_PREFIXES)
+
+
+def _machine_error_code(status: int) -> str:
+    if status == 429 and request.path.startswith("/oauth/"):
+        return OAUTH_RATE_LIMITED
+    return STATUS_ERRORS.get(status, "server_error")
+
+
+def _description(error: HTTPException) -> str:
+    if isinstance(error, RateLimitExceeded):
+        return (
+            f"Too many requests: the limit is {error.limit.limit}. "
+            "Wait the number of seconds in Retry-After, then try again."
+        )
+    return error.description or ""
+
+
+def _seconds_until_reset(error: RateLimitExceeded) -> int:
+    """Seconds until the breached limit's window starts afresh (at least one)."""
+    window = error.limit.limit.get_expiry()
+    breached = limiter.current_limit
+    if breached is None:  # not known: a whole window is the safe answer
+        return window
+    return min(window, max(1, math.ceil(breached.reset_at - time.time())))
 
 
 def json_error(status: int, error: str, description: str) -> Response:
@@ -61,9 +97,7 @@ def init_app(app: Flask) -> None:
     def _http_error(error: HTTPException) -> Response:
         status = error.code or 500
         if wants_json():
-            response = json_error(
-                status, STATUS_ERRORS.get(status, "server_error"), error.description or ""
-            )
+            response = json_error(status, _machine_error_code(status), _description(error))
         else:
             title, message = PAGE_WORDS.get(status, (error.name, error.description))
             response = Response(
@@ -71,10 +105,12 @@ def init_app(app: Flask) -> None:
                 status=status,
                 mimetype="text/html",
             )
-        # Carry Allow (405), Retry-After (429, 503) and the like over to the answer.
+        # Carry Allow (405), Retry-After (503) and the like over to the answer.
         for name, value in error.get_headers():
             if name.lower() != "content-type":
                 response.headers[name] = value
+        if isinstance(error, RateLimitExceeded):
+            response.headers["Retry-After"] = str(_seconds_until_reset(error))
         return response
 
     @app.errorhandler(CSRFError)

@@ -27,5 +27,7 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
-# Limits are declared per view; storage (Redis or memory) is chosen in create_app.
-limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
+# Limits are declared per view; storage (Redis or memory) is chosen in create_app. No rate
+# headers: Flask-Limiter would put Retry-After on every answer, even a 200, and stretch a 503's;
+# errors.py gives each 429 its own.
+limiter = Limiter(key_func=get_remote_address)

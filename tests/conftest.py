@@ -96,7 +96,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 @pytest.fixture
-def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+def app_settings() -> dict[str, object]:
+    """Settings added to `app`'s; a test module overrides this fixture to change them."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path, app_settings: dict[str, object]) -> Iterator[Flask]:
     """A fresh application on the backend's database; every row is removed afterwards.
 
     No app context is held during the test: each client request gets its own, as in
@@ -110,6 +116,7 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
             "SECRET_KEY": "test-secret-key-not-for-production",
             # bcrypt's cost is a setting; production refuses less than 12.
             "BCRYPT_ROUNDS": 4,
+            **app_settings,
         }
     )
     yield app

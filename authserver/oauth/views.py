@@ -10,6 +10,7 @@ from authserver.extensions import db
 from authserver.oauth import par
 from authserver.oauth.metadata import server_metadata
 from authserver.oauth.server import ParametersRequest, oauth_server
+from authserver.ratelimits import per_client
 
 bp = Blueprint("oauth", __name__)
 
@@ -31,6 +32,7 @@ def _invalid_request(description: str) -> Response:
 
 
 @bp.post("/oauth/token")
+@per_client("token_requests_per_client")
 def token() -> Response:
     """RFC 6749 §3.2: exchange a grant for tokens."""
     if problem := _form_problem():
@@ -44,6 +46,7 @@ def token() -> Response:
 
 
 @bp.post("/oauth/introspect")
+@per_client("introspection_requests_per_resource_server")
 def introspect() -> Response:
     """RFC 7662: is this token active, and what may it do."""
     if problem := _form_problem():
