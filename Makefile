@@ -7,7 +7,7 @@ DEMO_CREDENTIALS := instance/demo-credentials.json
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run serve test lint format migrate bench clean
+.PHONY: run serve test lint format migrate bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ format: $(VENV)/.installed-dev
 ## migrate: autogenerate a migration after a model change (MESSAGE="what changed")
 migrate: $(VENV)/.installed-run
 	$(FLASK) db migrate -m "$(MESSAGE)"
+
+## soak: the long concurrency and fault scenarios (two gunicorn servers, a private PostgreSQL
+## restarted under load), ending in a table; longer with ROUNDS=20 RESTARTS=10
+soak: $(VENV)/.installed-dev
+	$(BIN)/python -m tests.soak --rounds $${ROUNDS:-5} --restarts $${RESTARTS:-3}
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

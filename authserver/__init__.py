@@ -56,13 +56,26 @@ def _configure(app: Flask, settings: Settings) -> None:
     keep_secrets_out_of_logs()
 
 
+DATABASE_CONNECT_TIMEOUT_SECONDS = 3
+
+
 def _engine_options(database_url: str) -> dict[str, Any]:
     # SQL parameters carry password hashes and secret digests: keep them out of SQL logging
     # and out of the text of database errors, which end up in logs.
     hidden = {"hide_parameters": True}
     if database_url.startswith("sqlite"):
         return {**hidden, "connect_args": {"timeout": 15}}
-    return {**hidden, "pool_pre_ping": True, "pool_size": 5, "max_overflow": 5}
+    # A database that accepts the connection but never answers must not hang requests: after
+    # DATABASE_CONNECT_TIMEOUT_SECONDS the request gets a 503 (a URL's own connect_timeout wins).
+    return {
+        **hidden,
+        "pool_pre_ping": True,
+        "pool_size": 5,
+        "max_overflow": 5,
+        "connect_args": {"connect_timeout": DATABASE_CONNECT_TIMEOUT_SECONDS}
+        if "connect_timeout=" not in database_url
+        else {},
+    }
 
 
 def _init_extensions(app: Flask) -> None:

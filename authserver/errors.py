@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -142,6 +143,22 @@ def init_app(app: Flask) -> None:
         _forget_failed_work()
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         return _failure(500, "server_error", "Something went wrong on our side. Please try again.")
+
+    # Registered after Flask-SQLAlchemy's own teardown, so it runs first.
+    app.teardown_appcontext(_end_session)
+
+
+def _end_session(_error: BaseException | None) -> None:
+    """End the request's session; a connection the database dropped after the answer was made
+    (a restart) cannot roll back, so it is discarded rather than turning the answer into a 500."""
+    session = db.session()
+    try:
+        db.session.remove()
+    except SQLAlchemyError:
+        current_app.logger.warning("database connection lost while ending a request")
+        with contextlib.suppress(SQLAlchemyError):
+            session.invalidate()
+        db.session.registry.clear()
 
 
 def _forget_failed_work() -> None:

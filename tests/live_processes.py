@@ -17,13 +17,21 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import requests
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 LIVE_SECRET_KEY = "live-processes-test-key"
+
+
+# For load runs: the rate limits are tested elsewhere; here they would only get in the way.
+GENEROUS_RATE_LIMITS = {
+    "TOKEN_REQUESTS_PER_CLIENT": "100000 per minute",
+    "INTROSPECTION_REQUESTS_PER_RESOURCE_SERVER": "100000 per minute",
+    "API_REQUESTS_PER_TOKEN": "100000 per minute",
+}
 
 
 class Unavailable(RuntimeError):
@@ -77,8 +85,8 @@ class LiveServer:
         self.workers = workers
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, *, timeout: float = 30) -> LiveServer:
-        """Start gunicorn and wait (bounded) until it answers."""
+    def launch(self) -> None:
+        """Start gunicorn without waiting for it (see `wait_ready`)."""
         command = [
             sys.executable,
             "-m",
@@ -88,7 +96,7 @@ class LiveServer:
             "--bind",
             f"127.0.0.1:{self.port}",
             "--graceful-timeout",
-            "5",
+            "2",
             # Import the application once, then fork: workers start at once on a busy machine.
             "--preload",
             "wsgi:app",
@@ -97,11 +105,19 @@ class LiveServer:
             self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
                 command, cwd=SOURCE_ROOT, env=self.environment, stdout=log, stderr=log
             )
+
+    def wait_ready(self, *, timeout: float = 60) -> None:
+        """Wait (bounded) until the server answers; stop it if it never does."""
         try:
             wait_for(self._ready, timeout=timeout, what=f"gunicorn on {self.url}")
-        except TimeoutError:
+        except (TimeoutError, RuntimeError):
             self.stop()
             raise
+
+    def start(self) -> LiveServer:
+        """Start gunicorn and wait until it answers."""
+        self.launch()
+        self.wait_ready()
         return self
 
     def _ready(self) -> bool:
@@ -121,10 +137,17 @@ class LiveServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self) -> None:
-        """Stop gunicorn (gracefully, then for sure)."""
-        if self.process is None or self.process.poll() is not None:
+        """Stop gunicorn (quickly, then for sure)."""
+        self.ask_to_stop()
+        self.wait_stopped()
+
+    def ask_to_stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # quick shutdown: nothing to drain
+
+    def wait_stopped(self) -> None:
+        if self.process is None:
             return
-        self.process.send_signal(signal.SIGINT)  # quick shutdown: nothing to drain
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -136,6 +159,22 @@ class LiveServer:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def running(*servers: LiveServer) -> Iterator[list[LiveServer]]:
+    """Start the servers side by side (each boots while the others do), stop them after."""
+    try:
+        for server in servers:
+            server.launch()
+        for server in servers:
+            server.wait_ready()
+        yield list(servers)
+    finally:
+        for server in servers:
+            server.ask_to_stop()
+        for server in servers:
+            server.wait_stopped()
 
 
 def postgres_binaries() -> Path | None:

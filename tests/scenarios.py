@@ -4,6 +4,7 @@ or print it as a table."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
@@ -236,6 +237,9 @@ class ScopeChange:
     first_secret: str
 
 
+_race_urns = itertools.count(900000)
+
+
 def prepare_scope_change(app: Flask, *, label: str) -> ScopeChange:
     """Through the domain: a school approves v1 (StudentLite, Attendance), the vendor claims a
     secret, then the application requires Contact too, which opens a request at the school."""
@@ -249,7 +253,7 @@ def prepare_scope_change(app: Flask, *, label: str) -> ScopeChange:
 
     with app.app_context():
         vendor = Vendor(name=f"Race Vendor {label}")
-        school = School(urn=f"9{abs(hash(label)) % 10**5:05d}", name=f"Race School {label}")
+        school = School(urn=str(next(_race_urns)), name=f"Race School {label}")
         admin = User(email=f"race-admin-{label}@example.org", name="Race Admin")
         admin.set_password(PASSWORD)
         db.session.add_all([vendor, school, admin])
@@ -546,8 +550,10 @@ def seed_world(app: Flask, *, waiting_schools: int) -> World:
 
 @dataclass
 class Outage:
-    """When the database was down, as the load saw it (monotonic clock)."""
+    """When the database was stopping, down, and starting (monotonic clock): a reply inside
+    [down_from, down_until] must be a 503; one near either edge may be either."""
 
+    stopping_from: float
     down_from: float
     down_until: float
 
@@ -689,7 +695,7 @@ def judge_load(record: LoadRecord, outages: list[Outage], *, grace_seconds: floa
             result.problems.append(f"{reply.kind}: 503 without Retry-After")
         inside = any(o.down_from <= reply.started and reply.ended <= o.down_until for o in outages)
         near = any(
-            reply.ended >= o.down_from and reply.started <= o.down_until + grace_seconds
+            reply.ended >= o.stopping_from and reply.started <= o.down_until + grace_seconds
             for o in outages
         )
         if inside and reply.status != 503:
@@ -779,6 +785,7 @@ def restart_under_load(
                 timeout=phase_timeout_seconds,
             ):
                 problems.append("the load made too little progress with the database up")
+            stopping_from = time.monotonic()
             database.stop("fast")
             down_from = time.monotonic()
             if not record.wait_until(
@@ -788,7 +795,7 @@ def restart_under_load(
                 problems.append("too few requests met the outage")
             down_until = time.monotonic()
             database.start()
-            outages.append(Outage(down_from, down_until))
+            outages.append(Outage(stopping_from, down_from, down_until))
             back = time.monotonic()
             recovered = record.wait_until(
                 lambda since=back: all(record.count(since=since, kind=k) for k in KINDS),

@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from authserver.extensions import db
-from tests.live_processes import LiveServer
+from tests.live_processes import LiveServer, running
 from tests.oauth_flow import OAuthFlow
 from tests.scenarios import (
     REDIRECT_URI,
@@ -55,11 +55,11 @@ def two_servers(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
     instance = tmp_path_factory.mktemp("live")
     first = LiveServer(database_url, instance_path=instance)
     second = LiveServer(database_url, issuer=first.url, instance_path=instance)
-    with first, second:
+    with running(first, second):
         yield [first, second]
         for server in (first, second):
             assert server.is_running()
-            assert "unhandled error" not in server.log()
+            assert "Traceback" not in server.log()
 
 
 @pytest.fixture(params=["one process", "two gunicorn servers"])
