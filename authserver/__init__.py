@@ -172,6 +172,8 @@ def _register_cli(app: Flask) -> None:
 
 
 def _register_error_pages(app: Flask) -> None:
+    from authserver import malformed_input
     from authserver.errors import init_app
 
     init_app(app)
+    malformed_input.init_app(app)

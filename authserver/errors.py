@@ -9,7 +9,7 @@ import time
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from authserver.extensions import db, limiter
@@ -137,6 +137,14 @@ def init_app(app: Flask) -> None:
             "The service cannot reach its database. Try again shortly.",
             retry_after_seconds=5,
         )
+
+    @app.errorhandler(DataError)
+    def _unstorable_value(error: DataError) -> Response:
+        # The database refused a value the request carried (out of range, not storable text):
+        # the caller's mistake, said as such rather than as our failure.
+        _forget_failed_work()
+        app.logger.warning("database refused a value on %s %s", request.method, request.path)
+        return _failure(400, "invalid_request", "A value in the request cannot be used.")
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -7,7 +7,7 @@ from typing import Any
 
 from authlib.integrations.flask_oauth2 import ResourceProtector, current_token
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import MissingAuthorizationError
+from authlib.oauth2.rfc6749 import MissingAuthorizationError, UnsupportedTokenTypeError
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 from flask import Response, abort
 
@@ -38,8 +38,9 @@ class Protector(ResourceProtector):
     def raise_error_response(self, error: OAuth2Error) -> None:
         body = dict(error.get_body())
         headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
-        if isinstance(error, MissingAuthorizationError):
-            # RFC 6750 §3.1: no credentials at all gets a bare challenge, no error code.
+        if isinstance(error, MissingAuthorizationError | UnsupportedTokenTypeError):
+            # RFC 6750 §3.1: no Bearer credentials at all (none, or Basic and the like) gets a
+            # bare challenge, no error code.
             body = {
                 "error": "invalid_request",
                 "error_description": "Send an access token: Authorization: Bearer <token>.",

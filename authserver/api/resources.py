@@ -108,7 +108,8 @@ def _cursors() -> URLSafeSerializer:
 
 def _limit() -> int:
     raw = request.args.get("limit", str(DEFAULT_LIMIT))
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
+    # Length first: int() of thousands of digits is refused (and slow) before any range check.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not 1 <= int(raw) <= MAX_LIMIT:
         abort(json_error(400, "invalid_request", f"limit must be between 1 and {MAX_LIMIT}."))
     return int(raw)
 
