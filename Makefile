@@ -22,6 +22,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed-run
 
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@ $(VENV)/.installed-run
+
 instance:
 	mkdir -p instance
 
@@ -60,6 +64,15 @@ format: $(VENV)/.installed-dev
 ## migrate: autogenerate a migration after a model change (MESSAGE="what changed")
 migrate: $(VENV)/.installed-run
 	$(FLASK) db migrate -m "$(MESSAGE)"
+
+## bench: the hot paths under gunicorn and wrk beside a bare Flask floor (see docs/performance.md);
+## BENCH_DATABASE_URL=postgresql://... adds PostgreSQL, BENCH_ARGS="--help" lists the options.
+bench: $(VENV)/.installed-bench
+	@if ! command -v wrk >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing wrk, the load generator (apt-get)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } >/dev/null 2>&1; \
+	fi
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 ## soak: the long concurrency and fault scenarios (two gunicorn servers, a private PostgreSQL
 ## restarted under load), ending in a table; longer with ROUNDS=20 RESTARTS=10

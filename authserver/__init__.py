@@ -96,7 +96,11 @@ def _init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     settings = app.config["SETTINGS"]
     # Redis shares counts across workers and machines; memory suits one process.
-    app.config.setdefault("RATELIMIT_STORAGE_URI", settings.redis_url or "memory://")
+    from authserver import limiter_storage
+
+    app.config.setdefault(
+        "RATELIMIT_STORAGE_URI", settings.redis_url or f"{limiter_storage.SCHEME}://"
+    )
     # Should Redis go away, count in this process's memory until it is back, rather than fail
     # every request; and never wait long for it.
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)

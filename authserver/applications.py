@@ -17,6 +17,7 @@ from authserver.extensions import db
 from authserver.models.applications import (
     ACCESS_TOKEN_FORMATS,
     LOOPBACK_HOSTS,
+    RESOURCE_SERVER_PREFIX,
     TOKEN_ENDPOINT_AUTH_METHODS,
     Application,
     ApplicationScope,
@@ -329,7 +330,7 @@ def scope_requests_from(
 
 def register_resource_server(name: str) -> tuple[ResourceServer, str]:
     """Add a resource server allowed to introspect tokens; returns it and its secret (once)."""
-    server = ResourceServer(name=name, client_id=credentials.new_identifier("rs_"))
+    server = ResourceServer(name=name, client_id=credentials.new_identifier(RESOURCE_SERVER_PREFIX))
     secret = server.issue_client_secret()
     db.session.add(server)
     db.session.flush()

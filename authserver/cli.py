@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -82,6 +83,39 @@ def format_logins(document: dict) -> str:
     return "\n".join(lines)
 
 
+@demo.command("scale")
+@click.option("--schools", type=click.IntRange(1), default=25_000, show_default=True)
+@click.option("--applications", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--grants", type=click.IntRange(0), default=1_000_000, show_default=True)
+@click.option("--tokens", type=click.IntRange(0), default=10_000_000, show_default=True)
+@click.option("--seed", type=int, default=2026, show_default=True, help="Random seed.")
+def scale_command(schools: int, applications: int, grants: int, tokens: int, seed: int) -> None:
+    """Add a platform's worth of schools, applications, grants, school secrets and tokens,
+    for scale runs (COPY on PostgreSQL). Adds to what is there; run it on a scratch database."""
+    from authserver.demo.scale import ScaleSizes, fill
+
+    sizes = ScaleSizes(schools=schools, applications=applications, grants=grants, tokens=tokens)
+    try:
+        sizes.check()
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    bars: dict[str, Any] = {}
+
+    def progress(table: str, done: int, total: int) -> None:
+        if table not in bars:
+            for bar in bars.values():
+                bar.render_finish()
+            bars[table] = click.progressbar(length=total, label=f"{table:18}", show_pos=True)
+        bar = bars[table]
+        bar.update(done - bar.pos)
+
+    started = time.monotonic()
+    fill(sizes, seed=seed, progress=progress)
+    for bar in bars.values():
+        bar.render_finish()
+    click.echo(f"Filled in {time.monotonic() - started:.0f} s.")
+
+
 @demo.command("logins")
 @click.argument("json_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def logins_command(json_file: Path) -> None:
@@ -113,6 +147,34 @@ def expire_command() -> None:
     expired = expire_due()
     db.session.commit()
     click.echo(f"{len(expired)} grant(s) reached their end date.")
+
+
+tokens_group = AppGroup("tokens", help="Access and refresh tokens, codes and pushed requests.")
+
+
+@tokens_group.command("purge")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 100_000),
+    default=5_000,
+    show_default=True,
+    help="Rows deleted per transaction (smaller: shorter locks).",
+)
+def purge_command(batch_size: int) -> None:
+    """Delete expired tokens, codes and pushed requests, in small batches (run it from cron)."""
+    from authserver.models.columns import utcnow
+    from authserver.tokens import purge_expired
+
+    now = utcnow()
+    totals: dict[str, int] = {}
+    while True:
+        removed = purge_expired(now, batch_size=batch_size)
+        db.session.commit()
+        for table, count in removed.items():
+            totals[table] = totals.get(table, 0) + count
+        if not any(removed.values()):
+            break
+    click.echo("Purged: " + ", ".join(f"{count} {table}" for table, count in totals.items()) + ".")
 
 
 webhooks = AppGroup("webhooks", help="Signed event notifications to vendors' applications.")
@@ -175,3 +237,4 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(keys)
     app.cli.add_command(webhooks)
     app.cli.add_command(grants_group)
+    app.cli.add_command(tokens_group)

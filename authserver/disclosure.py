@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Select, false, or_, select
+from sqlalchemy import ColumnElement, Select, exists, or_, select, true
 
 from authserver.catalogue import default_catalogue
 from authserver.extensions import db
@@ -27,7 +28,7 @@ class Disclosure:
     school_id: int
     scopes: frozenset[str]
     fields: frozenset[str]  # "entity.field" the token may read
-    student_ids: frozenset[int] | None  # None: every pupil of the school
+    narrowing: Restrictions  # the groups and classes the grant covers (none: every pupil)
 
     def visible_fields(self, entity: str) -> list[str]:
         """The entity's fields this token may read, in model order."""
@@ -42,42 +43,61 @@ class Disclosure:
     def may_read(self, entity: str) -> bool:
         return entity in PUBLIC_ENTITIES or bool(self.visible_fields(entity))
 
+    def covers(self, student_id: ColumnElement[int]) -> ColumnElement[bool]:
+        """Whether the pupil `student_id` is one the grant covers, as SQL.
+
+        A correlated EXISTS rather than `IN (pupils...)`: the database probes the pupil's own
+        memberships by index, so one record costs a lookup and a year group no list.
+        """
+        conditions: list[ColumnElement[bool]] = []
+        if self.narrowing.group_ids:
+            conditions.append(
+                exists().where(
+                    GroupMembership.student_id == student_id,
+                    GroupMembership.group_id.in_(self.narrowing.group_ids),
+                )
+            )
+        if self.narrowing.class_ids:
+            conditions.append(
+                exists().where(
+                    ClassMembership.student_id == student_id,
+                    ClassMembership.class_id.in_(self.narrowing.class_ids),
+                )
+            )
+        return or_(*conditions) if conditions else true()
+
+    def pupil_ids(self) -> frozenset[int] | None:
+        """The pupils the grant covers, loaded (None: every pupil of the school)."""
+        if self.narrowing.is_whole_school:
+            return None
+        student = ENTITIES["student"]
+        return frozenset(
+            db.session.scalars(
+                select(student.id).where(
+                    student.school_id == self.school_id, self.covers(student.id)
+                )
+            )
+        )
+
 
 def disclosure_for(
     *, school_id: int, scopes: Iterable[str], restrictions: dict | None
 ) -> Disclosure:
     """The disclosure of a token's scopes and its grant's restrictions at one school."""
+    narrowing = Restrictions.from_json(restrictions)
+    granted, fields = _granted_fields(frozenset(scopes), narrowing.excluded_fields)
+    return Disclosure(school_id, granted, fields, narrowing)
+
+
+@functools.lru_cache(maxsize=1024)
+def _granted_fields(
+    scopes: frozenset[str], excluded: tuple[str, ...]
+) -> tuple[frozenset[str], frozenset[str]]:
+    # The same few scope sets recur on every request of a sync: work them out once.
     catalogue = default_catalogue()
     granted = frozenset(s for s in scopes if s in catalogue)
     read_scopes = [s for s in granted if catalogue[s].kind == "read"]
-    narrowing = Restrictions.from_json(restrictions)
-    fields = frozenset(catalogue.fields_for(read_scopes) - set(narrowing.excluded_fields))
-    return Disclosure(school_id, granted, fields, _students_in(school_id, narrowing))
-
-
-def _students_in(school_id: int, narrowing: Restrictions) -> frozenset[int] | None:
-    if narrowing.is_whole_school:
-        return None
-    chosen: set[int] = set()
-    if narrowing.group_ids:
-        chosen.update(
-            db.session.scalars(
-                select(GroupMembership.student_id).where(
-                    GroupMembership.school_id == school_id,
-                    GroupMembership.group_id.in_(narrowing.group_ids),
-                )
-            )
-        )
-    if narrowing.class_ids:
-        chosen.update(
-            db.session.scalars(
-                select(ClassMembership.student_id).where(
-                    ClassMembership.school_id == school_id,
-                    ClassMembership.class_id.in_(narrowing.class_ids),
-                )
-            )
-        )
-    return frozenset(chosen)
+    return granted, frozenset(catalogue.fields_for(read_scopes) - set(excluded))
 
 
 def rows_visible(disclosure: Disclosure, entity: str, query: Select) -> Select:
@@ -93,29 +113,37 @@ def rows_visible(disclosure: Disclosure, entity: str, query: Select) -> Select:
         query = query.where(
             or_(model.enrolment_status.is_(None), model.enrolment_status != FORMER_PUPIL)
         )
-    pupils = disclosure.student_ids
-    if pupils is None:
+    if disclosure.narrowing.is_whole_school:
         return query
-    return _only_pupils(entity, model, query, pupils)
+    return _only_pupils(entity, model, query, disclosure)
 
 
-def _only_pupils(entity: str, model: type, query: Select, pupils: frozenset[int]) -> Select:
-    linked_contacts = select(StudentContact.contact_id).where(StudentContact.student_id.in_(pupils))
+def _only_pupils(entity: str, model: type, query: Select, disclosure: Disclosure) -> Select:
+    covers = disclosure.covers
     if entity == "student":
-        return query.where(model.id.in_(pupils) if pupils else false())
+        return query.where(covers(model.id))
     if hasattr(model, "student_id"):
-        return query.where(model.student_id.in_(pupils) if pupils else false())
+        return query.where(covers(model.student_id))
+    linked_contact = exists().where(
+        StudentContact.contact_id == model.id, covers(StudentContact.student_id)
+    )
     if entity == "contact":
-        return query.where(model.id.in_(linked_contacts) if pupils else false())
+        return query.where(linked_contact)
     if entity == "cashless_transaction":
-        accounts = select(CashlessAccount.id).where(CashlessAccount.student_id.in_(pupils))
-        return query.where(model.account_id.in_(accounts) if pupils else false())
+        return query.where(
+            exists().where(
+                CashlessAccount.id == model.account_id, covers(CashlessAccount.student_id)
+            )
+        )
     if entity == "photo":
+        contact_photo = exists().where(
+            StudentContact.contact_id == model.person_id, covers(StudentContact.student_id)
+        )
         return query.where(
             or_(
                 model.person_type == "staff",
-                (model.person_type == "student") & model.person_id.in_(pupils),
-                (model.person_type == "contact") & model.person_id.in_(linked_contacts),
+                (model.person_type == "student") & covers(model.person_id),
+                (model.person_type == "contact") & contact_photo,
             )
         )
     return query  # structure, staff and school data are not about particular pupils

@@ -3,27 +3,44 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import joinedload
 
 from authserver import credentials
 from authserver.extensions import db
+from authserver.models.applications import Application
 from authserver.models.columns import utcnow
-from authserver.models.grants import Grant
-from authserver.models.tokens import Token
+from authserver.models.tokens import AuthorizationCode, PushedAuthorizationRequest, Token
+
+
+@functools.cache
+def _with_application_and_grant() -> tuple[Any, ...]:
+    # Every use of a token reads its application and its grant: one query loads all three.
+    # Built on first use, not at import (building it configures every mapper).
+    return (
+        joinedload(Token.application).lazyload(Application.scope_requests),
+        joinedload(Token.grant),
+    )
 
 
 def find_by_access_token(value: str) -> Token | None:
     """The token row for an access token value, live or not."""
     return db.session.scalar(
-        select(Token).where(Token.access_token_digest == credentials.digest(value))
+        select(Token)
+        .where(Token.access_token_digest == credentials.digest(value))
+        .options(*_with_application_and_grant())
     )
 
 
 def find_by_refresh_token(value: str) -> Token | None:
     """The token row for a refresh token value, live or not."""
     return db.session.scalar(
-        select(Token).where(Token.refresh_token_digest == credentials.digest(value))
+        select(Token)
+        .where(Token.refresh_token_digest == credentials.digest(value))
+        .options(*_with_application_and_grant())
     )
 
 
@@ -31,7 +48,7 @@ def grant_allows(token: Token, now: dt.datetime | None = None) -> bool:
     """Whether the school's grant behind `token` still stands (vendor tokens have none)."""
     if token.grant_id is None:
         return True
-    grant = db.session.get(Grant, token.grant_id)
+    grant = token.grant
     return grant is not None and grant.is_in_force(now)
 
 
@@ -82,3 +99,30 @@ def revoke_for_grant(grant_id: int) -> int:
         .values(revoked_at=utcnow())
     )
     return result.rowcount
+
+
+# A replayed code still revokes what it issued for this long after it expired (RFC 6749
+# §4.1.2); after that it is only an unknown code.
+CODE_RETENTION_SECONDS = 24 * 3600
+
+
+def purge_expired(now: dt.datetime, *, batch_size: int) -> dict[str, int]:
+    """Delete one batch of each kind of dead credential; returns how many of each went.
+
+    Small batches, each its own short transaction at the caller: a purge never holds locks
+    that the token endpoint waits on. Kept until they can matter no more: a rotated refresh
+    token until its own expiry (its replay must still revoke the family), a code for a day.
+    """
+    dead = {
+        Token: (Token.expires_at < now)
+        & (Token.refresh_expires_at.is_(None) | (Token.refresh_expires_at < now)),
+        AuthorizationCode: AuthorizationCode.expires_at
+        < now - dt.timedelta(seconds=CODE_RETENTION_SECONDS),
+        PushedAuthorizationRequest: PushedAuthorizationRequest.expires_at < now,
+    }
+    removed = {}
+    for model, condition in dead.items():
+        batch = select(model.id).where(condition).limit(batch_size).scalar_subquery()
+        result = db.session.execute(delete(model).where(model.id.in_(batch)))
+        removed[model.__tablename__] = result.rowcount
+    return removed

@@ -54,7 +54,7 @@ def _write(resource: writeback.WritebackResource) -> Response:
             resource,
             batch,
             school_id=token.school_id,
-            pupils=disclosure.student_ids,
+            pupils=disclosure.pupil_ids(),
         )
         if errors:
             db.session.rollback()

@@ -17,6 +17,8 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 ALWAYS_SHARED_SCOPES = frozenset({"PublicSchoolData"})
 SCHOOL_SECRET_GRANT_TYPE = "urn:schooldata:params:oauth:grant-type:school-secret"  # noqa: S105
 CONFIDENTIAL_GRANT_TYPES = frozenset({"client_credentials", SCHOOL_SECRET_GRANT_TYPE})
+# Resource servers' client ids start with this, so a lookup knows which table to try first.
+RESOURCE_SERVER_PREFIX = "rs_"
 
 
 class Vendor(db.Model):

@@ -8,6 +8,8 @@ its name and URN are fields.
 
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy import inspect
 
 from authserver.models.mis.admissions import AdmissionApplication
@@ -144,6 +146,7 @@ ENTITIES: dict[str, type] = {"school": School} | {m.__entity__: m for m in MIS_M
 SCHOOL_PUBLIC_FIELDS = ("name", "urn")
 
 
+@functools.cache
 def entity_fields(entity: str) -> tuple[str, ...]:
     """The field names of an entity, in column order; KeyError if the entity is unknown."""
     model = ENTITIES[entity]

@@ -1,0 +1,1 @@
+"""`make bench`: the server's hot paths under load, beside a bare Flask floor, in one run."""
