@@ -1,10 +1,10 @@
 """Malformed requests stopped before any view: parameters that are not UTF-8 text or hold NUL
-characters, OAuth parameters outside the syntax RFC 6749 gives them, Basic credentials that are
-not UTF-8, and repeated parameters on the API.
+characters, OAuth parameters outside the syntax RFC 6749 gives them, client credentials that are
+not a scheme and a value or not UTF-8, and repeated parameters on the API.
 
-Werkzeug would quietly turn undecodable bytes into U+FFFD, PostgreSQL refuses NUL in text and
-Authlib cannot quote control characters in an error: either way a view would act on something
-other than what was sent, or fail with a 500.
+Werkzeug keeps undecodable escapes as the literal text "%FF" (and fails on a raw non-UTF-8
+query), PostgreSQL refuses NUL in text and Authlib cannot quote control characters in an error:
+either way a view would act on something other than what was sent, or fail with a 500.
 """
 
 from __future__ import annotations
@@ -82,8 +82,15 @@ def _holds_nul(body: bytes) -> bool:
     return b"\\u0000" in body or b"\x00" in body
 
 
-def _basic_credentials_problem() -> str | None:
-    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+def _client_credentials_problem() -> str | None:
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    parts = header.split(None, 1)
+    if len(parts) != 2:
+        # Authlib reads "scheme credentials" without checking there are two (a 500 otherwise).
+        return "The Authorization header must be a scheme and credentials."
+    scheme, credentials = parts
     if scheme.lower() != "basic":
         return None
     try:
@@ -103,7 +110,7 @@ def refuse_malformed_input() -> None:
     if problem is None and request.is_json and _holds_nul(request.get_data(cache=True)):
         problem = "JSON strings must not contain NUL characters."
     if problem is None and request.path.startswith("/oauth/"):
-        problem = oauth_parameters_problem(request.args) or _basic_credentials_problem()
+        problem = oauth_parameters_problem(request.args) or _client_credentials_problem()
         if problem is None and request.mimetype == FORM:
             problem = oauth_parameters_problem(request.form)
     if problem is None and request.path.startswith("/api/"):

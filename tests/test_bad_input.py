@@ -92,6 +92,7 @@ MALFORMED = [
     ("raw high bytes", b"grant_type=\xc3\x28&token=\xff", FORM, 400, None),
     ("a NUL character", b"grant_type=client_credentials&token=a%00b", FORM, 400, None),
     ("a repeated parameter", b"grant_type=a&grant_type=b&token=t&token=u", FORM, 400, None),
+    ("a repeated odd name", b"%01%22=a&%01%22=b&token=t", FORM, 400, None),
 ]
 
 
@@ -142,6 +143,9 @@ def test_a_huge_api_body_is_a_413_in_json(client, callers) -> None:
         ("an unknown scheme", "Negotiate abc", 401, "invalid_client"),
         ("Bearer at the token endpoint", "Bearer abc", 401, "invalid_client"),
         ("a huge header", "Basic " + "A" * 60_000, 401, "invalid_client"),
+        ("a scheme and a space", "Basic ", 400, None),
+        ("a space and a word", " abc", 400, None),
+        ("a word and a no-break space", "abc\xa0", 400, None),
     ],
 )
 def test_malformed_client_credentials(client, case, authorization, status, error) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -13,6 +15,7 @@ from authserver.oauth.server import ParametersRequest, oauth_server
 from authserver.ratelimits import per_client
 
 bp = Blueprint("oauth", __name__)
+ERROR_DESCRIPTION_TEXT = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}")
 
 
 def _form_problem() -> str | None:
@@ -23,7 +26,10 @@ def _form_problem() -> str | None:
         return "Send the parameters as application/x-www-form-urlencoded."
     repeated = sorted(key for key in request.form if len(request.form.getlist(key)) > 1)
     if repeated:
-        return f"Parameters must not be repeated: {', '.join(repeated)}."
+        # RFC 6749 §5.2 limits error_description to printable ASCII without '"' or '\\'; a
+        # name outside that is not echoed (Authlib would refuse to build the error at all).
+        named = [key for key in repeated if ERROR_DESCRIPTION_TEXT.fullmatch(key)]
+        return f"Parameters must not be repeated: {', '.join(named) or 'see the request'}."
     return None
 
 
