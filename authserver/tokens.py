@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, lambda_stmt, select, update
 from sqlalchemy.orm import joinedload
 
 from authserver import credentials
@@ -16,31 +15,30 @@ from authserver.models.columns import utcnow
 from authserver.models.tokens import AuthorizationCode, PushedAuthorizationRequest, Token
 
 
-@functools.cache
-def _with_application_and_grant() -> tuple[Any, ...]:
-    # Every use of a token reads its application and its grant: one query loads all three.
-    # Built on first use, not at import (building it configures every mapper).
-    return (
-        joinedload(Token.application).lazyload(Application.scope_requests),
-        joinedload(Token.grant),
-    )
-
-
 def find_by_access_token(value: str) -> Token | None:
     """The token row for an access token value, live or not."""
-    return db.session.scalar(
-        select(Token)
-        .where(Token.access_token_digest == credentials.digest(value))
-        .options(*_with_application_and_grant())
-    )
+    return _find_by(Token.access_token_digest, credentials.digest(value))
 
 
 def find_by_refresh_token(value: str) -> Token | None:
     """The token row for a refresh token value, live or not."""
+    return _find_by(Token.refresh_token_digest, credentials.digest(value))
+
+
+def _find_by(column: Any, digest: str) -> Token | None:
+    # Every use of a token reads its application and its grant: one query loads all three.
+    # A lambda statement: SQLAlchemy builds it once per column and only binds the digest.
     return db.session.scalar(
-        select(Token)
-        .where(Token.refresh_token_digest == credentials.digest(value))
-        .options(*_with_application_and_grant())
+        lambda_stmt(
+            lambda: (
+                select(Token)
+                .where(column == digest)
+                .options(
+                    joinedload(Token.application).lazyload(Application.scope_requests),
+                    joinedload(Token.grant),
+                )
+            )
+        )
     )
 
 

@@ -276,3 +276,14 @@ def resource_server(app: Flask):
     with app.app_context():
         server, secret = register_resource_server("Test resource server")
         return saved(server), secret
+
+
+@pytest.fixture
+def flow(client, vendor_app, school_admin):
+    """A vendor's code flow with the school admin already signed in (tests/oauth_flow.py)."""
+    from tests.oauth_flow import OAuthFlow
+
+    application, secret = vendor_app
+    flow = OAuthFlow(client, application.client_id, secret, "https://app.example.com/callback")
+    flow.sign_in(school_admin.email)
+    return flow

@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from sqlalchemy import select, update
 
 from authserver.extensions import db
 from authserver.models.columns import utcnow
 from authserver.models.tokens import AuthorizationCode, Token
 from authserver.tokens import CODE_RETENTION_SECONDS
-from tests.oauth_flow import OAuthFlow, basic_auth
-
-REDIRECT_URI = "https://app.example.com/callback"
-
-
-@pytest.fixture
-def flow(client, vendor_app, school_admin) -> OAuthFlow:
-    application, secret = vendor_app
-    flow = OAuthFlow(client, application.client_id, secret, REDIRECT_URI)
-    flow.sign_in(school_admin.email)
-    return flow
+from tests.oauth_flow import basic_auth
 
 
 def age(app, *, access_token: str | None = None, hours: float, refresh: bool = False) -> None:

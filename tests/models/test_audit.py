@@ -24,11 +24,11 @@ INSUFFICIENT_PRIVILEGE = "42501"
 def recorded(app: Flask, school) -> int:
     """One audit event, committed as the domain records it; its id."""
     with app.app_context():
-        event = audit.record(
+        event_id = audit.record(
             AuditAction.GRANT_APPROVED, actor="head@example.org", school=school.id, version=1
         )
         db.session.commit()
-        return event.id
+        return event_id
 
 
 def snapshot(app: Flask) -> list[tuple]:
