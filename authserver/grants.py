@@ -368,6 +368,10 @@ def _notify(
 def _stop_everything_issued(grant: Grant) -> int:
     """End every token and school secret the grant gave, at once (no overlap); returns how many
     live tokens stopped. The one place that knows what a grant can have issued."""
+    # Lock the grant before revoking: a token endpoint holds it (school_secrets.hold_grant)
+    # from before it reads until its token is stored, so the revocations below, each reading
+    # afresh once the lock is ours, see that token; a later one sees the grant as it is now.
+    db.session.execute(select(Grant.id).where(Grant.id == grant.id).with_for_update(key_share=True))
     stopped = tokens.revoke_for_grant(grant.id)
     school_secrets.revoke_for_grant(grant.id)
     return stopped

@@ -1,11 +1,12 @@
-"""Claiming, rotating and checking school secrets; ending them with their grant."""
+"""Claiming, rotating and checking school secrets; ending them with their grant; holding a grant
+while a token is issued from it."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import ScalarSelect, select, update
 
 from authserver import audit, credentials
 from authserver.audit import AuditAction
@@ -31,8 +32,14 @@ class ClaimedSecret:
 def claim(grant: Grant, application: Application, *, overlap_seconds: int) -> ClaimedSecret:
     """A new secret for the grant's current version; the previous one works `overlap_seconds`
     longer, then stops (0 stops it at once)."""
-    # Lock the grant so that concurrent claims leave exactly one current secret.
-    db.session.execute(select(Grant.id).where(Grant.id == grant.id).with_for_update())
+    # Lock the grant so that concurrent claims leave exactly one current secret, and re-read
+    # it under the lock: a narrowing that committed meanwhile must bind the new secret.
+    db.session.scalar(
+        select(Grant)
+        .where(Grant.id == grant.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
     if not grant.is_in_force():
         raise SecretRefused("the school has not approved this application (or withdrew it)")
     now = utcnow()
@@ -75,12 +82,15 @@ def usable_secret(
     """The secret and its grant if `value` may give this application a token for this school;
     otherwise SecretRefused with a description meant for the vendor's logs."""
     now = now or utcnow()
-    row = db.session.scalar(
-        select(SchoolSecret).where(SchoolSecret.secret_digest == credentials.digest(value))
+    digest = credentials.digest(value)
+    # The grant first, held, then the secret read after it (READ COMMITTED reads afresh at
+    # each statement): a narrowing has either ended this secret already or waits for our token.
+    grant = hold_grant(
+        select(SchoolSecret.grant_id).where(SchoolSecret.secret_digest == digest).scalar_subquery()
     )
+    row = db.session.scalar(select(SchoolSecret).where(SchoolSecret.secret_digest == digest))
     if row is None or row.application_id != application.id or row.school_id != school_id:
         raise SecretRefused("The school secret is not valid for this application and school.")
-    grant = db.session.get(Grant, row.grant_id)
     if grant is None or row.revoked_at is not None or not grant.is_in_force(now):
         if grant is not None and grant.expires_at is not None and now >= grant.expires_at:
             raise SecretRefused("The school's consent has expired; the school must renew it.")
@@ -93,6 +103,21 @@ def usable_secret(
             )
         raise SecretRefused(message)
     return row, grant
+
+
+def hold_grant(grant_id: int | ScalarSelect[int]) -> Grant | None:
+    """The grant, read afresh and share-locked until the transaction ends: for a token endpoint
+    about to issue from it. Whatever stops a grant's tokens locks it for update first, so it
+    either waits for the token to be stored (and then stops it too) or has finished (and this
+    transaction's reads see that)."""
+    # FOR SHARE: token requests of one grant do not hold each other up. SQLAlchemy emits
+    # nothing for it on SQLite, the embedded default for development, not for production.
+    return db.session.scalar(
+        select(Grant)
+        .where(Grant.id == grant_id)
+        .with_for_update(read=True)
+        .execution_options(populate_existing=True)
+    )
 
 
 def revoke_for_grant(grant_id: int) -> int:

@@ -17,6 +17,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7636.challenge import compare_s256_code_challenge
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.orm import contains_eager, joinedload
 
 from authserver import audit, credentials, school_secrets, tokens
 from authserver.audit import AuditAction
@@ -126,7 +127,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return None
 
     def authenticate_user(self, authorization_code: AuthorizationCode) -> SchoolPrincipal:
-        grant = db.session.get(Grant, authorization_code.grant_id)
+        # Held until the token is stored: a narrowing cannot slip between this check and it.
+        grant = school_secrets.hold_grant(authorization_code.grant_id)
         if grant is None or not grant.is_in_force():
             raise InvalidGrantError("The school has withdrawn this application's access.")
         if grant.version != authorization_code.grant_version:
@@ -147,7 +149,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
-        token = tokens.find_by_refresh_token(refresh_token)
+        token = _refresh_token_holding_its_grant(refresh_token)
         if token is None:
             return None
         if token.refresh_used_at is not None:
@@ -178,6 +180,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             .values(refresh_used_at=utcnow())
         ).rowcount
         if not claimed:
+            # Used (a replay: the family ends) or revoked since it was read (by the school or
+            # RFC 7009: nothing more to end); the row read may predate either, so read it again.
+            db.session.refresh(token)
+            if token.refresh_used_at is None:
+                raise InvalidGrantError("The refresh token has been revoked.")
             self._revoke_replayed(token)
             raise InvalidGrantError("The refresh token has already been used.")
         return super().create_token_response()
@@ -209,6 +216,24 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def revoke_old_credential(self, refresh_token: Token) -> None:
         # Already marked used when it was claimed in create_token_response.
         return None
+
+
+def _refresh_token_holding_its_grant(value: str) -> Token | None:
+    """The refresh token with its application, and its grant share-locked as
+    school_secrets.hold_grant does, in one query. The grant is read as it stands once locked (a
+    narrowing then waits for the new token); the token's own row may predate a change committed
+    while the lock was awaited, which the conditional claim of create_token_response catches."""
+    return db.session.scalar(
+        select(Token)
+        .join(Token.grant)
+        .where(Token.refresh_token_digest == credentials.digest(value))
+        .options(
+            contains_eager(Token.grant),
+            joinedload(Token.application).lazyload(Application.scope_requests),
+        )
+        .with_for_update(read=True, of=Grant)
+        .execution_options(populate_existing=True)
+    )
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
