@@ -85,14 +85,6 @@ def senders(request: pytest.FixtureRequest, app: Flask) -> Senders:
 
 
 @pytest.fixture
-def flow(client, vendor_app, school_admin) -> OAuthFlow:
-    application, secret = vendor_app
-    flow = OAuthFlow(client, application.client_id, secret, REDIRECT_URI)
-    flow.sign_in(school_admin.email)
-    return flow
-
-
-@pytest.fixture
 def resource_server_credentials(resource_server) -> tuple[str, str]:
     server, secret = resource_server
     return server.client_id, secret
@@ -503,11 +495,6 @@ def test_a_secret_claimed_as_a_narrowing_commits_is_bound_to_the_narrowed_grant(
     assert token.body["grant_version"] == 2
 
 
-@pytest.mark.xfail(
-    reason="the claim now sees the revocation and refuses (SecretRefused), but the API's claim "
-    "view does not yet answer that refusal with 404: a 500 until it does",
-    strict=True,
-)
 def test_a_secret_claimed_as_a_revocation_commits_is_refused(app, connection, waits_on) -> None:
     revoked, claimed = interleave(
         app,

@@ -146,7 +146,12 @@ def claim_school_secret(school_id: int) -> Response:
     if grant is None or not grant.is_in_force():
         return json_error(404, "not_found", "This application has no approved connection there.")
     overlap = current_app.config["SETTINGS"].school_secret_overlap_seconds
-    claimed = school_secrets.claim(grant, application, overlap_seconds=overlap)
+    try:
+        claimed = school_secrets.claim(grant, application, overlap_seconds=overlap)
+    except school_secrets.SecretRefused:
+        # The school withdrew while we waited for the grant's lock: there is nothing to claim.
+        db.session.rollback()
+        return json_error(404, "not_found", "This application has no approved connection there.")
     db.session.commit()
     response = jsonify(
         school_id=grant.school_id,
