@@ -56,13 +56,14 @@ def text_problem(encoded: bytes) -> str | None:
     """Why URL-encoded parameters (a query string or form body) are not acceptable, or None."""
     if encoded.isascii() and b"%" not in encoded:
         return None  # plain ASCII without escapes: nothing to decode (the common case)
-    for field in encoded.split(b"&"):
-        try:
-            text = unquote_to_bytes(field.replace(b"+", b" ")).decode("utf-8")
-        except UnicodeDecodeError:
-            return "Parameters must be UTF-8 text."
-        if "\x00" in text:
-            return "Parameters must not contain NUL characters."
+    # Decoded whole: "&" and "=" are ASCII, so no UTF-8 sequence spans two parameters, and a
+    # NUL anywhere is a NUL in some parameter.
+    try:
+        text = unquote_to_bytes(encoded.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return "Parameters must be UTF-8 text."
+    if "\x00" in text:
+        return "Parameters must not contain NUL characters."
     return None
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
-from sqlalchemy import delete, lambda_stmt, select, update
+from sqlalchemy import Select, bindparam, delete, select, update
 from sqlalchemy.orm import joinedload
 
 from authserver import credentials
@@ -26,18 +27,19 @@ def find_by_refresh_token(value: str) -> Token | None:
 
 
 def _find_by(column: Any, digest: str) -> Token | None:
-    # Every use of a token reads its application and its grant: one query loads all three.
-    # A lambda statement: SQLAlchemy builds it once per column and only binds the digest.
-    return db.session.scalar(
-        lambda_stmt(
-            lambda: (
-                select(Token)
-                .where(column == digest)
-                .options(
-                    joinedload(Token.application).lazyload(Application.scope_requests),
-                    joinedload(Token.grant),
-                )
-            )
+    return db.session.scalar(_token_by(column), {"digest": digest})
+
+
+@functools.cache
+def _token_by(column: Any) -> Select:
+    # Built once (its cache key with it) and bound per request. Every use of a token reads its
+    # application and its grant: one query loads all three.
+    return (
+        select(Token)
+        .where(column == bindparam("digest"))
+        .options(
+            joinedload(Token.application).lazyload(Application.scope_requests),
+            joinedload(Token.grant),
         )
     )
 

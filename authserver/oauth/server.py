@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -11,7 +12,7 @@ from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import OAuth2Payload
 from flask import Flask, Response, current_app
 from flask import request as flask_request
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import lazyload
 from werkzeug.datastructures import MultiDict
 
@@ -61,6 +62,16 @@ class ParametersRequest(OAuth2Request):
         return self._parameters
 
 
+@functools.cache
+def _client_by_id(kind: type) -> Select:
+    """The lookup of a client by id, built once (its cache key with it) and bound per request."""
+    query = select(kind).where(kind.client_id == bindparam("client_id"))
+    if kind is Application:
+        # Its requested scopes are read only at the authorization endpoint.
+        query = query.options(lazyload(Application.scope_requests))
+    return query
+
+
 class SchoolAuthorizationServer(AuthorizationServer):
     """Authlib's server with our client lookup, token format and token storage."""
 
@@ -73,11 +84,7 @@ class SchoolAuthorizationServer(AuthorizationServer):
         if client_id.startswith(RESOURCE_SERVER_PREFIX):
             kinds = (ResourceServer, Application)
         for kind in kinds:
-            query = select(kind).where(kind.client_id == client_id)
-            if kind is Application:
-                # Its requested scopes are read only at the authorization endpoint.
-                query = query.options(lazyload(Application.scope_requests))
-            found = db.session.scalar(query)
+            found = db.session.scalar(_client_by_id(kind), {"client_id": client_id})
             if found is not None:
                 return found
         return None
