@@ -37,7 +37,7 @@ def seed_command(
     schools: int, students_per_school: int | None, seed: int, json_file: Path | None
 ) -> None:
     """Create a trust, its schools and their data, users, a vendor and its applications."""
-    from authserver.demo.seed import seed_demo
+    from authserver.demo.seed import refresh_statistics, seed_demo
 
     settings = current_app.config["SETTINGS"]
     credentials = seed_demo(
@@ -52,6 +52,8 @@ def seed_command(
         if json_file is not None and json_file.exists():
             click.echo(format_logins(json.loads(json_file.read_text())))
         return
+    db.session.commit()
+    refresh_statistics()
     db.session.commit()
     document = credentials.as_json()
     if json_file is not None:

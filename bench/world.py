@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from authserver import credentials, grants, school_secrets
-from authserver.demo.seed import seed_demo
+from authserver.demo.seed import refresh_statistics, seed_demo
 from authserver.extensions import db
 from authserver.models import Application, School, User
 from authserver.models.columns import utcnow
@@ -69,6 +69,8 @@ def build(issuer: str, *, refresh_tokens: int, students: int = STUDENTS) -> dict
     student_id = db.session.scalar(
         select(Student.id).where(Student.school_id == school.id).order_by(Student.id)
     )
+    db.session.commit()
+    refresh_statistics()
     db.session.commit()
     other = apps["Lunchbox Catering"]
     return {

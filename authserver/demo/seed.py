@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from authserver.applications import (
     register_application,
@@ -94,6 +94,13 @@ class DemoCredentials:
             "applications": self.applications,
             "resource_servers": self.resource_servers,
         }
+
+
+def refresh_statistics() -> None:
+    """Tell the query planner what was just loaded, as after any bulk load: until autovacuum
+    gets to it, PostgreSQL would plan a page of pupils as if the tables were empty (30 times
+    slower)."""
+    db.session.execute(text("ANALYZE"))
 
 
 def is_seeded() -> bool:
