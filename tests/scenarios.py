@@ -708,7 +708,7 @@ def judge_load(record: LoadRecord, outages: list[Outage], *, grace_seconds: floa
 def lost_writes(app: Flask, world: World, record: LoadRecord) -> tuple[list[str], list[str]]:
     """(lost, half_written): acknowledged writes missing afterwards, and writes present only in
     part (a grant without its audit event or decided request, a secret or token without its
-    audit event, an unacknowledged approval that left anything behind)."""
+    audit event, an unacknowledged approval that left some of itself behind but not all)."""
     from authserver.models import AccessRequest, AuditEvent, Grant, SchoolSecret, Token
 
     lost: list[str] = []
@@ -725,7 +725,10 @@ def lost_writes(app: Flask, world: World, record: LoadRecord) -> tuple[list[str]
             parts = (grant is not None, str(request.status) == "approved", events == 1)
             if school_id in record.approved and not all(parts):
                 lost.append(f"acknowledged approval at school {school_id}: {parts}")
-            elif school_id not in record.approved and any(parts):
+            elif school_id not in record.approved and any(parts) and not all(parts):
+                # Unacknowledged may still be whole: when the database goes away between
+                # committing and answering COMMIT, the write stands but the server cannot know
+                # it, and says 503. What must never be is a part of one.
                 half.append(f"unacknowledged approval at school {school_id} left {parts}")
         stored_secrets = set(db.session.scalars(select(SchoolSecret.secret_digest)))
         lost += [
