@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import requests
+from flask import Flask
 
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 LIVE_SECRET_KEY = "live-processes-test-key"
@@ -53,6 +54,22 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def app_on(database_url: str, instance_path: Path) -> Flask:
+    """An app in this process on the live servers' database, configured as they are, to seed
+    the world and inspect it afterwards."""
+    from authserver import create_app
+
+    return create_app(
+        {
+            "DATABASE_URL": database_url,
+            "APP_ENV": "testing",
+            "INSTANCE_PATH": str(instance_path),
+            "SECRET_KEY": LIVE_SECRET_KEY,
+            "BCRYPT_ROUNDS": 4,
+        }
+    )
 
 
 class LiveServer:

@@ -13,14 +13,13 @@ from pathlib import Path
 
 from flask import Flask
 
-from authserver import create_app
 from authserver.extensions import db
 from tests.live_processes import (
     GENEROUS_RATE_LIMITS,
-    LIVE_SECRET_KEY,
     LiveServer,
     PrivatePostgres,
     Unavailable,
+    app_on,
     running,
 )
 from tests.oauth_flow import OAuthFlow
@@ -119,15 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="authserver-soak-"))
     with database:
-        app = create_app(
-            {
-                "DATABASE_URL": database.url,
-                "APP_ENV": "testing",
-                "INSTANCE_PATH": str(workdir / "instance"),
-                "SECRET_KEY": LIVE_SECRET_KEY,
-                "BCRYPT_ROUNDS": 4,
-            }
-        )
+        app = app_on(database.url, workdir / "instance")
         # Enough waiting requests for an approval every few requests throughout the run.
         waiting = 100 + options.replies_per_phase * (options.restarts + 1)
         world = seed_world(app, waiting_schools=waiting)

@@ -16,10 +16,10 @@ from authserver.extensions import db
 from tests.conftest import unavailable
 from tests.live_processes import (
     GENEROUS_RATE_LIMITS,
-    LIVE_SECRET_KEY,
     LiveServer,
     PrivatePostgres,
     Unavailable,
+    app_on,
     running,
 )
 from tests.oauth_flow import basic_auth
@@ -39,15 +39,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 def test_postgresql_restarted_under_load_answers_503_recovers_and_loses_nothing(
     private_postgres: PrivatePostgres, tmp_path: Path
 ) -> None:
-    app = create_app(
-        {
-            "DATABASE_URL": private_postgres.url,
-            "APP_ENV": "testing",
-            "INSTANCE_PATH": str(tmp_path / "instance"),
-            "SECRET_KEY": LIVE_SECRET_KEY,
-            "BCRYPT_ROUNDS": 4,
-        }
-    )
+    app = app_on(private_postgres.url, tmp_path / "instance")
     world = seed_world(app, waiting_schools=300)
     live = {"instance_path": tmp_path / "live", "environment": GENEROUS_RATE_LIMITS}
     first = LiveServer(private_postgres.url, **live)
