@@ -96,7 +96,7 @@ def _init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     settings = app.config["SETTINGS"]
     # Redis shares counts across workers and machines; memory suits one process.
-    from authserver import limiter_storage
+    from authserver.web import limiter_storage
 
     app.config.setdefault(
         "RATELIMIT_STORAGE_URI", settings.redis_url or f"{limiter_storage.SCHEME}://"
@@ -141,11 +141,11 @@ def _register_blueprints(app: Flask) -> None:
             super().__init__(url_map, *args, **kwargs)
 
     app.url_map.converters["int"] = DatabaseId
-    from authserver import security_headers
     from authserver.api import bp as api_bp
     from authserver.extensions import csrf
     from authserver.oauth.server import init_server
     from authserver.oauth.views import bp as oauth_bp
+    from authserver.web import security_headers
     from consent.authorize import bp as authorize_bp
     from consent.dashboard import bp as dashboard_bp
     from consent.signin import bp as signin_bp
@@ -176,8 +176,8 @@ def _register_cli(app: Flask) -> None:
 
 
 def _register_error_pages(app: Flask) -> None:
-    from authserver import malformed_input
-    from authserver.errors import init_app
+    from authserver.web import malformed_input
+    from authserver.web.errors import init_app
 
     init_app(app)
     malformed_input.init_app(app)

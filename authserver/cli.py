@@ -42,6 +42,7 @@ def seed_command(
     settings = current_app.config["SETTINGS"]
     credentials = seed_demo(
         issuer=settings.issuer,
+        password_rounds=settings.bcrypt_rounds,
         schools=schools,
         students_per_school=students_per_school,
         seed=seed,
@@ -144,7 +145,7 @@ grants_group = AppGroup("grants", help="Schools' grants.")
 @grants_group.command("expire")
 def expire_command() -> None:
     """Mark grants whose consent has reached its end date as expired (run it from cron)."""
-    from authserver.grants import expire_due
+    from authserver.domain.grants import expire_due
 
     expired = expire_due()
     db.session.commit()
@@ -164,8 +165,8 @@ tokens_group = AppGroup("tokens", help="Access and refresh tokens, codes and pus
 )
 def purge_command(batch_size: int) -> None:
     """Delete expired tokens, codes and pushed requests, in small batches (run it from cron)."""
+    from authserver.domain.tokens import purge_expired
     from authserver.models.columns import utcnow
-    from authserver.tokens import purge_expired
 
     now = utcnow()
     totals: dict[str, int] = {}

@@ -9,8 +9,8 @@ from flask import current_app
 from joserfc import jws
 from joserfc.errors import JoseError
 
-from authserver.catalogue import default_catalogue
-from authserver.grants import Restrictions, visible_fields
+from authserver.domain.catalogue import default_catalogue
+from authserver.domain.grants import Restrictions, visible_fields
 from authserver.models.columns import utcnow
 from authserver.models.grants import Grant
 from authserver.signing import ALGORITHM, active_signing_key, verifying_key_set

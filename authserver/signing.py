@@ -12,7 +12,7 @@ from flask import current_app
 from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import or_, select
 
-from authserver.credentials import seal, unseal
+from authserver.domain.credentials import seal, unseal
 from authserver.extensions import db
 from authserver.models.columns import utcnow
 from authserver.models.keys import SigningKey

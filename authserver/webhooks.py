@@ -1,11 +1,11 @@
-"""Signed webhook notifications to vendors' applications, through an outbox.
+"""Signed webhook notifications to vendors' applications, sent from the outbox.
 
-A change that a vendor should hear about calls `enqueue` inside its own transaction: the event
-is written to the `webhook_deliveries` outbox and commits with the change, or not at all. Nothing
-is sent then. The worker (`flask --app wsgi webhooks deliver [--loop]`) calls `deliver_due`,
-which sends each due event, signed as Standard Webhooks (standardwebhooks.com) prescribes, and
-retries a failure with exponential back-off, then hourly, for ever: an event is never dropped.
-A receiver that is slow, failing or gone therefore never holds up the person making the change.
+A change that a vendor should hear about adds an event to the outbox in its own transaction
+(`authserver.domain.webhook_outbox.enqueue`); nothing is sent then. The worker (`flask --app
+wsgi webhooks deliver [--loop]`) calls `deliver_due`, which sends each due event, signed as
+Standard Webhooks (standardwebhooks.com) prescribes, and retries a failure with exponential
+back-off, then hourly, for ever: an event is never dropped. A receiver that is slow, failing or
+gone therefore never holds up the person making the change.
 See docs/webhooks.md for what a receiver sees and how it checks the signature.
 """
 
@@ -15,16 +15,13 @@ import base64
 import binascii
 import contextlib
 import datetime as dt
-import enum
 import hashlib
 import hmac
 import ipaddress
-import json
 import logging
 import secrets
 import socket
 import threading
-import uuid
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -34,7 +31,7 @@ from flask import current_app
 from requests.adapters import HTTPAdapter
 from sqlalchemy import select
 
-from authserver.credentials import MACHINE_SECRET_BYTES, seal, unseal
+from authserver.domain.credentials import MACHINE_SECRET_BYTES, seal, unseal
 from authserver.extensions import db
 from authserver.models.applications import LOOPBACK_HOSTS, Application
 from authserver.models.columns import utcnow
@@ -51,14 +48,6 @@ LONGEST_WAIT = dt.timedelta(hours=1)
 MAX_ERROR_LENGTH = 200
 USER_AGENT = "SchoolDataAccess-Webhooks/1"
 WAITING = (WebhookDeliveryStatus.PENDING, WebhookDeliveryStatus.RETRYING)
-
-
-class WebhookEvent(enum.StrEnum):
-    ACCESS_REQUEST_APPROVED = "access_request.approved"
-    ACCESS_REQUEST_REJECTED = "access_request.rejected"
-    SCOPES_CHANGED = "connection.scopes_changed"
-    REVOKED = "connection.revoked"
-    EXPIRED = "connection.expired"
 
 
 class WebhookURLError(ValueError):
@@ -149,72 +138,6 @@ def signing_secret(application: Application) -> str | None:
         secret_key=current_app.config["SECRET_KEY"],
         purpose=SEAL_PURPOSE,
     ).decode("ascii")
-
-
-# --- The outbox --------------------------------------------------------------------------------
-
-
-def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _json_default(value: object) -> str:
-    if isinstance(value, dt.datetime):
-        return _iso(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} cannot be sent in a webhook")
-
-
-def enqueue(
-    application: Application, event: WebhookEvent, data: dict[str, Any]
-) -> WebhookDelivery | None:
-    """Add the event to the outbox in the caller's unit of work (it commits with the change it
-    reports, or not at all); None when the application has no webhook URL. Sends nothing."""
-    if not application.webhook_url:
-        return None
-    now = utcnow()
-    event_id = uuid.uuid4().hex
-    body = json.dumps(
-        {"id": event_id, "type": str(WebhookEvent(event)), "created_at": _iso(now), "data": data},
-        separators=(",", ":"),
-        default=_json_default,
-    )
-    delivery = WebhookDelivery(
-        application=application,
-        event_id=event_id,
-        event_type=str(event),
-        body=body,
-        status=WebhookDeliveryStatus.PENDING,
-        attempts=0,
-        created_at=now,
-        next_attempt_at=now,
-    )
-    db.session.add(delivery)
-    return delivery
-
-
-def latest_deliveries(application: Application, limit: int = 20) -> list[WebhookDelivery]:
-    """The application's most recent deliveries, newest first."""
-    return list(
-        db.session.scalars(
-            select(WebhookDelivery)
-            .where(WebhookDelivery.application_id == application.id)
-            .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
-            .limit(limit)
-        )
-    )
-
-
-def replay(delivery: WebhookDelivery) -> None:
-    """Send the event again (same id and body), as soon as the worker next runs, with a fresh
-    back-off schedule. Does not commit."""
-    delivery.status = WebhookDeliveryStatus.PENDING
-    delivery.attempts = 0
-    delivery.next_attempt_at = utcnow()
-    delivery.delivered_at = None
-    delivery.last_status_code = None
-    delivery.last_error = None
 
 
 # --- Signing -----------------------------------------------------------------------------------

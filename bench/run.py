@@ -234,7 +234,7 @@ def build_world(env: dict[str, str], refresh_tokens: int) -> dict[str, Any]:
         "from bench.world import build\n"
         "app = create_app()\n"
         "with app.app_context():\n"
-        f"    json.dump(build(app.config['SETTINGS'].issuer, refresh_tokens={refresh_tokens}),"
+        f"    json.dump(build(app.config['SETTINGS'], refresh_tokens={refresh_tokens}),"
         " sys.stdout)\n"
     )
     done = subprocess.run(  # noqa: S603 (our own command)

@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from authserver import credentials, grants, school_secrets
+from authserver.config import Settings
 from authserver.demo.seed import refresh_statistics, seed_demo
+from authserver.domain import credentials, grants, school_secrets
 from authserver.extensions import db
 from authserver.models import Application, School, User
 from authserver.models.columns import utcnow
@@ -29,9 +30,14 @@ DELTA_CHANGES = 10
 REQUESTED_SCOPES = "StudentLite Attendance"
 
 
-def build(issuer: str, *, refresh_tokens: int, students: int = STUDENTS) -> dict[str, Any]:
+def build(settings: Settings, *, refresh_tokens: int, students: int = STUDENTS) -> dict[str, Any]:
     """Seed the demo world and everything the bench drives; returns what the load needs."""
-    demo = seed_demo(issuer=issuer, schools=1, students_per_school=students)
+    demo = seed_demo(
+        issuer=settings.issuer,
+        password_rounds=settings.bcrypt_rounds,
+        schools=1,
+        students_per_school=students,
+    )
     if demo is None:
         raise RuntimeError("the bench needs an empty database")
     db.session.flush()

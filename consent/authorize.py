@@ -9,8 +9,8 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from authserver import grants
-from authserver.catalogue import default_catalogue
+from authserver.domain import grants
+from authserver.domain.catalogue import default_catalogue
 from authserver.extensions import db
 from authserver.models.applications import Application
 from authserver.models.organisations import School
@@ -18,7 +18,7 @@ from authserver.models.users import User
 from authserver.oauth import par
 from authserver.oauth.principal import SchoolPrincipal
 from authserver.oauth.server import ParametersRequest, oauth_server
-from authserver.security_headers import content_security_policy, origin_source
+from authserver.web.security_headers import content_security_policy, origin_source
 from consent.decisions import approve_as_decided, new_screen
 from consent.forms import DecisionForm
 from consent.signin import current_user

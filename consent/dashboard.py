@@ -20,8 +20,9 @@ from flask import (
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from authserver import connections, grants, receipts
-from authserver.audiences import audience_of
+from authserver import receipts
+from authserver.domain import grants, sharing
+from authserver.domain.audiences import audience_of
 from authserver.extensions import db
 from authserver.models.grants import AccessRequest, Grant
 from authserver.models.organisations import School, Trust
@@ -74,7 +75,7 @@ def platform() -> str:
     """The operator's overview: totals only; schools' data stays with schools."""
     if not signed_in_user().is_platform_admin:
         abort(404)
-    return render_template("dashboard/platform.html", totals=connections.platform_totals())
+    return render_template("dashboard/platform.html", totals=sharing.platform_totals())
 
 
 @bp.get("/schools")
@@ -86,7 +87,7 @@ def schools() -> BaseResponse | str:
     if len(administered) == 1 and not trust_ids:
         return redirect(url_for("dashboard.school", urn=administered[0].urn))
     trusts = [db.session.get(Trust, trust_id) for trust_id in sorted(trust_ids)]
-    summaries = {trust.id: connections.trust_summary(trust) for trust in trusts}
+    summaries = {trust.id: sharing.trust_summary(trust) for trust in trusts}
     return render_template(
         "dashboard/schools.html", schools=administered, trusts=trusts, summaries=summaries
     )
@@ -97,13 +98,13 @@ def school(urn: str) -> BaseResponse:
     """Connected applications and pending requests of one school."""
     school = _school(urn)
     user = signed_in_user()
-    school_grants = connections.connections_of(school)
+    school_grants = sharing.connections_of(school)
     page = render_template(
         "dashboard/school.html",
         school=school,
         grants=school_grants,
-        usage=connections.usage_of(school_grants),
-        pending=connections.pending_requests_of(school),
+        usage=sharing.usage_of(school_grants),
+        pending=sharing.pending_requests_of(school),
         audience=audience_of(school.id),
         can_decide=user.can_approve_for(school),
         form=ConfirmForm(),
@@ -198,7 +199,7 @@ def history(urn: str) -> BaseResponse:
     application_id = request.args.get("application", type=int)
     since, until = _parse_day(request.args.get("since")), _parse_day(request.args.get("until"))
     as_csv = request.args.get("format") == "csv"
-    events = connections.history_of(
+    events = sharing.history_of(
         school,
         application_id=application_id,
         since=since,
@@ -227,7 +228,7 @@ def history(urn: str) -> BaseResponse:
                 headers={"Content-Disposition": f'attachment; filename="{filename}"'},
             )
         )
-    applications = connections.applications_seen_by(school)
+    applications = sharing.applications_seen_by(school)
     page = render_template(
         "dashboard/history.html",
         school=school,
@@ -266,6 +267,6 @@ def exposure(urn: str) -> BaseResponse:
     """Everything that leaves the school, scope by scope and sensitive detail by detail."""
     school = _school(urn)
     page = render_template(
-        "dashboard/exposure.html", school=school, exposure=connections.exposure_of(school)
+        "dashboard/exposure.html", school=school, exposure=sharing.exposure_of(school)
     )
     return _no_store(Response(page))

@@ -8,11 +8,11 @@ from typing import Any
 
 from wtforms import SelectChoice
 
-from authserver import grants
-from authserver.audiences import Audience, audience_of
-from authserver.catalogue import Scope, default_catalogue
+from authserver.domain import grants
+from authserver.domain.audiences import Audience, audience_of
+from authserver.domain.catalogue import Scope, default_catalogue
+from authserver.domain.grants import Restrictions, ScopeChoice, end_of_academic_year
 from authserver.extensions import db
-from authserver.grants import Restrictions, ScopeChoice, end_of_academic_year
 from authserver.models.applications import Application
 from authserver.models.columns import utcnow
 from authserver.models.grants import AccessRequest, Grant

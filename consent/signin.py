@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
-from authserver import audit
-from authserver.audit import AuditAction
-from authserver.credentials import hash_password, password_matches
+from authserver.domain import audit
+from authserver.domain.audit import AuditAction
+from authserver.domain.credentials import hash_password, password_matches
 from authserver.extensions import db, limiter
 from authserver.models.columns import utcnow
 from authserver.models.users import User

@@ -19,15 +19,16 @@ from flask import (
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from authserver import audit, grants, webhooks
-from authserver.applications import (
+from authserver import webhooks
+from authserver.domain import audit, grants, webhook_outbox
+from authserver.domain.applications import (
     RegistrationError,
     register_application,
     school_statuses,
     update_application,
 )
-from authserver.audit import AuditAction
-from authserver.catalogue import Scope, UnknownScopeError, default_catalogue
+from authserver.domain.audit import AuditAction
+from authserver.domain.catalogue import Scope, UnknownScopeError, default_catalogue
 from authserver.extensions import db
 from authserver.models.applications import Application, Vendor
 from authserver.models.organisations import School
@@ -129,7 +130,7 @@ def _applications_page(
         statuses={a.id: school_statuses(a) for a in owned},
         forms=forms,
         webhook_forms=webhook_forms,
-        deliveries={a.id: webhooks.latest_deliveries(a) for a in owned},
+        deliveries={a.id: webhook_outbox.latest_deliveries(a) for a in owned},
     )
 
 
@@ -402,7 +403,7 @@ def replay_delivery(application_id: int, delivery_id: int) -> BaseResponse:
         abort(404)
     _require_confirmation()
     previous_status, previous_attempts = str(delivery.status), delivery.attempts
-    webhooks.replay(delivery)
+    webhook_outbox.replay(delivery)
     audit.record(
         AuditAction.WEBHOOK_REPLAYED,
         actor=signed_in_user(),

@@ -1,6 +1,6 @@
 """Flask-WTF forms of the vendor's pages; every one carries a CSRF token.
 
-The rules themselves live in the domain (`authserver.applications`); these forms only put its
+The rules themselves live in the domain (`authserver.domain.applications`); these forms only put its
 messages next to the input they are about.
 """
 
@@ -23,14 +23,14 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from authserver.applications import (
+from authserver.domain.applications import (
     RegistrationError,
     ScopeRequest,
     check_https_url,
     check_redirect_uri,
     check_scope_requests,
 )
-from authserver.catalogue import Scope, UnknownScopeError
+from authserver.domain.catalogue import Scope, UnknownScopeError
 from authserver.models.applications import Vendor
 from authserver.webhooks import WebhookURLError, check_webhook_url
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from authserver.catalogue import default_catalogue
+from authserver.domain.catalogue import default_catalogue
 
 bp = Blueprint("consent", __name__)
 

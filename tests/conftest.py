@@ -191,7 +191,7 @@ def make_user(app: Flask):
         ids = {f"{kind}_id": value.id for kind, value in organisation.items()}
         with app.app_context():
             user = User(email=email or f"user{next(counter)}@example.org", name="Test User")
-            user.set_password(PASSWORD)
+            user.set_password(PASSWORD, rounds=4)
             user.roles.append(RoleAssignment(role=role, can_approve=can_approve, **ids))
             db.session.add(user)
             return saved(user)
@@ -224,7 +224,7 @@ def vendor(app: Flask):
 @pytest.fixture
 def make_app(app: Flask, vendor):
     """Register an application; returns (application, client_secret)."""
-    from authserver.applications import register_application, scope_requests_from
+    from authserver.domain.applications import register_application, scope_requests_from
     from authserver.models import Vendor
 
     def make(
@@ -271,7 +271,7 @@ def vendor_app(make_app):
 @pytest.fixture
 def resource_server(app: Flask):
     """A registered resource server: (server, client_secret)."""
-    from authserver.applications import register_resource_server
+    from authserver.domain.applications import register_resource_server
 
     with app.app_context():
         server, secret = register_resource_server("Test resource server")

@@ -16,7 +16,7 @@ import requests
 from flask import Flask
 from sqlalchemy import func, select
 
-from authserver import credentials
+from authserver.domain import credentials
 from authserver.extensions import db
 from authserver.models.applications import SCHOOL_SECRET_GRANT_TYPE
 from tests.oauth_flow import PASSWORD, basic_auth, csrf_token
@@ -243,8 +243,8 @@ _race_urns = itertools.count(900000)
 def prepare_scope_change(app: Flask, *, label: str) -> ScopeChange:
     """Through the domain: a school approves v1 (StudentLite, Attendance), the vendor claims a
     secret, then the application requires Contact too, which opens a request at the school."""
-    from authserver import grants, school_secrets
-    from authserver.applications import (
+    from authserver.domain import grants, school_secrets
+    from authserver.domain.applications import (
         register_application,
         scope_requests_from,
         update_application,
@@ -255,7 +255,7 @@ def prepare_scope_change(app: Flask, *, label: str) -> ScopeChange:
         vendor = Vendor(name=f"Race Vendor {label}")
         school = School(urn=str(next(_race_urns)), name=f"Race School {label}")
         admin = User(email=f"race-admin-{label}@example.org", name="Race Admin")
-        admin.set_password(PASSWORD)
+        admin.set_password(PASSWORD, rounds=4)
         db.session.add_all([vendor, school, admin])
         db.session.flush()
         admin.roles.append(
@@ -495,8 +495,8 @@ def seed_world(app: Flask, *, waiting_schools: int) -> World:
     """Migrate an empty database and seed it through the domain functions."""
     from flask_migrate import upgrade
 
-    from authserver import grants, school_secrets
-    from authserver.applications import (
+    from authserver.domain import grants, school_secrets
+    from authserver.domain.applications import (
         register_application,
         register_resource_server,
         scope_requests_from,
@@ -511,7 +511,7 @@ def seed_world(app: Flask, *, waiting_schools: int) -> World:
             for n in range(waiting_schools + 1)
         ]
         admin = User(email="trust-admin@example.org", name="Trust Admin")
-        admin.set_password(PASSWORD)
+        admin.set_password(PASSWORD, rounds=4)
         vendor = Vendor(name="Soak Vendor")
         db.session.add_all([trust, *schools, admin, vendor])
         db.session.flush()

@@ -362,7 +362,7 @@ def connection(app, flow, school, school_admin) -> Connection:
 def beyond_the_grant(app: Flask, grant_id: int) -> list[str]:
     """The grant's live tokens and secrets that reach further than it allows now (anything
     live at all once it is revoked)."""
-    from authserver.grants import Restrictions, narrows
+    from authserver.domain.grants import Restrictions, narrows
     from authserver.models import Grant, SchoolSecret, Token
     from authserver.models.columns import utcnow
 

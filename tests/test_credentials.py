@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from authserver import credentials
+from authserver.domain import credentials
 
 
 def test_machine_secrets_are_256_bit_and_stored_as_sha256_digests() -> None:

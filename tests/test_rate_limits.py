@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 from authserver import create_app
 from authserver.config import ConfigError, load_settings
-from authserver.credentials import digest
+from authserver.domain.credentials import digest
 from authserver.extensions import db
 from tests.conftest import unavailable
 from tests.oauth_flow import basic_auth
@@ -123,7 +123,7 @@ def test_nobody_can_spend_a_clients_allowance_without_its_secret(client, vendor_
 
 
 def test_introspection_limits_each_resource_server(client, resource_server, app) -> None:
-    from authserver.applications import register_resource_server
+    from authserver.domain.applications import register_resource_server
     from authserver.extensions import db
 
     server, secret = resource_server

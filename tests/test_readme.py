@@ -25,3 +25,11 @@ def test_the_quick_start_names_the_two_commands() -> None:
     quick_start = README.read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
     assert "make run" in quick_start
     assert "make test" in quick_start
+
+
+def test_every_path_in_the_map_of_the_code_exists() -> None:
+    section = README.read_text().split("## Map of the code", 1)[1].split("\n## ", 1)[0]
+    root = README.parent
+    named = re.findall(r"^\| `([^`]+)`", section, flags=re.MULTILINE)
+    assert named
+    assert [path for path in named if not (root / path).exists()] == []

@@ -14,8 +14,8 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from authserver import create_app
-from authserver.applications import RegistrationError, check_redirect_uri
-from authserver.security_headers import content_security_policy, origin_source
+from authserver.domain.applications import RegistrationError, check_redirect_uri
+from authserver.web.security_headers import content_security_policy, origin_source
 from tests.oauth_flow import OAuthFlow, basic_auth, csrf_token, sign_in
 
 

@@ -6,16 +6,16 @@ import datetime as dt
 
 from sqlalchemy import select, update
 
+from authserver.domain.tokens import CODE_RETENTION_SECONDS
 from authserver.extensions import db
 from authserver.models.columns import utcnow
 from authserver.models.tokens import AuthorizationCode, Token
-from authserver.tokens import CODE_RETENTION_SECONDS
 from tests.oauth_flow import basic_auth
 
 
 def age(app, *, access_token: str | None = None, hours: float, refresh: bool = False) -> None:
     """Move a token's expiry (and its refresh token's, if asked) `hours` into the past."""
-    from authserver import credentials
+    from authserver.domain import credentials
 
     then = utcnow() - dt.timedelta(hours=hours)
     values = {"expires_at": then} | ({"refresh_expires_at": then} if refresh else {})

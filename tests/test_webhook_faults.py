@@ -16,7 +16,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from authserver import grants, webhooks
+from authserver import webhooks
+from authserver.domain import grants, webhook_outbox
 from authserver.extensions import db
 from authserver.models import AccessRequest, Application, Grant, GrantStatus, School
 from authserver.models.columns import utcnow
@@ -194,7 +195,7 @@ def test_a_receiver_cannot_hold_the_worker_past_its_timeout(
     with app.app_context():
         application = db.session.get(Application, application_id)
         for n in range(2):
-            webhooks.enqueue(application, webhooks.WebhookEvent.REVOKED, {"n": n})
+            webhook_outbox.enqueue(application, webhook_outbox.WebhookEvent.REVOKED, {"n": n})
         db.session.commit()
     receiver.answers = [mode]  # the first event meets the bad receiver, the second a good one
     counts: dict[str, int] = {}

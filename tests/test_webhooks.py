@@ -13,11 +13,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from authserver import webhooks
+from authserver.domain import webhook_outbox
+from authserver.domain.webhook_outbox import WebhookEvent
 from authserver.extensions import db
 from authserver.models import Application, WebhookDelivery
 from authserver.models.columns import utcnow
 from authserver.models.webhooks import WebhookDeliveryStatus
-from authserver.webhooks import WebhookEvent, WebhookURLError, verify_signature
+from authserver.webhooks import WebhookURLError, verify_signature
 from tests.webhook_receiver import Receiver, free_port
 
 TIMEOUT = 0.5  # seconds the worker waits for an answer in these tests
@@ -47,7 +49,7 @@ def enqueue(app, application_id: int, event=WebhookEvent.REVOKED, **data) -> int
     """Write an event to the outbox, committed as the change it reports would be; its id."""
     with app.app_context():
         application = db.session.get(Application, application_id)
-        delivery = webhooks.enqueue(application, event, data or {"school": {"urn": "100000"}})
+        delivery = webhook_outbox.enqueue(application, event, data or {"school": {"urn": "100000"}})
         db.session.commit()
         return delivery.id if delivery is not None else None
 
@@ -83,7 +85,7 @@ def test_enqueue_sends_nothing_and_commits_with_the_caller(app, hooked, receiver
     application_id, _ = hooked
     with app.app_context():
         application = db.session.get(Application, application_id)
-        webhooks.enqueue(application, WebhookEvent.REVOKED, {"reason": "rolled back"})
+        webhook_outbox.enqueue(application, WebhookEvent.REVOKED, {"reason": "rolled back"})
         db.session.rollback()  # the change it reported did not happen
         assert db.session.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
     delivery_id = enqueue(app, application_id, WebhookEvent.ACCESS_REQUEST_APPROVED, version=1)
@@ -361,7 +363,7 @@ def test_replay_sends_a_delivered_event_again_with_the_same_id(app, hooked, rece
     assert deliver(app, now) == {"delivered": 1, "failed": 0}
     with app.app_context():
         delivery = db.session.get(WebhookDelivery, delivery_id)
-        webhooks.replay(delivery)
+        webhook_outbox.replay(delivery)
         db.session.commit()
     replayed = delivery_of(app, delivery_id)
     assert replayed.status == WebhookDeliveryStatus.PENDING

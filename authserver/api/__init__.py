@@ -2,7 +2,7 @@
 
 from flask import Blueprint
 
-from authserver.ratelimits import limit_per_token
+from authserver.web.ratelimits import limit_per_token
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # One allowance per access token across the whole API, whichever resources it reads.

@@ -8,15 +8,15 @@ from typing import Any
 from flask import Response, current_app, jsonify, request
 from sqlalchemy import select
 
-from authserver import grants, school_secrets
 from authserver.api import bp
 from authserver.api.protection import require_token, vendor_application
 from authserver.api.resources import parse_moment
-from authserver.applications import SchoolStatus, school_statuses
-from authserver.errors import json_error
+from authserver.domain import grants, school_secrets
+from authserver.domain.applications import SchoolStatus, school_statuses
 from authserver.extensions import db
 from authserver.models.grants import AccessRequest, Grant
 from authserver.models.organisations import School
+from authserver.web.errors import json_error
 
 
 def _no_store(response: Response) -> Response:

@@ -2,7 +2,7 @@
 
 Nothing here is written out by hand per resource: the resources come from `RESOURCES`, their
 fields and types from the SQLAlchemy columns, the scopes from the catalogue and writeback from
-`authserver.writeback.WRITEBACK_RESOURCES` (when that module exists). Served, public and
+`authserver.domain.writeback.WRITEBACK_RESOURCES` (when that module exists). Served, public and
 cacheable, at GET /api/v1/openapi.json.
 """
 
@@ -18,7 +18,7 @@ from sqlalchemy import inspect
 
 from authserver.api import bp
 from authserver.api.resources import DEFAULT_LIMIT, MAX_LIMIT, RESOURCES, resource_name
-from authserver.catalogue import default_catalogue
+from authserver.domain.catalogue import default_catalogue
 from authserver.models.mis import ENTITIES, entity_fields
 from authserver.models.mis.contacts import Contact
 from authserver.models.mis.structure import Group, TeachingClass
@@ -598,9 +598,9 @@ def _public_paths(paths: dict[str, Any]) -> None:
 def _writeback_resources() -> tuple[dict[str, Any], int]:
     """`WRITEBACK_RESOURCES` and the batch limit, or nothing while there is no writeback."""
     try:
-        module = importlib.import_module("authserver.writeback")
+        module = importlib.import_module("authserver.domain.writeback")
     except ModuleNotFoundError as missing:
-        if missing.name != "authserver.writeback":
+        if missing.name != "authserver.domain.writeback":
             raise
         return {}, 0
     return dict(getattr(module, "WRITEBACK_RESOURCES", {})), getattr(module, "MAX_BATCH", 1000)

@@ -11,7 +11,7 @@ from authlib.oauth2.rfc6749 import MissingAuthorizationError, UnsupportedTokenTy
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
 from flask import Response, abort
 
-from authserver import tokens
+from authserver.domain import tokens
 from authserver.models.applications import Application
 from authserver.models.tokens import Token
 

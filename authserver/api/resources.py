@@ -19,13 +19,12 @@ from flask import Response, abort, current_app, jsonify, request
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import Select, and_, or_, select
 
-from authserver import audit
 from authserver.api import bp
 from authserver.api.protection import insufficient_scope, invalid_token, require_token
-from authserver.audit import AuditAction
-from authserver.catalogue import default_catalogue
-from authserver.disclosure import Disclosure, disclosure_for, rows_visible
-from authserver.errors import json_error
+from authserver.domain import audit
+from authserver.domain.audit import AuditAction
+from authserver.domain.catalogue import default_catalogue
+from authserver.domain.disclosure import Disclosure, disclosure_for, rows_visible
 from authserver.extensions import db
 from authserver.models.columns import utcnow
 from authserver.models.grants import Grant
@@ -34,6 +33,7 @@ from authserver.models.mis.base import Tombstone
 from authserver.models.mis.contacts import Contact, StudentContact
 from authserver.models.mis.structure import ClassMembership, Group, GroupMembership, TeachingClass
 from authserver.models.tokens import Token
+from authserver.web.errors import json_error
 
 DEFAULT_LIMIT = 100
 LAST_USE_PRECISION_SECONDS = 60

@@ -8,7 +8,7 @@ import io
 from flask import Response, jsonify
 
 from authserver.api import bp
-from authserver.catalogue import Scope, default_catalogue
+from authserver.domain.catalogue import Scope, default_catalogue
 
 CSV_COLUMNS = (
     "name",

@@ -14,17 +14,17 @@ from authlib.integrations.flask_oauth2 import current_token
 from flask import Response, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
-from authserver import audit, writeback
 from authserver.api import bp
 from authserver.api.protection import insufficient_scope, invalid_token, require_token
 from authserver.api.resources import document_of, no_store
-from authserver.audit import AuditAction
-from authserver.disclosure import disclosure_for
-from authserver.errors import json_error
+from authserver.domain import audit, writeback
+from authserver.domain.audit import AuditAction
+from authserver.domain.disclosure import disclosure_for
 from authserver.extensions import db
 from authserver.models.columns import utcnow
 from authserver.models.grants import Grant
 from authserver.models.tokens import Token
+from authserver.web.errors import json_error
 
 
 def _write(resource: writeback.WritebackResource) -> Response:

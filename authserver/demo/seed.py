@@ -10,12 +10,12 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from authserver.applications import (
+from authserver.demo.school_data import seed_school_data
+from authserver.domain.applications import (
     register_application,
     register_resource_server,
     scope_requests_from,
 )
-from authserver.demo.school_data import seed_school_data
 from authserver.extensions import db
 from authserver.models import Role, RoleAssignment, School, Trust, User, Vendor
 
@@ -114,11 +114,17 @@ def _password() -> str:
 
 
 def _add_user(
-    email: str, name: str, role: Role, *, can_approve: bool = False, **organisation: Any
+    email: str,
+    name: str,
+    role: Role,
+    *,
+    password_rounds: int,
+    can_approve: bool = False,
+    **organisation: Any,
 ) -> dict[str, str]:
     password = _password()
     user = User(email=email, name=name)
-    user.set_password(password)
+    user.set_password(password, rounds=password_rounds)
     user.roles.append(RoleAssignment(role=role, can_approve=can_approve, **organisation))
     db.session.add(user)
     return {"email": email, "password": password}
@@ -127,6 +133,7 @@ def _add_user(
 def seed_demo(
     *,
     issuer: str,
+    password_rounds: int,
     schools: int = 2,
     students_per_school: int | None = None,
     seed: int = 2026,
@@ -156,6 +163,7 @@ def seed_demo(
             Role.SCHOOL_ADMIN,
             can_approve=True,
             school=school,
+            password_rounds=password_rounds,
         )
         office = _add_user(
             f"office@{slug}.{DEMO_EMAIL_DOMAIN}",
@@ -163,6 +171,7 @@ def seed_demo(
             Role.SCHOOL_ADMIN,
             can_approve=False,
             school=school,
+            password_rounds=password_rounds,
         )
         credentials.schools.append(
             {
@@ -180,9 +189,13 @@ def seed_demo(
         Role.TRUST_ADMIN,
         can_approve=True,
         trust=trust,
+        password_rounds=password_rounds,
     )
     credentials.platform_admin = _add_user(
-        f"platform@{DEMO_EMAIL_DOMAIN}", "Platform operator", Role.PLATFORM_ADMIN
+        f"platform@{DEMO_EMAIL_DOMAIN}",
+        "Platform operator",
+        Role.PLATFORM_ADMIN,
+        password_rounds=password_rounds,
     )
 
     vendor = Vendor(name="Brightside Learning Ltd", website_url="https://brightside.example.com")
@@ -193,6 +206,7 @@ def seed_demo(
         "Brightside developer",
         Role.VENDOR_ADMIN,
         vendor_id=vendor.id,
+        password_rounds=password_rounds,
     )
     for port, spec in enumerate(DEMO_APPLICATIONS, start=8701):
         redirect_uris = [

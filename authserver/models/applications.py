@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from authserver import credentials
+from authserver.domain import credentials
 from authserver.extensions import db
 from authserver.models.columns import UTCDateTime, utcnow
 

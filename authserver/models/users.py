@@ -5,11 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from flask import current_app, has_app_context
 from sqlalchemy import Boolean, CheckConstraint, Enum, ForeignKey, String, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from authserver import credentials
+from authserver.domain import credentials
 from authserver.extensions import db
 from authserver.models.columns import UTCDateTime, utcnow
 from authserver.models.organisations import School, Trust
@@ -41,9 +40,8 @@ class User(db.Model):
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"
     )
 
-    def set_password(self, password: str) -> None:
-        """Store a bcrypt hash of `password` (the policy may refuse it)."""
-        rounds = current_app.config["SETTINGS"].bcrypt_rounds if has_app_context() else 12
+    def set_password(self, password: str, *, rounds: int) -> None:
+        """Store a bcrypt hash of `password` at cost `rounds` (the `bcrypt_rounds` setting)."""
         self.password_hash = credentials.hash_password(password, rounds)
 
     def check_password(self, password: str) -> bool:

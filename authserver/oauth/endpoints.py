@@ -10,7 +10,7 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from flask import current_app
 
-from authserver import tokens
+from authserver.domain import tokens
 from authserver.models.applications import Application, ResourceServer
 from authserver.models.columns import utcnow
 from authserver.models.tokens import Token

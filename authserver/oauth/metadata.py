@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import url_for
 
-from authserver.catalogue import default_catalogue
+from authserver.domain.catalogue import default_catalogue
 from authserver.models.applications import SCHOOL_SECRET_GRANT_TYPE
 
 

@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import select, update
 from werkzeug.datastructures import MultiDict
 
-from authserver import credentials
+from authserver.domain import credentials
 from authserver.extensions import db
 from authserver.models.applications import Application
 from authserver.models.columns import utcnow

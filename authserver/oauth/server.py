@@ -16,8 +16,8 @@ from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import lazyload
 from werkzeug.datastructures import MultiDict
 
-from authserver import credentials
-from authserver.catalogue import default_catalogue
+from authserver.domain import credentials
+from authserver.domain.catalogue import default_catalogue
 from authserver.extensions import db
 from authserver.models.applications import (
     RESOURCE_SERVER_PREFIX,
@@ -186,12 +186,12 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
 
 def init_server(app: Flask) -> SchoolAuthorizationServer:
     """An Authlib server for this app, with our grants and endpoints, kept in app.extensions."""
-    from authserver.oauth import endpoints, grants
+    from authserver.oauth import endpoints, grant_types
 
     server = SchoolAuthorizationServer()
     server.init_app(app)
     server.register_token_generator("default", generate_token)
-    grants.register(server)
+    grant_types.register(server)
     endpoints.register(server)
     app.extensions["oauth_server"] = server
     return server

@@ -12,7 +12,7 @@ from authserver.extensions import db
 from authserver.oauth import par
 from authserver.oauth.metadata import server_metadata
 from authserver.oauth.server import ParametersRequest, oauth_server
-from authserver.ratelimits import per_client
+from authserver.web.ratelimits import per_client
 
 bp = Blueprint("oauth", __name__)
 ERROR_DESCRIPTION_TEXT = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}")

@@ -73,7 +73,7 @@ def approve(
     app, school_admin, school, application, *, optional=(), restrictions=None, expires_at=None
 ) -> Grant:
     """The school approves through its domain, as the consent screen does."""
-    from authserver import grants
+    from authserver.domain import grants
     from authserver.models import Application, School, User
 
     with app.app_context():
@@ -290,7 +290,7 @@ def test_an_overlap_of_zero_ends_the_old_secret_at_once(
 def test_a_scope_change_approved_while_the_old_secret_is_in_use(
     app, client, vendor_client, connected, school, school_admin
 ) -> None:
-    from authserver.applications import scope_requests_from, update_application
+    from authserver.domain.applications import scope_requests_from, update_application
     from authserver.models import Application
 
     app.config["SETTINGS"] = dataclasses.replace(
@@ -368,7 +368,7 @@ def test_revocation_stops_tokens_and_secrets_at_once(
 def test_narrowing_stops_tokens_and_secrets_at_once(
     app, vendor_client, connected, school, school_admin
 ) -> None:
-    from authserver.grants import Restrictions
+    from authserver.domain.grants import Restrictions
     from authserver.models.mis.structure import Group
 
     token = vendor_client.token(school.id, connected["secret"]).get_json()
@@ -470,7 +470,8 @@ def test_each_change_is_written_to_the_vendors_outbox(
 ) -> None:
     import json
 
-    from authserver import grants, webhooks
+    from authserver import webhooks
+    from authserver.domain import grants
     from authserver.models import Application, Role, User
     from authserver.models.webhooks import WebhookDelivery
 

@@ -155,7 +155,7 @@ def test_the_oauth_urls_are_the_servers(document) -> None:
 
 
 def test_writeback_is_documented_from_its_declaration(document) -> None:
-    writeback = pytest.importorskip("authserver.writeback")
+    writeback = pytest.importorskip("authserver.domain.writeback")
     for name, resource in writeback.WRITEBACK_RESOURCES.items():
         operation = document["paths"][f"/api/v1/{name}"]["post"]
         assert operation["security"][0] == {"oauth2": [resource.scope]}
@@ -234,7 +234,7 @@ def test_errors_conform(tokens, client, document) -> None:
 
 
 def test_writeback_refusals_conform(tokens, document) -> None:
-    writeback = pytest.importorskip("authserver.writeback")
+    writeback = pytest.importorskip("authserver.domain.writeback")
     name = next(iter(writeback.WRITEBACK_RESOURCES))
     response = tokens.client.post(
         f"/api/v1/{name}",

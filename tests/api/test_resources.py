@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from authserver.api.resources import resource_name
-from authserver.catalogue import default_catalogue
+from authserver.domain.catalogue import default_catalogue
 from authserver.extensions import db
 from authserver.models import AuditEvent, Grant
 from authserver.models.applications import SCHOOL_SECRET_GRANT_TYPE
@@ -37,7 +37,7 @@ class SchoolTokens:
     """An application approved for every read scope; mints a token for any subset."""
 
     def __init__(self, app, client, make_app, school, school_admin, restrictions=None) -> None:
-        from authserver import grants, school_secrets
+        from authserver.domain import grants, school_secrets
         from authserver.models import Application, School, User
 
         application, secret = make_app(
@@ -159,7 +159,7 @@ def test_the_school_is_public_to_any_school_token(tokens, school) -> None:
 def test_a_year_group_restriction_limits_pupils_and_their_records(
     app, client, make_app, school, school_admin, school_data
 ) -> None:
-    from authserver.grants import Restrictions
+    from authserver.domain.grants import Restrictions
     from authserver.models.mis.structure import Group, GroupMembership
 
     with app.app_context():
@@ -216,7 +216,7 @@ def test_a_token_never_sees_another_schools_data(app, tokens, make_school) -> No
 
 @pytest.mark.parametrize("state", ["revoked", "expired", "grant revoked"])
 def test_a_dead_token_is_401_invalid_token(app, tokens, school_admin, state) -> None:
-    from authserver import grants
+    from authserver.domain import grants
     from authserver.models import Token, User
 
     token = tokens.token("StudentLite")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from authserver.catalogue import default_catalogue
+from authserver.domain.catalogue import default_catalogue
 
 
 def test_the_catalogue_as_json(client) -> None:

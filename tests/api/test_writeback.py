@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from authserver.api.resources import resource_name
-from authserver.catalogue import default_catalogue
+from authserver.domain.catalogue import default_catalogue
+from authserver.domain.writeback import WRITEBACK_RESOURCES
 from authserver.extensions import db
 from authserver.models import AuditEvent, Grant
 from authserver.models.mis import ENTITIES
-from authserver.writeback import WRITEBACK_RESOURCES
 from tests.api import test_resources
 from tests.api.test_resources import SchoolTokens, school_data  # noqa: F401 (a fixture)
 
@@ -203,7 +203,7 @@ def test_a_pupil_outside_the_grants_year_group_is_unknown(
     school_data,  # noqa: F811
     ids,
 ) -> None:
-    from authserver.grants import Restrictions
+    from authserver.domain.grants import Restrictions
     from authserver.models.mis.structure import Group, GroupMembership
 
     with app.app_context():
@@ -414,7 +414,7 @@ def test_the_database_holds_one_session_mark_per_pupil_date_and_session(app, ids
 def test_a_batch_that_loses_a_race_is_409_and_writes_nothing(app, tokens, ids, monkeypatch) -> None:
     from sqlalchemy.exc import IntegrityError
 
-    from authserver import writeback as domain
+    from authserver.domain import writeback as domain
 
     def lose_the_race(*args, **kwargs):
         raise IntegrityError("INSERT", {}, Exception("duplicate key"))

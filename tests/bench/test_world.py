@@ -14,7 +14,7 @@ from tests.oauth_flow import basic_auth
 
 def test_the_bench_world_serves_every_operation(app, client) -> None:
     with app.app_context():
-        world = build(app.config["SETTINGS"].issuer, refresh_tokens=3, students=60)
+        world = build(app.config["SETTINGS"], refresh_tokens=3, students=60)
     vendor = basic_auth(world["client_id"], world["client_secret"])
     secret_form = {
         "grant_type": SCHOOL_SECRET_GRANT_TYPE,

@@ -100,7 +100,7 @@ def test_a_pending_request_is_reviewed_on_the_consent_screen(
     school,
     check_accessibility,
 ) -> None:
-    from authserver import grants
+    from authserver.domain import grants
     from authserver.models import Application, School
 
     application, _ = make_app(name="Lunchbox", optional={"StudentMedical": "Medical alerts."})

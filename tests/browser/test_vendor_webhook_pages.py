@@ -5,10 +5,11 @@ from __future__ import annotations
 from playwright.sync_api import Page
 
 from authserver import webhooks
+from authserver.domain import webhook_outbox
+from authserver.domain.webhook_outbox import WebhookEvent
 from authserver.extensions import db
 from authserver.models import Application, Role
 from authserver.models.webhooks import WebhookDeliveryStatus
-from authserver.webhooks import WebhookEvent
 from tests.browser.conftest import sign_in_with_keyboard
 from tests.oauth_flow import PASSWORD
 
@@ -20,8 +21,8 @@ def test_a_vendor_manages_a_webhook(
     with app.app_context():
         saved = db.session.get(Application, application.id)
         webhooks.set_webhook(saved, "https://hooks.example.com/school-data")
-        webhooks.enqueue(saved, WebhookEvent.ACCESS_REQUEST_APPROVED, {"version": 1})
-        failing = webhooks.enqueue(saved, WebhookEvent.REVOKED, {"version": 1})
+        webhook_outbox.enqueue(saved, WebhookEvent.ACCESS_REQUEST_APPROVED, {"version": 1})
+        failing = webhook_outbox.enqueue(saved, WebhookEvent.REVOKED, {"version": 1})
         failing.status = WebhookDeliveryStatus.RETRYING
         failing.attempts, failing.last_status_code, failing.last_error = 2, 500, "HTTP 500"
         db.session.commit()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from authserver.catalogue import (
+from authserver.domain.catalogue import (
     CATALOGUE_PATH,
     CatalogueError,
     UnknownScopeError,

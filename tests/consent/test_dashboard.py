@@ -118,7 +118,7 @@ def test_an_admin_without_the_approver_right_sees_but_cannot_withdraw(
 @pytest.fixture
 def pending(app, make_app, school) -> int:
     """A Data Access Request the vendor sent without a redirect."""
-    from authserver import grants
+    from authserver.domain import grants
     from authserver.models import Application, School
 
     application, _ = make_app(

@@ -344,7 +344,7 @@ def test_asking_a_school_that_shares_everything_says_so(
 
 
 def approve_pending(app, application, school, approver) -> None:
-    from authserver import grants
+    from authserver.domain import grants
     from authserver.models import School, User
 
     with app.app_context():
@@ -362,7 +362,7 @@ def approve_pending(app, application, school, approver) -> None:
 def test_the_table_shows_where_each_school_stands(
     app, signed_in, make_app, make_school, make_user
 ) -> None:
-    from authserver import grants
+    from authserver.domain import grants
     from authserver.models import Grant, School, User
 
     application, _ = make_app(required={"StudentLite": "Names."}, optional={})
@@ -398,8 +398,8 @@ def test_the_table_shows_where_each_school_stands(
 
 
 def test_school_statuses_follow_the_latest_event(app, make_app, school, school_admin) -> None:
-    from authserver import grants
-    from authserver.applications import SchoolAccess, school_statuses
+    from authserver.domain import grants
+    from authserver.domain.applications import SchoolAccess, school_statuses
     from authserver.models import School, User
 
     application, _ = make_app()

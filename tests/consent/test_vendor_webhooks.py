@@ -9,12 +9,13 @@ import pytest
 from sqlalchemy import select
 
 from authserver import webhooks
-from authserver.audit import AuditAction
+from authserver.domain import webhook_outbox
+from authserver.domain.audit import AuditAction
+from authserver.domain.webhook_outbox import WebhookEvent
 from authserver.extensions import db
 from authserver.models import Application, AuditEvent, Role, Vendor, WebhookDelivery
 from authserver.models.columns import utcnow
 from authserver.models.webhooks import WebhookDeliveryStatus
-from authserver.webhooks import WebhookEvent
 from tests.oauth_flow import csrf_token, sign_in
 
 SECRET_PATTERN = re.compile(r'id="webhook-secret" value="([^"]+)"')
@@ -143,8 +144,8 @@ def deliveries(app, application):
     with app.app_context():
         saved = db.session.get(Application, application.id)
         webhooks.set_webhook(saved, URL)
-        delivered = webhooks.enqueue(saved, WebhookEvent.ACCESS_REQUEST_APPROVED, {"n": 1})
-        retrying = webhooks.enqueue(saved, WebhookEvent.REVOKED, {"n": 2})
+        delivered = webhook_outbox.enqueue(saved, WebhookEvent.ACCESS_REQUEST_APPROVED, {"n": 1})
+        retrying = webhook_outbox.enqueue(saved, WebhookEvent.REVOKED, {"n": 2})
         now = utcnow()
         delivered.status = WebhookDeliveryStatus.DELIVERED
         delivered.attempts, delivered.last_status_code = 1, 200
@@ -198,7 +199,7 @@ def test_only_the_latest_twenty_deliveries_are_listed(app, signed_in, applicatio
     with app.app_context():
         saved = db.session.get(Application, application.id)
         webhooks.set_webhook(saved, URL)
-        events = [webhooks.enqueue(saved, WebhookEvent.EXPIRED, {"n": n}) for n in range(22)]
+        events = [webhook_outbox.enqueue(saved, WebhookEvent.EXPIRED, {"n": n}) for n in range(22)]
         db.session.commit()
         ids = [event.event_id for event in events]
     html = signed_in.get("/vendor").get_data(as_text=True)

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from authserver.catalogue import default_catalogue
 from authserver.demo.school_data import seed_school_data
+from authserver.domain.catalogue import default_catalogue
 from authserver.extensions import db
 from authserver.models.mis import (
     ENTITIES,

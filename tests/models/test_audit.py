@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy import delete, func, select, update
 
-from authserver import audit, create_app
-from authserver.audit import AuditAction
+from authserver import create_app
+from authserver.domain import audit
+from authserver.domain.audit import AuditAction
 from authserver.extensions import db
 from authserver.models import AuditEvent
 from authserver.models.audit import AuditLogIsAppendOnly

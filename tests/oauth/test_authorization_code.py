@@ -354,7 +354,7 @@ def test_malformed_token_requests(client, vendor_app, kwargs, error) -> None:
 
 
 def test_a_grant_revoked_before_the_exchange_stops_the_code(app, flow, school_admin) -> None:
-    from authserver import grants
+    from authserver.domain import grants
     from authserver.models import User
     from authserver.models.grants import Grant
 

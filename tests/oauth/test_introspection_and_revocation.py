@@ -66,7 +66,7 @@ def test_an_application_may_introspect_its_own_tokens_only(client, flow, make_ap
 def test_anything_not_active_is_exactly_active_false(
     app, client, flow, resource_server, school_admin, state
 ) -> None:
-    from authserver import grants
+    from authserver.domain import grants
     from authserver.models import User
     from authserver.models.grants import Grant
 
@@ -212,7 +212,7 @@ def test_revocation_needs_client_authentication(client, flow) -> None:
 def test_a_school_revoking_its_grant_stops_every_token_at_once(
     app, client, flow, resource_server, school_admin
 ) -> None:
-    from authserver import grants
+    from authserver.domain import grants
     from authserver.models import User
     from authserver.models.grants import Grant
 

@@ -10,7 +10,7 @@ from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from authserver.catalogue import default_catalogue
+from authserver.domain.catalogue import default_catalogue
 from tests.oauth_flow import OAuthFlow, basic_auth, pkce_pair, query_of
 
 REDIRECT_URI = "https://app.example.com/callback"

@@ -64,7 +64,7 @@ def test_refresh_never_gains_scopes_the_school_approved_later(app, flow) -> None
 
 
 def test_refresh_after_the_school_revokes_is_refused(app, flow, school_admin) -> None:
-    from authserver import grants
+    from authserver.domain import grants
     from authserver.models import User
     from authserver.models.grants import Grant
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Select, exists, or_, select, true
 
-from authserver.catalogue import default_catalogue
+from authserver.domain.catalogue import default_catalogue
+from authserver.domain.grants import Restrictions
 from authserver.extensions import db
-from authserver.grants import Restrictions
 from authserver.models.mis import ENTITIES, entity_fields
 from authserver.models.mis.catering import CashlessAccount
 from authserver.models.mis.contacts import StudentContact

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import ScalarSelect, select, update
 
-from authserver import audit, credentials
-from authserver.audit import AuditAction
+from authserver.domain import audit, credentials
+from authserver.domain.audit import AuditAction
 from authserver.extensions import db
 from authserver.models.applications import Application
 from authserver.models.columns import utcnow

@@ -19,8 +19,8 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import contains_eager, joinedload
 
-from authserver import audit, credentials, school_secrets, tokens
-from authserver.audit import AuditAction
+from authserver.domain import audit, credentials, school_secrets, tokens
+from authserver.domain.audit import AuditAction
 from authserver.extensions import db
 from authserver.models.applications import (
     ALWAYS_SHARED_SCOPES,

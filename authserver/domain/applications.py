@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from authserver import credentials, grants
-from authserver.catalogue import Catalogue, default_catalogue
+from authserver.domain import credentials, grants
+from authserver.domain.catalogue import Catalogue, default_catalogue
 from authserver.extensions import db
 from authserver.models.applications import (
     ACCESS_TOKEN_FORMATS,

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, current_app, request
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
 
-from authserver.credentials import digest
+from authserver.domain.credentials import digest
 from authserver.extensions import limiter
 
 # Our client ids are far shorter; anything longer cannot be a client, so it need not be kept.

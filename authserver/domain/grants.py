@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from authserver import audit, school_secrets, tokens, webhooks
-from authserver.audit import AuditAction
-from authserver.catalogue import default_catalogue
+from authserver.domain import audit, school_secrets, tokens, webhook_outbox
+from authserver.domain.audit import AuditAction
+from authserver.domain.catalogue import default_catalogue
 from authserver.extensions import db
 from authserver.models.applications import Application
 from authserver.models.columns import utcnow
@@ -207,9 +207,9 @@ def reject(request: AccessRequest, *, by: User) -> None:
     request.status = AccessRequestStatus.REJECTED
     request.decided_at = utcnow()
     request.decided_by = by
-    webhooks.enqueue(
+    webhook_outbox.enqueue(
         request.application,
-        webhooks.WebhookEvent.ACCESS_REQUEST_REJECTED,
+        webhook_outbox.WebhookEvent.ACCESS_REQUEST_REJECTED,
         {
             "school_id": request.school_id,
             "school_urn": request.school.urn,
@@ -294,9 +294,9 @@ def approve(
         request.decided_by = approver
         request.grant_version = grant.version
     if request is not None or action == AuditAction.GRANT_APPROVED:
-        _notify(grant, webhooks.WebhookEvent.ACCESS_REQUEST_APPROVED, request=request)
+        _notify(grant, webhook_outbox.WebhookEvent.ACCESS_REQUEST_APPROVED, request=request)
     elif grant.version != version_before:
-        _notify(grant, webhooks.WebhookEvent.SCOPES_CHANGED)
+        _notify(grant, webhook_outbox.WebhookEvent.SCOPES_CHANGED)
     audit.record(
         action,
         actor=approver,
@@ -350,7 +350,7 @@ def deny(application: Application, school: School, *, by: User) -> None:
 
 
 def _notify(
-    grant: Grant, event: webhooks.WebhookEvent, *, request: AccessRequest | None = None
+    grant: Grant, event: webhook_outbox.WebhookEvent, *, request: AccessRequest | None = None
 ) -> None:
     """Tell the vendor, through the outbox, in the same transaction as the change."""
     data: dict[str, Any] = {
@@ -362,7 +362,7 @@ def _notify(
     }
     if request is not None:
         data["request_id"] = request.id
-    webhooks.enqueue(grant.application, event, data)
+    webhook_outbox.enqueue(grant.application, event, data)
 
 
 def _stop_everything_issued(grant: Grant) -> int:
@@ -399,7 +399,7 @@ def revoke(grant: Grant, *, by: User, reason: str = "") -> int:
         version=grant.version,
         tokens_revoked=stopped,
     )
-    _notify(grant, webhooks.WebhookEvent.REVOKED)
+    _notify(grant, webhook_outbox.WebhookEvent.REVOKED)
     return stopped
 
 
@@ -485,7 +485,7 @@ def expire_due(now: dt.datetime | None = None) -> list[Grant]:
     for grant in due:
         grant.status = GrantStatus.EXPIRED
         _stop_everything_issued(grant)
-        _notify(grant, webhooks.WebhookEvent.EXPIRED)
+        _notify(grant, webhook_outbox.WebhookEvent.EXPIRED)
         audit.record(
             AuditAction.GRANT_EXPIRED,
             actor="the consent's end date",

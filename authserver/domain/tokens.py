@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, delete, select, update
 from sqlalchemy.orm import joinedload
 
-from authserver import credentials
+from authserver.domain import credentials
 from authserver.extensions import db
 from authserver.models.applications import Application
 from authserver.models.columns import utcnow

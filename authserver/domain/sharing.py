@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from authserver.catalogue import Scope, default_catalogue
+from authserver.domain.catalogue import Scope, default_catalogue
+from authserver.domain.grants import Restrictions, visible_fields
 from authserver.extensions import db
-from authserver.grants import Restrictions, visible_fields
 from authserver.models.applications import Application
 from authserver.models.audit import AuditEvent
 from authserver.models.grants import AccessRequest, AccessRequestStatus, Grant, GrantStatus

@@ -1,0 +1,91 @@
+"""The webhook outbox: events a vendor should hear of, written in the change's own transaction.
+
+`enqueue` adds an event to `webhook_deliveries` beside the change it reports, so both commit or
+neither does; nothing is sent here. `authserver.webhooks` signs and sends them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from authserver.extensions import db
+from authserver.models.applications import Application
+from authserver.models.columns import utcnow
+from authserver.models.webhooks import WebhookDelivery, WebhookDeliveryStatus
+
+
+class WebhookEvent(enum.StrEnum):
+    ACCESS_REQUEST_APPROVED = "access_request.approved"
+    ACCESS_REQUEST_REJECTED = "access_request.rejected"
+    SCOPES_CHANGED = "connection.scopes_changed"
+    REVOKED = "connection.revoked"
+    EXPIRED = "connection.expired"
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, dt.datetime):
+        return _iso(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} cannot be sent in a webhook")
+
+
+def enqueue(
+    application: Application, event: WebhookEvent, data: dict[str, Any]
+) -> WebhookDelivery | None:
+    """Add the event to the outbox in the caller's unit of work (it commits with the change it
+    reports, or not at all); None when the application has no webhook URL. Sends nothing."""
+    if not application.webhook_url:
+        return None
+    now = utcnow()
+    event_id = uuid.uuid4().hex
+    body = json.dumps(
+        {"id": event_id, "type": str(WebhookEvent(event)), "created_at": _iso(now), "data": data},
+        separators=(",", ":"),
+        default=_json_default,
+    )
+    delivery = WebhookDelivery(
+        application=application,
+        event_id=event_id,
+        event_type=str(event),
+        body=body,
+        status=WebhookDeliveryStatus.PENDING,
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+    )
+    db.session.add(delivery)
+    return delivery
+
+
+def latest_deliveries(application: Application, limit: int = 20) -> list[WebhookDelivery]:
+    """The application's most recent deliveries, newest first."""
+    return list(
+        db.session.scalars(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.application_id == application.id)
+            .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def replay(delivery: WebhookDelivery) -> None:
+    """Send the event again (same id and body), as soon as the worker next runs, with a fresh
+    back-off schedule. Does not commit."""
+    delivery.status = WebhookDeliveryStatus.PENDING
+    delivery.attempts = 0
+    delivery.next_attempt_at = utcnow()
+    delivery.delivered_at = None
+    delivery.last_status_code = None
+    delivery.last_error = None
