@@ -148,7 +148,7 @@ def _authorize() -> Response | tuple[str, int] | str:
             granted = [
                 s
                 for s in default_catalogue().scopes
-                if s in asked and (s in grant.scopes or s in default_always_shared())
+                if s in asked and (s in grant.scopes or s in default_catalogue().always_shared)
             ]
             principal = SchoolPrincipal(
                 school_id=school.id,
@@ -174,8 +174,3 @@ def _authorize() -> Response | tuple[str, int] | str:
         ),
     }
     return page, status, headers
-
-
-def default_always_shared() -> frozenset[str]:
-    """Scopes that never need consent: they are granted whenever they are asked for."""
-    return frozenset(scope.name for scope in default_catalogue() if not scope.consent_required)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -233,23 +235,14 @@ def new_application() -> BaseResponse:
         vendor = vendors[0]
         if len(vendors) > 1:
             vendor = next(v for v in vendors if v.id == form["vendor_id"].data)
-        try:
-            application, secret = register_application(
-                vendor,
-                **form.registration(),
-                scopes=form.scope_requests() + unlisted_scope_requests(request.form, form),
-            )
-        except (RegistrationError, UnknownScopeError) as refusal:
-            db.session.rollback()
-            error = sentence(refusal)
-        else:
-            audit.record(
-                AuditAction.APPLICATION_REGISTERED,
-                actor=signed_in_user(),
-                application=application,
-                scopes=application.requested_scopes,
-            )
-            db.session.commit()
+        issued: dict[str, str | None] = {}
+
+        def register(**fields: Any) -> Application:
+            application, issued["secret"] = register_application(vendor, **fields)
+            return application
+
+        application, error = _save(form, register, AuditAction.APPLICATION_REGISTERED)
+        if application is not None:
             _remember_registration(form.registration_key.data)
             log.info(
                 "application %s registered by user %s", application.client_id, signed_in_user().id
@@ -258,10 +251,33 @@ def new_application() -> BaseResponse:
                 "vendor/credentials.html",
                 status=201,
                 application=application,
-                secret=secret,
+                secret=issued["secret"],
                 created=True,
             )
     return _form_page(form, error)
+
+
+def _save(
+    form: ApplicationForm, save: Callable[..., Application], action: AuditAction
+) -> tuple[Application | None, str | None]:
+    """The one path of registering and editing: the form's registration given to `save` (the
+    domain's register or update), audited and committed with it; or the refusal to show."""
+    try:
+        application = save(
+            **form.registration(),
+            scopes=form.scope_requests() + unlisted_scope_requests(request.form, form),
+        )
+    except (RegistrationError, UnknownScopeError) as refusal:
+        db.session.rollback()
+        return None, sentence(refusal)
+    audit.record(
+        action,
+        actor=signed_in_user(),
+        application=application,
+        scopes=application.requested_scopes,
+    )
+    db.session.commit()
+    return application, None
 
 
 def _current_registration(application: Application) -> dict[str, object]:
@@ -297,23 +313,12 @@ def edit_application(application_id: int) -> BaseResponse:
     ]
     error = None
     if form.validate_on_submit():
-        try:
-            update_application(
-                application,
-                **form.registration(),
-                scopes=form.scope_requests() + unlisted_scope_requests(request.form, form),
-            )
-        except (RegistrationError, UnknownScopeError) as refusal:
-            db.session.rollback()
-            error = sentence(refusal)
-        else:
-            audit.record(
-                AuditAction.APPLICATION_CHANGED,
-                actor=signed_in_user(),
-                application=application,
-                scopes=application.requested_scopes,
-            )
-            db.session.commit()
+        saved, error = _save(
+            form,
+            lambda **fields: update_application(application, **fields),
+            AuditAction.APPLICATION_CHANGED,
+        )
+        if saved is not None:
             flash(f"Saved the changes to {application.name}.", "success")
             return redirect(url_for("vendor.applications", _anchor=_anchor(application)))
     return _form_page(form, error, application)

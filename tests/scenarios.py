@@ -17,6 +17,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from authserver.domain import credentials
+from authserver.domain.catalogue import default_catalogue
 from authserver.extensions import db
 from authserver.models.applications import SCHOOL_SECRET_GRANT_TYPE
 from tests.oauth_flow import PASSWORD, basic_auth, csrf_token
@@ -24,7 +25,7 @@ from tests.oauth_flow import PASSWORD, basic_auth, csrf_token
 # A reply slower than this counts as a hang: the client gives up and records a timeout.
 CLIENT_TIMEOUT_SECONDS = 5.0
 REDIRECT_URI = "https://app.example.com/callback"
-ALWAYS_SHARED = {"PublicSchoolData"}
+ALWAYS_SHARED = default_catalogue().always_shared
 
 
 @dataclass

@@ -6,6 +6,7 @@ import datetime as dt
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -87,147 +88,117 @@ def check_https_url(url: str, what: str) -> str:
     return url
 
 
-def _check_registration(
-    *,
-    name: str,
-    redirect_uris: Sequence[str],
-    scopes: Sequence[ScopeRequest],
-    privacy_policy_url: str,
-    terms_url: str | None,
-    website_url: str | None,
-    token_endpoint_auth_method: str,
-    access_token_format: str,
-) -> None:
-    """The rules every registration meets, when first made and at every change."""
-    if not name.strip():
-        raise RegistrationError("an application needs a name")
-    if not redirect_uris:
-        raise RegistrationError("register at least one redirect URI")
-    if token_endpoint_auth_method not in TOKEN_ENDPOINT_AUTH_METHODS:
-        raise RegistrationError(f"unknown token endpoint auth method {token_endpoint_auth_method}")
-    if access_token_format not in ACCESS_TOKEN_FORMATS:
-        raise RegistrationError(f"unknown access token format {access_token_format}")
-    for uri in redirect_uris:
-        check_redirect_uri(uri)
-    check_https_url(privacy_policy_url, "the privacy policy")
-    if terms_url:
-        check_https_url(terms_url, "the terms of use")
-    if website_url:
-        check_https_url(website_url, "the website")
-    check_scope_requests(scopes)
+@dataclass(frozen=True)
+class Registration:
+    """What a vendor registers for an application, first made or changed: one set of rules."""
+
+    name: str
+    redirect_uris: Sequence[str]
+    scopes: Sequence[ScopeRequest]
+    privacy_policy_url: str
+    description: str = ""
+    terms_url: str | None = None
+    website_url: str | None = None
+    token_endpoint_auth_method: str = "client_secret_basic"  # noqa: S105 (a method name)
+    require_pushed_authorization_requests: bool = False
+    access_token_format: str = "opaque"  # noqa: S105 (a format name)
+
+    def check(self) -> None:
+        """Raise RegistrationError unless every rule holds."""
+        if not self.name.strip():
+            raise RegistrationError("an application needs a name")
+        if not self.redirect_uris:
+            raise RegistrationError("register at least one redirect URI")
+        if self.token_endpoint_auth_method not in TOKEN_ENDPOINT_AUTH_METHODS:
+            raise RegistrationError(
+                f"unknown token endpoint auth method {self.token_endpoint_auth_method}"
+            )
+        if self.access_token_format not in ACCESS_TOKEN_FORMATS:
+            raise RegistrationError(f"unknown access token format {self.access_token_format}")
+        for uri in self.redirect_uris:
+            check_redirect_uri(uri)
+        check_https_url(self.privacy_policy_url, "the privacy policy")
+        if self.terms_url:
+            check_https_url(self.terms_url, "the terms of use")
+        if self.website_url:
+            check_https_url(self.website_url, "the website")
+        check_scope_requests(self.scopes)
+
+    def apply_to(self, application: Application) -> bool:
+        """Write the (checked) registration onto the application; returns whether the scopes
+        it asks for, or which of them are required, changed."""
+        application.name = self.name.strip()
+        application.description = self.description
+        application.redirect_uris = list(dict.fromkeys(self.redirect_uris))
+        application.privacy_policy_url = self.privacy_policy_url
+        application.terms_url = self.terms_url
+        application.website_url = self.website_url
+        application.token_endpoint_auth_method = self.token_endpoint_auth_method
+        application.require_pushed_authorization_requests = (
+            self.require_pushed_authorization_requests
+        )
+        application.access_token_format = self.access_token_format
+        before = {(row.scope, row.required) for row in application.scope_requests}
+        # Change rows in place: a scope dropped and asked for again must not collide with itself.
+        kept = {row.scope: row for row in application.scope_requests}
+        rows = []
+        for request in self.scopes:
+            row = kept.get(request.scope) or ApplicationScope(scope=request.scope)
+            row.required = request.required
+            row.purpose = request.purpose.strip()
+            rows.append(row)
+        application.scope_requests = rows
+        return {(row.scope, row.required) for row in rows} != before
 
 
-def register_application(
-    vendor: Vendor,
-    *,
-    name: str,
-    redirect_uris: Sequence[str],
-    scopes: Sequence[ScopeRequest],
-    privacy_policy_url: str,
-    description: str = "",
-    terms_url: str | None = None,
-    website_url: str | None = None,
-    token_endpoint_auth_method: str = "client_secret_basic",  # noqa: S107 (a method name)
-    require_pushed_authorization_requests: bool = False,
-    access_token_format: str = "opaque",  # noqa: S107 (a format name)
-) -> tuple[Application, str | None]:
-    """Add an application for `vendor`; returns it and its client secret (shown once)."""
-    _check_registration(
-        name=name,
-        redirect_uris=redirect_uris,
-        scopes=scopes,
-        privacy_policy_url=privacy_policy_url,
-        terms_url=terms_url,
-        website_url=website_url,
-        token_endpoint_auth_method=token_endpoint_auth_method,
-        access_token_format=access_token_format,
-    )
-    application = Application(
-        vendor=vendor,
-        name=name.strip(),
-        description=description,
-        client_id=credentials.new_identifier(),
-        redirect_uris=list(dict.fromkeys(redirect_uris)),
-        privacy_policy_url=privacy_policy_url,
-        terms_url=terms_url,
-        website_url=website_url,
-        token_endpoint_auth_method=token_endpoint_auth_method,
-        require_pushed_authorization_requests=require_pushed_authorization_requests,
-        access_token_format=access_token_format,
-        scope_requests=[
-            ApplicationScope(scope=r.scope, required=r.required, purpose=r.purpose.strip())
-            for r in scopes
-        ],
-    )
+def register_application(vendor: Vendor, **fields: Any) -> tuple[Application, str | None]:
+    """Add an application for `vendor` (`fields` as in `Registration`); returns it and its
+    client secret (shown once), or None for a public client."""
+    registration = Registration(**fields)
+    registration.check()
+    application = Application(vendor=vendor, client_id=credentials.new_identifier())
+    registration.apply_to(application)
     secret = None if application.is_public else application.issue_client_secret()
     db.session.add(application)
     db.session.flush()
     return application, secret
 
 
-def update_application(
-    application: Application,
-    *,
-    name: str,
-    redirect_uris: Sequence[str],
-    scopes: Sequence[ScopeRequest],
-    privacy_policy_url: str,
-    description: str = "",
-    terms_url: str | None = None,
-    website_url: str | None = None,
-    token_endpoint_auth_method: str | None = None,
-    require_pushed_authorization_requests: bool | None = None,
-    access_token_format: str | None = None,
-) -> Application:
+def update_application(application: Application, **fields: Any) -> Application:
     """Change an application's registration under the same rules as `register_application`.
 
-    The scope requests are replaced by `scopes`; options left as None keep their value. The
-    client secret is not touched, and an application cannot turn from a confidential client
+    The scope requests are replaced by `fields["scopes"]`; options not given keep their value.
+    The client secret is not touched, and an application cannot turn from a confidential client
     into a public one or back (a secret would linger or be missing): register another instead.
     When the scopes asked for change, every school with a grant (or a pending request) is
     asked again for the difference; the grants go on working at what was approved meanwhile.
     """
-    method = token_endpoint_auth_method or application.token_endpoint_auth_method
-    token_format = access_token_format or application.access_token_format
-    _check_registration(
-        name=name,
-        redirect_uris=redirect_uris,
-        scopes=scopes,
-        privacy_policy_url=privacy_policy_url,
-        terms_url=terms_url,
-        website_url=website_url,
-        token_endpoint_auth_method=method,
-        access_token_format=token_format,
-    )
+    kept_options = {
+        option: getattr(application, option)
+        for option in KEPT_UNLESS_GIVEN
+        if fields.get(option) is None
+    }
+    registration = Registration(**{**fields, **kept_options})
+    registration.check()
+    method = registration.token_endpoint_auth_method
     if (method == "none") != application.is_public:
         kind = "public" if application.is_public else "confidential"
         raise RegistrationError(
             f"a {kind} client cannot change to {method}; register a new application instead"
         )
-    application.name = name.strip()
-    application.description = description
-    application.redirect_uris = list(dict.fromkeys(redirect_uris))
-    application.privacy_policy_url = privacy_policy_url
-    application.terms_url = terms_url
-    application.website_url = website_url
-    application.token_endpoint_auth_method = method
-    application.access_token_format = token_format
-    if require_pushed_authorization_requests is not None:
-        application.require_pushed_authorization_requests = require_pushed_authorization_requests
-    before = {(row.scope, row.required) for row in application.scope_requests}
-    # Change rows in place: a scope dropped and asked for again must not collide with itself.
-    kept = {row.scope: row for row in application.scope_requests}
-    rows = []
-    for request in scopes:
-        row = kept.get(request.scope) or ApplicationScope(scope=request.scope)
-        row.required = request.required
-        row.purpose = request.purpose.strip()
-        rows.append(row)
-    application.scope_requests = rows
+    scopes_changed = registration.apply_to(application)
     db.session.flush()
-    if {(row.scope, row.required) for row in rows} != before:
+    if scopes_changed:
         grants.ask_again_after_change(application)
     return application
+
+
+# Options an edit may leave out (the vendor's page shows no field for some of them).
+KEPT_UNLESS_GIVEN = (
+    "token_endpoint_auth_method",
+    "require_pushed_authorization_requests",
+    "access_token_format",
+)
 
 
 class SchoolAccess(enum.StrEnum):

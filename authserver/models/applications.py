@@ -14,7 +14,6 @@ from authserver.models.columns import UTCDateTime, utcnow
 TOKEN_ENDPOINT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 ACCESS_TOKEN_FORMATS = ("opaque", "jwt")
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
-ALWAYS_SHARED_SCOPES = frozenset({"PublicSchoolData"})
 SCHOOL_SECRET_GRANT_TYPE = "urn:schooldata:params:oauth:grant-type:school-secret"  # noqa: S105
 CONFIDENTIAL_GRANT_TYPES = frozenset({"client_credentials", SCHOOL_SECRET_GRANT_TYPE})
 # Resource servers' client ids start with this, so a lookup knows which table to try first.
@@ -112,11 +111,14 @@ class Application(db.Model):
 
     def get_allowed_scope(self, scope: str | None) -> str | None:
         """The requested scopes if all were registered by this application, else None."""
+        # Imported here: the catalogue validates itself against the MIS models at load.
+        from authserver.domain.catalogue import default_catalogue
+
         registered = self.requested_scopes
         if not scope:
             return " ".join(registered)
         asked = scope.split()
-        allowed = set(registered) | ALWAYS_SHARED_SCOPES
+        allowed = set(registered) | default_catalogue().always_shared
         if not set(asked) <= allowed:
             return None
         return " ".join(dict.fromkeys(asked))

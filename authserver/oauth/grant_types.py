@@ -21,9 +21,9 @@ from sqlalchemy.orm import contains_eager, joinedload
 
 from authserver.domain import audit, credentials, school_secrets, tokens
 from authserver.domain.audit import AuditAction
+from authserver.domain.catalogue import default_catalogue
 from authserver.extensions import db
 from authserver.models.applications import (
-    ALWAYS_SHARED_SCOPES,
     SCHOOL_SECRET_GRANT_TYPE,
     Application,
 )
@@ -194,7 +194,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if grant is None or not grant.is_in_force():
             raise InvalidGrantError("The school has withdrawn this application's access.")
         # Never more than the school's grant allows now, and never more than before.
-        scopes = [s for s in refresh_token.scopes if s in grant.scopes or s == "PublicSchoolData"]
+        always_shared = default_catalogue().always_shared
+        scopes = [s for s in refresh_token.scopes if s in grant.scopes or s in always_shared]
         return _principal_for(
             grant,
             version=refresh_token.grant_version or grant.version,
@@ -277,7 +278,7 @@ class SchoolSecretGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             )
         except school_secrets.SecretRefused as refusal:
             raise InvalidGrantError(str(refusal)) from refusal
-        available = [*secret.scopes, *sorted(ALWAYS_SHARED_SCOPES)]
+        available = [*secret.scopes, *sorted(default_catalogue().always_shared)]
         scope = " ".join(secret.scopes)
         if self.request.payload.scope:
             asked = self.request.payload.scope.split()

@@ -380,3 +380,9 @@ def test_small_bad_catalogue_reports_every_problem(tmp_path: Path) -> None:
     assert "entity 'student' has no field 'nope'" in message
     assert "entity 'student' has no label" in message
     assert "not readable through any current read scope" in message
+
+
+def test_the_always_shared_scopes_are_those_that_need_no_consent() -> None:
+    catalogue = default_catalogue()
+    assert catalogue.always_shared == {"PublicSchoolData"}
+    assert all(not catalogue[name].consent_required for name in catalogue.always_shared)

@@ -96,6 +96,12 @@ class Catalogue:
         """The scope with this name, or None."""
         return self.scopes.get(name)
 
+    @functools.cached_property
+    def always_shared(self) -> frozenset[str]:
+        """Scopes that need no consent (PublicSchoolData): granted to any application that
+        asks, never requested of a school, never withdrawn."""
+        return frozenset(scope.name for scope in self if not scope.consent_required)
+
     def by_category(self) -> dict[str, list[Scope]]:
         """Scopes grouped by category, categories in declared order (empty ones included)."""
         grouped: dict[str, list[Scope]] = {category: [] for category in self.categories}
