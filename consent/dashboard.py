@@ -112,13 +112,19 @@ def school(urn: str) -> BaseResponse:
     return _no_store(Response(page))
 
 
+def _grant_of(school: School, grant_id: int) -> Grant:
+    """One of the school's grants, or 404 (another school's grant is not found, not refused)."""
+    grant = db.session.get(Grant, grant_id)
+    if grant is None or grant.school_id != school.id:
+        abort(404)
+    return grant
+
+
 @bp.post("/schools/<urn>/connections/<int:grant_id>/revoke")
 def revoke(urn: str, grant_id: int) -> BaseResponse:
     """Withdraw an application's access at once."""
     school = _school(urn)
-    grant = db.session.get(Grant, grant_id)
-    if grant is None or grant.school_id != school.id:
-        abort(404)
+    grant = _grant_of(school, grant_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
@@ -135,9 +141,7 @@ def renew(urn: str, grant_id: int) -> BaseResponse:
     """Ask again for an expired or withdrawn connection, and open the consent screen for it."""
     school = _school(urn)
     user = signed_in_user()
-    grant = db.session.get(Grant, grant_id)
-    if grant is None or grant.school_id != school.id:
-        abort(404)
+    grant = _grant_of(school, grant_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     if not user.can_approve_for(school):
@@ -247,9 +251,7 @@ def history(urn: str) -> BaseResponse:
 def receipt(urn: str, grant_id: int) -> BaseResponse:
     """A signed consent receipt for one grant, to download and keep."""
     school = _school(urn)
-    grant = db.session.get(Grant, grant_id)
-    if grant is None or grant.school_id != school.id:
-        abort(404)
+    grant = _grant_of(school, grant_id)
     signed = receipts.signed_receipt(grant)
     db.session.commit()  # the first receipt ever may have made the signing key
     filename = f"consent-receipt-{school.urn}-{grant.application.client_id}-v{grant.version}.json"
