@@ -7,27 +7,60 @@ DEMO_CREDENTIALS := instance/demo-credentials.json
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run serve test lint format migrate bench soak clean
+.PHONY: run serve test lint format migrate bench soak lock clean
+
+# uv installs from the lock. It lives in its own small environment, outside .venv, so that
+# nothing installed into .venv can remove it, and a new UV_VERSION gets a new folder.
+UV_VERSION := 0.13.9
+UV_HOME := .tools/uv-$(UV_VERSION)
+UV := $(UV_HOME)/bin/uv
+# One resolution of every extra with hashes, so run, dev and bench agree on each version.
+# It records names, versions, markers and hashes only (uv.lock would also record each file's
+# download address). LOCK_ARGS="--upgrade-package NAME" (or "--upgrade") moves pins on.
+LOCK := requirements.lock
+LOCK_COMPILE = $(UV) pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command 'make lock' --quiet
+
+$(UV):
+	$(PYTHON) -m venv $(UV_HOME)
+	$(UV_HOME)/bin/python -m pip install --quiet 'uv==$(UV_VERSION)'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# One stamp per set of extras, remade whenever pyproject.toml changes.
-$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# Install the project (editable) with extras $(1), every dependency at its locked version and
+# hash. First re-resolve into a scratch copy of the lock (its pins are kept as preferences):
+# any difference means pyproject.toml changed since the last `make lock`, so stop.
+define install_from_lock
+	cp $(LOCK) $(VENV)/lock-check.txt
+	$(LOCK_COMPILE) -o $(VENV)/lock-check.txt
+	@cmp -s $(LOCK) $(VENV)/lock-check.txt || { \
+		diff -u $(LOCK) $(VENV)/lock-check.txt | head -40; \
+		echo "$(LOCK) does not match pyproject.toml: run 'make lock' and commit both" >&2; \
+		exit 1; }
+	$(UV) pip install --quiet --python $(BIN)/python --strict -c $(LOCK) -e '.$(1)'
+endef
+
+# One stamp per set of extras, remade whenever pyproject.toml or the lock changes.
+$(VENV)/.installed-run: pyproject.toml $(LOCK) | $(BIN)/python $(UV)
+	$(call install_from_lock,)
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml $(LOCK) | $(BIN)/python $(UV)
+	$(call install_from_lock,[dev])
 	touch $@ $(VENV)/.installed-run
 
-$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+$(VENV)/.installed-bench: pyproject.toml $(LOCK) | $(BIN)/python $(UV)
+	$(call install_from_lock,[bench])
 	touch $@ $(VENV)/.installed-run
+
+## lock: re-resolve requirements.lock after a change to pyproject.toml
+## (LOCK_ARGS="--upgrade-package NAME" upgrades one pin, LOCK_ARGS=--upgrade all of them)
+lock: | $(UV)
+	$(LOCK_COMPILE) $(LOCK_ARGS) -o $(LOCK)
 
 instance:
-	mkdir -p instance
+	mkdir -m 0700 -p instance
 
 ## run: install, migrate, seed the demo data once, and serve on http://127.0.0.1:5000
 run: $(VENV)/.installed-run | instance
@@ -40,12 +73,13 @@ serve: $(VENV)/.installed-run
 	$(FLASK) db upgrade
 	$(BIN)/gunicorn --workers $${WORKERS:-2} --bind $(HOST):$(PORT) wsgi:app
 
-## test: lint, format check and the whole test suite
+## test: lint, format check, type check (mypy) and the whole test suite
 # The browser tests drive Debian's Chromium: installed here when missing and we can (root, apt),
 # otherwise they are skipped (or fail under CI).
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "Installing Chromium for the browser tests (apt-get)"; \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
@@ -56,6 +90,7 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .
@@ -80,4 +115,4 @@ soak: $(VENV)/.installed-dev
 	$(BIN)/python -m tests.soak --rounds $${ROUNDS:-5} --restarts $${RESTARTS:-3}
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .tools .pytest_cache .ruff_cache .mypy_cache

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.engine import URL, make_url
 
+from authserver import instance
 from authserver.config import Settings, load_settings
 from authserver.redaction import keep_secrets_out_of_logs
 
@@ -83,6 +85,11 @@ def _init_extensions(app: Flask) -> None:
     from authserver.extensions import csrf, db, limiter, migrate
     from authserver.models.columns import render_migration_item
 
+    database = _sqlite_path(app.config["SQLALCHEMY_DATABASE_URI"])
+    if database is not None and not database.is_absolute():
+        # Flask-SQLAlchemy puts a relative SQLite path in the instance folder, making it with
+        # the umask's mode when it is missing: make it first, owner-only.
+        instance.make_folder(Path(app.instance_path))
     db.init_app(app)
     # Batch mode lets Alembic alter SQLite tables (it has almost no ALTER TABLE).
     migrate.init_app(
@@ -117,6 +124,11 @@ def _tune_sqlite(app: Flask) -> None:
 
     with app.app_context():
         engine = db.engine
+    database = _sqlite_path(engine.url)
+    if database is not None:
+        # SQLite would create the file with the umask's mode; its -wal and -shm files take the
+        # database's mode.
+        instance.create_empty_file(database)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -127,6 +139,15 @@ def _tune_sqlite(app: Flask) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+
+def _sqlite_path(url: str | URL) -> Path | None:
+    """The file of a SQLite database URL (None: another database, in memory, a URI name)."""
+    url = make_url(url)
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    return None if database.startswith("file:") else Path(database)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -13,6 +13,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from authserver import instance
 from authserver.extensions import db
 
 demo = AppGroup("demo", help="Demo data for trying the product.")
@@ -58,8 +59,7 @@ def seed_command(
     db.session.commit()
     document = credentials.as_json()
     if json_file is not None:
-        json_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(json_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = instance.create_file(json_file, replace=True)
         with os.fdopen(fd, "w") as handle:
             json.dump(document, handle, indent=2)
         click.echo(f"Credentials written to {json_file} (keep it private).")

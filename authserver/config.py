@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from authserver import instance
+
 ENVIRONMENTS = ("development", "production", "testing")
 
 
@@ -176,10 +178,9 @@ def _development_secret_key(instance_path: Path) -> str:
     key_file = instance_path / "secret_key"
     if key_file.exists():
         return key_file.read_text().strip()
-    instance_path.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
     try:
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = instance.create_file(key_file)
     except FileExistsError:  # another worker won the race; use its key
         return key_file.read_text().strip()
     with os.fdopen(fd, "w") as handle:

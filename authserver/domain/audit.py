@@ -73,4 +73,7 @@ def record(
             "detail": detail,
         },
     )
-    return result.inserted_primary_key[0]
+    key = result.inserted_primary_key
+    if key is None:  # SQLAlchemy's type allows it; a single-row INSERT always has its key
+        raise RuntimeError("the audit event was written without an id")
+    return int(key[0])

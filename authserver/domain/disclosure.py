@@ -5,16 +5,22 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, or_, select, true
+from sqlalchemy import ColumnElement, ColumnExpressionArgument, Select, exists, or_, select, true
 
 from authserver.domain.catalogue import default_catalogue
 from authserver.domain.grants import Restrictions
 from authserver.extensions import db
 from authserver.models.mis import ENTITIES, entity_fields
-from authserver.models.mis.catering import CashlessAccount
+from authserver.models.mis.assessment import ExamResult
+from authserver.models.mis.base import MisRecord
+from authserver.models.mis.catering import CashlessAccount, CashlessTransaction
 from authserver.models.mis.contacts import StudentContact
+from authserver.models.mis.photos import Photo
 from authserver.models.mis.structure import ClassMembership, GroupMembership
+from authserver.models.mis.students import Student
+from authserver.models.organisations import School
 
 PUBLIC_ENTITIES = frozenset({"school"})
 # A pupil who has left; only ThreeYearHistory shows them.
@@ -43,7 +49,7 @@ class Disclosure:
     def may_read(self, entity: str) -> bool:
         return entity in PUBLIC_ENTITIES or bool(self.visible_fields(entity))
 
-    def covers(self, student_id: ColumnElement[int]) -> ColumnElement[bool]:
+    def covers(self, student_id: ColumnExpressionArgument[int]) -> ColumnElement[bool]:
         """Whether the pupil `student_id` is one the grant covers, as SQL.
 
         A correlated EXISTS rather than `IN (pupils...)`: the database probes the pupil's own
@@ -70,11 +76,10 @@ class Disclosure:
         """The pupils the grant covers, loaded (None: every pupil of the school)."""
         if self.narrowing.is_whole_school:
             return None
-        student = ENTITIES["student"]
         return frozenset(
             db.session.scalars(
-                select(student.id).where(
-                    student.school_id == self.school_id, self.covers(student.id)
+                select(Student.id).where(
+                    Student.school_id == self.school_id, self.covers(Student.id)
                 )
             )
         )
@@ -100,30 +105,40 @@ def _granted_fields(
     return granted, frozenset(catalogue.fields_for(read_scopes) - set(excluded))
 
 
-def rows_visible(disclosure: Disclosure, entity: str, query: Select) -> Select:
+def rows_visible(disclosure: Disclosure, entity: str, query: Select[Any]) -> Select[Any]:
     """Narrow a query of `entity` to the school, the pupils the grant covers, and the rows its
     scopes allow (embargoed exam results, former pupils)."""
-    model = ENTITIES[entity]
     if entity == "school":
-        return query.where(model.id == disclosure.school_id)
+        return query.where(School.id == disclosure.school_id)
+    model = _mis_model(entity)
     query = query.where(model.school_id == disclosure.school_id)
     if entity == "exam_result" and "EmbargoedExamsResults" not in disclosure.scopes:
-        query = query.where(model.embargoed.is_(False))
+        query = query.where(ExamResult.embargoed.is_(False))
     if entity == "student" and "ThreeYearHistory" not in disclosure.scopes:
         query = query.where(
-            or_(model.enrolment_status.is_(None), model.enrolment_status != FORMER_PUPIL)
+            or_(Student.enrolment_status.is_(None), Student.enrolment_status != FORMER_PUPIL)
         )
     if disclosure.narrowing.is_whole_school:
         return query
     return _only_pupils(entity, model, query, disclosure)
 
 
-def _only_pupils(entity: str, model: type, query: Select, disclosure: Disclosure) -> Select:
+def _mis_model(entity: str) -> type[MisRecord]:
+    model = ENTITIES[entity]
+    if not issubclass(model, MisRecord):
+        raise TypeError(f"{entity} is not an MIS entity")
+    return model
+
+
+def _only_pupils(
+    entity: str, model: type[MisRecord], query: Select[Any], disclosure: Disclosure
+) -> Select[Any]:
     covers = disclosure.covers
     if entity == "student":
         return query.where(covers(model.id))
-    if hasattr(model, "student_id"):
-        return query.where(covers(model.student_id))
+    student_id = getattr(model, "student_id", None)
+    if student_id is not None:
+        return query.where(covers(student_id))
     linked_contact = exists().where(
         StudentContact.contact_id == model.id, covers(StudentContact.student_id)
     )
@@ -132,18 +147,19 @@ def _only_pupils(entity: str, model: type, query: Select, disclosure: Disclosure
     if entity == "cashless_transaction":
         return query.where(
             exists().where(
-                CashlessAccount.id == model.account_id, covers(CashlessAccount.student_id)
+                CashlessAccount.id == CashlessTransaction.account_id,
+                covers(CashlessAccount.student_id),
             )
         )
     if entity == "photo":
         contact_photo = exists().where(
-            StudentContact.contact_id == model.person_id, covers(StudentContact.student_id)
+            StudentContact.contact_id == Photo.person_id, covers(StudentContact.student_id)
         )
         return query.where(
             or_(
-                model.person_type == "staff",
-                (model.person_type == "student") & covers(model.person_id),
-                (model.person_type == "contact") & contact_photo,
+                Photo.person_type == "staff",
+                (Photo.person_type == "student") & covers(Photo.person_id),
+                (Photo.person_type == "contact") & contact_photo,
             )
         )
     return query  # structure, staff and school data are not about particular pupils

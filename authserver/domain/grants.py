@@ -492,6 +492,6 @@ def expire_due(now: dt.datetime | None = None) -> list[Grant]:
             school=grant.school_id,
             application=grant.application_id,
             version=grant.version,
-            expired_at=grant.expires_at.isoformat(),
+            expired_at=grant.expires_at.isoformat() if grant.expires_at else None,
         )
     return due

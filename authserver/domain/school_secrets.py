@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import ScalarSelect, select, update
+from sqlalchemy import CursorResult, ScalarSelect, select, update
 
 from authserver.domain import audit, credentials
 from authserver.domain.audit import AuditAction
@@ -43,7 +44,7 @@ def claim(grant: Grant, application: Application, *, overlap_seconds: int) -> Cl
     if not grant.is_in_force():
         raise SecretRefused("the school has not approved this application (or withdrew it)")
     now = utcnow()
-    superseded = db.session.execute(
+    result = db.session.execute(
         update(SchoolSecret)
         .where(
             SchoolSecret.grant_id == grant.id,
@@ -51,7 +52,8 @@ def claim(grant: Grant, application: Application, *, overlap_seconds: int) -> Cl
             SchoolSecret.superseded_at.is_(None),
         )
         .values(superseded_at=now, expires_at=now + dt.timedelta(seconds=overlap_seconds))
-    ).rowcount
+    )
+    superseded = cast(CursorResult[Any], result).rowcount
     value = credentials.new_secret()
     row = SchoolSecret(
         grant_id=grant.id,
@@ -122,8 +124,9 @@ def hold_grant(grant_id: int | ScalarSelect[int]) -> Grant | None:
 
 def revoke_for_grant(grant_id: int) -> int:
     """End every secret of a grant at once (no overlap): revocation and narrowing bite now."""
-    return db.session.execute(
+    result = db.session.execute(
         update(SchoolSecret)
         .where(SchoolSecret.grant_id == grant_id, SchoolSecret.revoked_at.is_(None))
         .values(revoked_at=utcnow())
-    ).rowcount
+    )
+    return cast(CursorResult[Any], result).rowcount

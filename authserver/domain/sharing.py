@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnExpressionArgument, func, select
 from sqlalchemy.orm import joinedload
 
 from authserver.domain.catalogue import Scope, default_catalogue
@@ -158,7 +158,7 @@ def platform_totals() -> PlatformTotals:
     """How much the platform carries, in counts."""
     from authserver.models.applications import Vendor
 
-    def count(model: type, *where: object) -> int:
+    def count(model: type, *where: ColumnExpressionArgument[bool]) -> int:
         return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
     return PlatformTotals(

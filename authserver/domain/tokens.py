@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, CursorResult, Select, bindparam, delete, select, update
 from sqlalchemy.orm import joinedload
 
 from authserver.domain import credentials
@@ -31,7 +31,7 @@ def _find_by(column: Any, digest: str) -> Token | None:
 
 
 @functools.cache
-def _token_by(column: Any) -> Select:
+def _token_by(column: Any) -> Select[Token]:
     # Built once (its cache key with it) and bound per request. Every use of a token reads its
     # application and its grant: one query loads all three.
     return (
@@ -77,7 +77,7 @@ def revoke_family(family_id: str) -> int:
         .where(Token.family_id == family_id, Token.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
-    return result.rowcount
+    return cast(CursorResult[Any], result).rowcount
 
 
 def revoke_issued_from_code(authorization_code_id: int) -> int:
@@ -88,7 +88,7 @@ def revoke_issued_from_code(authorization_code_id: int) -> int:
         .where(Token.family_id.in_(families), Token.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
-    return result.rowcount
+    return cast(CursorResult[Any], result).rowcount
 
 
 def revoke_for_grant(grant_id: int) -> int:
@@ -98,7 +98,7 @@ def revoke_for_grant(grant_id: int) -> int:
         .where(Token.grant_id == grant_id, Token.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
-    return result.rowcount
+    return cast(CursorResult[Any], result).rowcount
 
 
 # A replayed code still revokes what it issued for this long after it expired (RFC 6749
@@ -113,7 +113,10 @@ def purge_expired(now: dt.datetime, *, batch_size: int) -> dict[str, int]:
     that the token endpoint waits on. Kept until they can matter no more: a rotated refresh
     token until its own expiry (its replay must still revoke the family), a code for a day.
     """
-    dead = {
+    dead: dict[
+        type[Token] | type[AuthorizationCode] | type[PushedAuthorizationRequest],
+        ColumnElement[bool],
+    ] = {
         Token: (Token.expires_at < now)
         & (Token.refresh_expires_at.is_(None) | (Token.refresh_expires_at < now)),
         AuthorizationCode: AuthorizationCode.expires_at
@@ -124,5 +127,5 @@ def purge_expired(now: dt.datetime, *, batch_size: int) -> dict[str, int]:
     for model, condition in dead.items():
         batch = select(model.id).where(condition).limit(batch_size).scalar_subquery()
         result = db.session.execute(delete(model).where(model.id.in_(batch)))
-        removed[model.__tablename__] = result.rowcount
+        removed[model.__tablename__] = cast(CursorResult[Any], result).rowcount
     return removed

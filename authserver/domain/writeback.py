@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Date, Integer, String, select
+from sqlalchemy import Date, Integer, String, inspect, select
 from sqlalchemy.orm import Session
 
 from authserver.models.mis import ENTITIES
@@ -157,7 +157,7 @@ def validate(
 def _typed(
     model: type[MisRecord], field: str, raw: Any, *, required: bool
 ) -> tuple[Any, str | None]:
-    column_type = model.__table__.c[field].type
+    column_type = inspect(model).local_table.c[field].type
     if isinstance(column_type, Integer):
         if isinstance(raw, bool) or not isinstance(raw, int):
             return None, f"{field} must be a whole number."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -88,6 +89,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
         if token is None:
             return {"active": False}
         row, now = token.token, utcnow()
+        expires_at: dt.datetime | None
         if token.kind == "access_token":
             active, expires_at = tokens.access_token_is_active(row, now), row.expires_at
         else:

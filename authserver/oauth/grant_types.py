@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from authlib.oauth2 import rfc9207
 from authlib.oauth2.rfc6749 import (
@@ -16,9 +16,10 @@ from authlib.oauth2.rfc6749 import (
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7636.challenge import compare_s256_code_challenge
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import contains_eager, joinedload
 
+from authserver.config import Settings
 from authserver.domain import audit, credentials, school_secrets, tokens
 from authserver.domain.audit import AuditAction
 from authserver.domain.catalogue import default_catalogue
@@ -94,7 +95,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         db.session.flush()
 
     def query_authorization_code(self, code: str, client: Application) -> AuthorizationCode | None:
-        row = db.session.scalar(
+        row: AuthorizationCode | None = db.session.scalar(
             select(AuthorizationCode).where(
                 AuthorizationCode.code_digest == credentials.digest(code)
             )
@@ -102,11 +103,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if row is None or row.application_id != client.id:
             return None
         # Claim the code atomically: of concurrent redemptions exactly one updates the row.
-        claimed = db.session.execute(
+        result = db.session.execute(
             update(AuthorizationCode)
             .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
             .values(used_at=utcnow())
-        ).rowcount
+        )
+        claimed = cast(CursorResult[Any], result).rowcount
         if not claimed:
             # RFC 6749 §4.1.2: a replayed code revokes every token issued from it.
             revoked = tokens.revoke_issued_from_code(row.id)
@@ -172,13 +174,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         token: Token = self.request.refresh_token
-        claimed = db.session.execute(
+        result = db.session.execute(
             update(Token)
             .where(
                 Token.id == token.id, Token.refresh_used_at.is_(None), Token.revoked_at.is_(None)
             )
             .values(refresh_used_at=utcnow())
-        ).rowcount
+        )
+        claimed = cast(CursorResult[Any], result).rowcount
         if not claimed:
             # Used (a replay: the family ends) or revoked since it was read (by the school or
             # RFC 7009: nothing more to end); the row read may predate either, so read it again.
@@ -187,7 +190,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 raise InvalidGrantError("The refresh token has been revoked.")
             self._revoke_replayed(token)
             raise InvalidGrantError("The refresh token has already been used.")
-        return super().create_token_response()
+        response: tuple[int, dict[str, Any], list[tuple[str, str]]] = (
+            super().create_token_response()
+        )
+        return response
 
     def authenticate_user(self, refresh_token: Token) -> SchoolPrincipal:
         grant = db.session.get(Grant, refresh_token.grant_id) if refresh_token.grant_id else None
@@ -212,7 +218,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             if not set(asked) <= set(user.scope.split()):
                 raise InvalidScopeError("A refresh cannot widen the scopes of a token.")
             scope = " ".join(dict.fromkeys(asked))
-        return self.generate_token(user=user, scope=scope, include_refresh_token=True)
+        token: dict[str, Any] = self.generate_token(
+            user=user, scope=scope, include_refresh_token=True
+        )
+        return token
 
     def revoke_old_credential(self, refresh_token: Token) -> None:
         # Already marked used when it was claimed in create_token_response.
@@ -316,7 +325,8 @@ class IssuerParameter(rfc9207.IssuerParameter):
     """RFC 9207: every authorization response names its issuer, against mix-up attacks."""
 
     def get_issuer(self) -> str:
-        return current_app.config["SETTINGS"].issuer
+        settings: Settings = current_app.config["SETTINGS"]
+        return settings.issuer
 
 
 def register(server: Any) -> None:

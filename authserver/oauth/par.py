@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, cast
 
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from werkzeug.datastructures import MultiDict
 
 from authserver.domain import credentials
@@ -41,7 +42,7 @@ def find(client_id: str | None, request_uri: str) -> PushedAuthorizationRequest 
     if not client_id or not request_uri.startswith(REQUEST_URI_PREFIX):
         return None
     reference = request_uri.removeprefix(REQUEST_URI_PREFIX)
-    pushed = db.session.scalar(
+    pushed: PushedAuthorizationRequest | None = db.session.scalar(
         select(PushedAuthorizationRequest).where(
             PushedAuthorizationRequest.request_uri_digest == credentials.digest(reference)
         )
@@ -61,13 +62,12 @@ def parameters_of(pushed: PushedAuthorizationRequest) -> MultiDict:
 
 def consume(pushed: PushedAuthorizationRequest) -> bool:
     """Mark a pushed request used at the decision; False if another request got there first."""
-    return bool(
-        db.session.execute(
-            update(PushedAuthorizationRequest)
-            .where(
-                PushedAuthorizationRequest.id == pushed.id,
-                PushedAuthorizationRequest.used_at.is_(None),
-            )
-            .values(used_at=utcnow())
-        ).rowcount
+    result = db.session.execute(
+        update(PushedAuthorizationRequest)
+        .where(
+            PushedAuthorizationRequest.id == pushed.id,
+            PushedAuthorizationRequest.used_at.is_(None),
+        )
+        .values(used_at=utcnow())
     )
+    return bool(cast(CursorResult[Any], result).rowcount)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -63,13 +64,21 @@ class ParametersRequest(OAuth2Request):
 
 
 @functools.cache
-def _client_by_id(kind: type) -> Select:
-    """The lookup of a client by id, built once (its cache key with it) and bound per request."""
-    query = select(kind).where(kind.client_id == bindparam("client_id"))
-    if kind is Application:
-        # Its requested scopes are read only at the authorization endpoint.
-        query = query.options(lazyload(Application.scope_requests))
-    return query
+def _application_by_id() -> Select[Application]:
+    """The lookup of an application by client id, built once (its cache key with it) and bound
+    per request."""
+    # Its requested scopes are read only at the authorization endpoint.
+    return (
+        select(Application)
+        .where(Application.client_id == bindparam("client_id"))
+        .options(lazyload(Application.scope_requests))
+    )
+
+
+@functools.cache
+def _resource_server_by_id() -> Select[ResourceServer]:
+    """The lookup of a resource server by client id, built once and bound per request."""
+    return select(ResourceServer).where(ResourceServer.client_id == bindparam("client_id"))
 
 
 class SchoolAuthorizationServer(AuthorizationServer):
@@ -80,11 +89,16 @@ class SchoolAuthorizationServer(AuthorizationServer):
             return None
         # One query on the hot path: resource servers' ids carry their prefix, so look in the
         # likelier table first (an application id may, rarely, start the same way).
-        kinds = (Application, ResourceServer)
+        lookups: tuple[Callable[[], Select[Application] | Select[ResourceServer]], ...] = (
+            _application_by_id,
+            _resource_server_by_id,
+        )
         if client_id.startswith(RESOURCE_SERVER_PREFIX):
-            kinds = (ResourceServer, Application)
-        for kind in kinds:
-            found = db.session.scalar(_client_by_id(kind), {"client_id": client_id})
+            lookups = (_resource_server_by_id, _application_by_id)
+        for lookup in lookups:
+            found: Application | ResourceServer | None = db.session.scalar(
+                lookup(), {"client_id": client_id}
+            )
             if found is not None:
                 return found
         return None
@@ -96,7 +110,7 @@ class SchoolAuthorizationServer(AuthorizationServer):
         return ParametersRequest(flask_request.form.copy())
 
     def handle_response(self, status_code: int, payload: Any, headers: Any) -> Response:
-        response = super().handle_response(status_code, payload, headers)
+        response: Response = super().handle_response(status_code, payload, headers)
         if status_code != 302:
             response.headers["Cache-Control"] = "no-store"
             response.headers["Pragma"] = "no-cache"
@@ -199,4 +213,5 @@ def init_server(app: Flask) -> SchoolAuthorizationServer:
 
 def oauth_server() -> SchoolAuthorizationServer:
     """The current app's authorization server."""
-    return current_app.extensions["oauth_server"]
+    server: SchoolAuthorizationServer = current_app.extensions["oauth_server"]
+    return server

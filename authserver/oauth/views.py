@@ -34,7 +34,10 @@ def _form_problem() -> str | None:
 
 
 def _invalid_request(description: str) -> Response:
-    return oauth_server().handle_error_response(None, InvalidRequestError(description))
+    response: Response = oauth_server().handle_error_response(
+        None, InvalidRequestError(description)
+    )
+    return response
 
 
 @bp.post("/oauth/token")
@@ -45,7 +48,7 @@ def token() -> Response:
         return _invalid_request(problem)
     if not request.form.get("grant_type"):
         return _invalid_request("Missing grant_type.")
-    response = oauth_server().create_token_response()
+    response: Response = oauth_server().create_token_response()
     # Commit even on error: a replayed code or refresh token has just revoked its family.
     db.session.commit()
     return response
@@ -57,7 +60,8 @@ def introspect() -> Response:
     """RFC 7662: is this token active, and what may it do."""
     if problem := _form_problem():
         return _invalid_request(problem)
-    return oauth_server().create_endpoint_response("introspection")
+    response: Response = oauth_server().create_endpoint_response("introspection")
+    return response
 
 
 @bp.post("/oauth/revoke")
@@ -65,7 +69,7 @@ def revoke() -> Response:
     """RFC 7009: revoke an access or refresh token."""
     if problem := _form_problem():
         return _invalid_request(problem)
-    response = oauth_server().create_endpoint_response("revocation")
+    response: Response = oauth_server().create_endpoint_response("revocation")
     db.session.commit()
     return response
 
@@ -92,7 +96,8 @@ def pushed_authorization_request() -> Response:
         request_uri, expires_in = par.push(client, parameters)
     except OAuth2Error as error:
         error.redirect_uri = None  # PAR errors are answered here, never redirected
-        return server.handle_error_response(oauth_request, error)
+        answer: Response = server.handle_error_response(oauth_request, error)
+        return answer
     db.session.commit()
     response = jsonify(request_uri=request_uri, expires_in=expires_in)
     response.status_code = 201

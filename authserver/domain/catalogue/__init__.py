@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeGuard
 
 from authserver.models.mis import ENTITIES, MisRecord, entity_fields
 
@@ -283,7 +283,10 @@ def _scope(
     if flags["consent_required"] is False and (flags["sensitive"] is not False or kind != "read"):
         problems.append(f"{label}: only a non-sensitive read scope can skip consent")
 
-    if len(problems) > before:
+    # The isinstance checks only tell the type checker what the problems above already ensure.
+    if len(problems) > before or not (
+        isinstance(category, str) and isinstance(kind, str) and isinstance(description, str)
+    ):
         return None
     return Scope(
         name=name.strip(),
@@ -322,7 +325,7 @@ def _check_reachable(scopes: Iterable[Scope], problems: list[str]) -> None:
         problems.append("not readable through any current read scope: " + ", ".join(unreachable))
 
 
-def _text(value: object) -> bool:
+def _text(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and bool(value.strip())
 
 
