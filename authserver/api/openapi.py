@@ -1,8 +1,9 @@
-"""The API contract: an OpenAPI 3.1 document built from the code's own registries.
+"""The API contract: an OpenAPI 3.1 document built from the code's own definitions.
 
-Nothing here is written out by hand per resource: the resources come from `RESOURCES`, their
-fields and types from the SQLAlchemy columns, the scopes from the catalogue and writeback from
-`authserver.domain.writeback.WRITEBACK_RESOURCES` (when that module exists). Served, public and
+Nothing here is written out by hand per resource or per answer: the resources come from the
+registry (`registry.RESOURCES`), their fields and types from the SQLAlchemy columns, the scopes
+from the catalogue, writeback from `authserver.domain.writeback.WRITEBACK_RESOURCES`, and every
+fixed-shape answer's schema from its pydantic model (`responses.MODELS`). Served, public and
 cacheable, at GET /api/v1/openapi.json.
 """
 
@@ -10,29 +11,29 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import importlib
 from typing import Any
 
 from flask import Response, current_app, jsonify, url_for
+from pydantic import BaseModel
 from sqlalchemy import inspect
 
-from authserver.api import bp
-from authserver.api.resources import DEFAULT_LIMIT, MAX_LIMIT, RESOURCES, resource_name
+from authserver.api import bp, responses
+from authserver.api.registry import RESOURCES, IncludeKind, Resource
+from authserver.api.resources import DEFAULT_LIMIT, MAX_LIMIT
+from authserver.api.responses import MODELS
 from authserver.domain.catalogue import default_catalogue
-from authserver.models.mis import ENTITIES, entity_fields
-from authserver.models.mis.contacts import Contact
-from authserver.models.mis.structure import Group, TeachingClass
+from authserver.domain.writeback import MAX_BATCH, WRITEBACK_RESOURCES
+from authserver.models.mis import ENTITIES
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1"
 PREFIX = "/api/v1"
 REF = "#/components/"
+#: Where a pydantic model's schema refers to another model.
+SCHEMA_REF = REF + "schemas/{model}"
 #: Ids are 32-bit integers (PostgreSQL `integer`).
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
 _TIME_PATTERN = r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)?$"
-
-#: Student includes that follow a link table rather than a `student_id` column.
-_LINKED_INCLUDES = {"contacts": Contact, "classes": TeachingClass, "groups": Group}
 
 
 def _ref(kind: str, name: str) -> dict[str, str]:
@@ -48,7 +49,7 @@ def schema_name(entity: str) -> str:
 
 
 def column_schema(column: Any) -> dict[str, Any]:
-    """The JSON Schema of a column's value as the API writes it (see resources._plain)."""
+    """The JSON Schema of a column's value as the API writes it (see domain.encoding)."""
     try:
         python_type = column.type.python_type
     except NotImplementedError:  # pragma: no cover - every MIS column has one today
@@ -85,31 +86,33 @@ def _columns(entity: str) -> dict[str, Any]:
     return {column.key: column for column in inspect(ENTITIES[entity]).columns}
 
 
-def entity_schema(entity: str) -> dict[str, Any]:
+def entity_schema(resource: Resource) -> dict[str, Any]:
     """An entity's object: `id` and `updated_at` always; each field only if the grant reveals
     it; and, for the includes this entity allows, the included records."""
     catalogue = default_catalogue()
+    entity = resource.entity
     columns = _columns(entity)
     properties: dict[str, Any] = {
         "id": {"type": "integer"},
         "updated_at": {"type": "string", "format": "date-time"},
     }
-    for field in entity_fields(entity):
+    for field in resource.fields:
         schema = column_schema(columns[field])
         label = catalogue.field_labels.get(f"{entity}.{field}")
         if label:
             schema["description"] = label
         properties[field] = schema
-    for name, target in includes_of(entity).items():
-        if name == "student":
+    for name, include in resource.includes.items():
+        target = _ref("schemas", schema_name(include.entity))
+        if include.kind is IncludeKind.PARENT:
             properties[name] = {
-                "oneOf": [_ref("schemas", schema_name(target)), {"type": "null"}],
-                "description": "With include=student: the pupil, or null if not visible.",
+                "oneOf": [target, {"type": "null"}],
+                "description": f"With include={name}: the pupil, or null if not visible.",
             }
         else:
             properties[name] = {
                 "type": "array",
-                "items": _ref("schemas", schema_name(target)),
+                "items": target,
                 "description": f"With include={name}.",
             }
     try:
@@ -128,78 +131,27 @@ def entity_schema(entity: str) -> dict[str, Any]:
     }
 
 
-def includes_of(entity: str) -> dict[str, str]:
-    """The `include=` names an entity's endpoints accept, each with the entity it returns
-    (mirrors resources._include)."""
-    if entity == "student":
-        found = {name: model.__entity__ for name, model in _LINKED_INCLUDES.items()}
-        for name, child in RESOURCES.items():
-            if name not in found and hasattr(ENTITIES[child], "student_id"):
-                found[name] = child
-        return found
-    if hasattr(ENTITIES[entity], "student_id"):
-        return {"student": "student"}
-    return {}
-
-
 # --- Shared pieces ------------------------------------------------------------------------------
 
 
-def _error_schemas() -> dict[str, Any]:
-    base = {
-        "error": {"type": "string", "description": "A machine-readable code (RFC 6749 §5.2)."},
-        "error_description": {"type": "string", "description": "What went wrong, for people."},
-        "error_uri": {"type": "string"},
-    }
-    return {
-        "Error": {
-            "type": "object",
-            "required": ["error"],
-            "properties": base,
-            "additionalProperties": False,
-        },
-        "InsufficientScopeError": {
-            "type": "object",
-            "required": ["error", "scope"],
-            "properties": base
-            | {
-                "error": {"const": "insufficient_scope"},
-                "scope": {
-                    "type": "string",
-                    "description": "Space-separated scopes, any one of which would do.",
-                },
-            },
-            "additionalProperties": False,
-        },
-        "ValidationError": {
-            "type": "object",
-            "required": ["error", "errors"],
-            "properties": base
-            | {
-                "errors": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["index", "message"],
-                        "properties": {
-                            "index": {"type": "integer", "minimum": 0},
-                            "field": {"type": ["string", "null"]},
-                            "message": {"type": "string"},
-                        },
-                        "additionalProperties": False,
-                    },
-                }
-            },
-            "additionalProperties": False,
-        },
-    }
+def model_schemas() -> dict[str, Any]:
+    """The components of the fixed-shape answers: each model's own JSON Schema, and the models
+    it holds, under their class names."""
+    schemas: dict[str, Any] = {}
+    for model in MODELS:
+        schema = model.model_json_schema(ref_template=SCHEMA_REF, mode="serialization")
+        schemas |= schema.pop("$defs", {})
+        schemas[model.__name__] = schema
+    return schemas
 
 
-def _error_response(description: str, schema: str = "Error", **headers: str) -> dict[str, Any]:
+def _error_response(
+    description: str, model: type[BaseModel] = responses.Error, **headers: str
+) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": description,
         "headers": {"Cache-Control": _ref("headers", "CacheControl")},
-        "content": {"application/json": {"schema": _ref("schemas", schema)}},
+        "content": {"application/json": {"schema": _ref("schemas", model.__name__)}},
     }
     for name, header in headers.items():
         response["headers"][name] = _ref("headers", header)
@@ -217,14 +169,14 @@ def _responses() -> dict[str, Any]:
         "Forbidden": _error_response(
             "insufficient_scope: the school's grant does not cover this data; `scope` names the"
             " scopes that would.",
-            "InsufficientScopeError",
+            responses.InsufficientScopeError,
             WWW_Authenticate="WWWAuthenticate",
         ),
         "NotFound": _error_response("not_found: no such thing, or not one this token may see."),
         "Conflict": _error_response("The request conflicts with the current state."),
         "Unprocessable": _error_response(
             "invalid_request: records that failed validation, each error with its index.",
-            "ValidationError",
+            responses.ValidationError,
         ),
         "TooManyRequests": _error_response(
             "too_many_requests: slow down.", Retry_After="RetryAfter"
@@ -296,20 +248,25 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _read_security(entity: str) -> list[dict[str, list[str]]]:
+def _read_security(resource: Resource) -> list[dict[str, list[str]]]:
     """Any one of the scopes that unlock the entity will do (requirements are alternatives)."""
-    scopes = [s.name for s in default_catalogue().scopes_for_entity(entity) if not s.deprecated]
-    return [{"oauth2": [name]} for name in scopes] + [{"bearer": []}]
+    return [{"oauth2": [name]} for name in resource.read_scopes()] + [{"bearer": []}]
+
+
+def _model(model: type[BaseModel], description: str | None = None) -> dict[str, Any]:
+    """A JSON answer whose schema is the model's (one of `responses.MODELS`)."""
+    return _json(_ref("schemas", model.__name__), description or model.__doc__ or "")
 
 
 # --- Paths ---------------------------------------------------------------------------------------
 
 
 def _resource_paths(paths: dict[str, Any]) -> None:
-    for name, entity in RESOURCES.items():
+    for name, resource in RESOURCES.items():
+        entity = resource.entity
         obj = _ref("schemas", schema_name(entity))
         parameters: list[dict[str, Any]] = []
-        includes = includes_of(entity)
+        includes = resource.includes
         if includes:
             parameters.append(
                 {
@@ -327,7 +284,7 @@ def _resource_paths(paths: dict[str, Any]) -> None:
                     },
                 }
             )
-        security = _read_security(entity)
+        security = _read_security(resource)
         tag = "Resources"
         paths[f"{PREFIX}/{name}"] = {
             "get": {
@@ -336,9 +293,7 @@ def _resource_paths(paths: dict[str, Any]) -> None:
                 "tags": [tag],
                 "security": security,
                 "parameters": [
-                    _ref("parameters", "limit"),
-                    _ref("parameters", "cursor"),
-                    _ref("parameters", "updated_after"),
+                    *(_ref("parameters", f) for f in resource.filters),
                     *parameters,
                 ],
                 "responses": {
@@ -387,19 +342,7 @@ def _school_and_deletions(paths: dict[str, Any]) -> None:
             "tags": ["Resources"],
             "security": [{"oauth2": []}, {"bearer": []}],
             "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["id", "name", "urn"],
-                        "properties": {
-                            "id": {"type": "integer"},
-                            "name": {"type": "string"},
-                            "urn": {"type": "string"},
-                        },
-                        "additionalProperties": False,
-                    },
-                    "The school's public data (PublicSchoolData: no consent needed).",
-                ),
+                "200": _model(responses.School),
                 **_common("401"),
             },
         }
@@ -415,20 +358,7 @@ def _school_and_deletions(paths: dict[str, Any]) -> None:
                 _ref("parameters", "limit"),
             ],
             "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["data"],
-                        "properties": {
-                            "data": {
-                                "type": "array",
-                                "items": _ref("schemas", "Deletion"),
-                            }
-                        },
-                        "additionalProperties": False,
-                    },
-                    "Deletions in the entities the token may read, oldest first.",
-                ),
+                "200": _model(responses.DeletionList),
                 **_common("400", "401"),
             },
         }
@@ -459,8 +389,8 @@ def _management_paths(paths: dict[str, Any]) -> None:
                 },
             },
             "responses": {
-                "200": _json(_ref("schemas", "AccessRequest"), "The pending request, as before."),
-                "201": _json(_ref("schemas", "AccessRequest"), "The new request."),
+                "200": _model(responses.AccessRequest, "The pending request, as before."),
+                "201": _model(responses.AccessRequest, "The new request."),
                 "409": _error_response(
                     "nothing_to_request: the school already granted everything."
                 ),
@@ -499,20 +429,7 @@ def _management_paths(paths: dict[str, Any]) -> None:
                 | {"description": "Only connections that changed after this moment."}
             ],
             "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["connections"],
-                        "properties": {
-                            "connections": {
-                                "type": "array",
-                                "items": _ref("schemas", "Connection"),
-                            }
-                        },
-                        "additionalProperties": False,
-                    },
-                    "The connections.",
-                ),
+                "200": _model(responses.ConnectionList, "The connections."),
                 **_common("400", "401"),
             },
         }
@@ -535,7 +452,7 @@ def _management_paths(paths: dict[str, Any]) -> None:
             "security": vendor,
             "parameters": [school_id],
             "responses": {
-                "201": _json(_ref("schemas", "SchoolSecret"), "The secret."),
+                "201": _model(responses.SchoolSecret, "The secret."),
                 **_common("401", "404"),
             },
         }
@@ -550,18 +467,7 @@ def _public_paths(paths: dict[str, Any]) -> None:
             "tags": ["Catalogue"],
             "security": [],
             "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["categories", "scopes"],
-                        "properties": {
-                            "categories": {"type": "array", "items": {"type": "string"}},
-                            "scopes": {"type": "array", "items": _ref("schemas", "Scope")},
-                        },
-                        "additionalProperties": False,
-                    },
-                    "Every scope, with the fields it unlocks.",
-                ),
+                "200": _model(responses.ScopeCatalogue),
                 **_common(),
             },
         }
@@ -595,25 +501,6 @@ def _public_paths(paths: dict[str, Any]) -> None:
     }
 
 
-def _writeback_resources() -> tuple[dict[str, Any], int]:
-    """`WRITEBACK_RESOURCES` and the batch limit, or nothing while there is no writeback."""
-    try:
-        module = importlib.import_module("authserver.domain.writeback")
-    except ModuleNotFoundError as missing:
-        if missing.name != "authserver.domain.writeback":
-            raise
-        return {}, 0
-    return dict(getattr(module, "WRITEBACK_RESOURCES", {})), getattr(module, "MAX_BATCH", 1000)
-
-
-def _field_names(fields: Any) -> list[str]:
-    if isinstance(fields, str):
-        return fields.split()
-    if isinstance(fields, dict):
-        return list(fields)
-    return list(fields or ())
-
-
 def _write_field(column: Any, required: bool) -> dict[str, Any]:
     """A writable field: a required one must have a value; an optional one may be null."""
     schema = column_schema(column)
@@ -625,12 +512,10 @@ def _write_field(column: Any, required: bool) -> dict[str, Any]:
 
 
 def _writeback_paths(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
-    resources, max_batch = _writeback_resources()
-    for name, resource in resources.items():
+    for name, resource in WRITEBACK_RESOURCES.items():
         entity = resource.entity
         columns = _columns(entity)
-        required = _field_names(resource.required)
-        optional = _field_names(resource.optional)
+        required, optional = list(resource.required), list(resource.optional)
         write_schema = f"{schema_name(entity)}Write"
         schemas[write_schema] = {
             "type": "object",
@@ -641,7 +526,7 @@ def _writeback_paths(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
             },
             "additionalProperties": False,
         }
-        path = paths.setdefault(f"{PREFIX}/{getattr(resource, 'resource', name) or name}", {})
+        path = paths.setdefault(f"{PREFIX}/{resource.resource}", {})
         path["post"] = {
             "operationId": f"create_{entity}",
             "summary": f"Write {name} back to the school's MIS",
@@ -658,7 +543,7 @@ def _writeback_paths(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
                                 "data": {
                                     "type": "array",
                                     "minItems": 1,
-                                    "maxItems": max_batch,
+                                    "maxItems": MAX_BATCH,
                                     "items": _ref("schemas", write_schema),
                                 }
                             },
@@ -690,139 +575,14 @@ def _writeback_paths(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
 # --- The document --------------------------------------------------------------------------------
 
 
-def _management_schemas() -> dict[str, Any]:
-    access_request = {
-        "type": "object",
-        "required": [
-            "id",
-            "school_id",
-            "school_urn",
-            "status",
-            "required_scopes",
-            "optional_scopes",
-            "created_at",
-            "updated_at",
-        ],
-        "properties": {
-            "id": {"type": "integer"},
-            "school_id": {"type": "integer"},
-            "school_urn": {"type": "string"},
-            "status": {"type": "string"},
-            "required_scopes": {"type": "array", "items": {"type": "string"}},
-            "optional_scopes": {"type": "array", "items": {"type": "string"}},
-            "created_at": {"type": "string", "format": "date-time"},
-            "updated_at": {"type": "string", "format": "date-time"},
-        },
-        "additionalProperties": False,
-    }
-    connection = {
-        "type": "object",
-        "required": [
-            "school_id",
-            "school_urn",
-            "school_name",
-            "status",
-            "grant_version",
-            "scopes",
-            "restrictions",
-            "expires_at",
-            "pending_request",
-            "updated_at",
-        ],
-        "properties": {
-            "school_id": {"type": "integer"},
-            "school_urn": {"type": "string"},
-            "school_name": {"type": "string"},
-            "status": {
-                "type": "string",
-                "description": "pending, approved, rejected, revoked, expired or withdrawn.",
-            },
-            "grant_version": {"type": ["integer", "null"]},
-            "scopes": {"type": "array", "items": {"type": "string"}},
-            "restrictions": {"type": "object"},
-            "expires_at": {"type": ["string", "null"], "format": "date-time"},
-            "pending_request": {"oneOf": [_ref("schemas", "AccessRequest"), {"type": "null"}]},
-            "updated_at": {"type": "string", "format": "date-time"},
-        },
-        "additionalProperties": False,
-    }
-    secret = {
-        "type": "object",
-        "required": [
-            "school_id",
-            "school_secret",
-            "grant_version",
-            "scope",
-            "previous_secret_valid_for_seconds",
-        ],
-        "properties": {
-            "school_id": {"type": "integer"},
-            "school_secret": {"type": "string"},
-            "grant_version": {"type": "integer"},
-            "scope": {"type": "string"},
-            "previous_secret_valid_for_seconds": {"type": "integer"},
-        },
-        "additionalProperties": False,
-    }
-    scope = {
-        "type": "object",
-        "required": [
-            "name",
-            "category",
-            "kind",
-            "sensitive",
-            "consent_required",
-            "deprecated",
-            "description",
-            "fields",
-        ],
-        "properties": {
-            "name": {"type": "string"},
-            "category": {"type": "string"},
-            "kind": {"type": "string"},
-            "sensitive": {"type": "boolean"},
-            "consent_required": {"type": "boolean"},
-            "deprecated": {"type": "boolean"},
-            "description": {"type": "string"},
-            "fields": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["name", "label"],
-                    "properties": {"name": {"type": "string"}, "label": {"type": "string"}},
-                    "additionalProperties": False,
-                },
-            },
-        },
-        "additionalProperties": False,
-    }
-    deletion = {
-        "type": "object",
-        "required": ["resource", "id", "deleted_at"],
-        "properties": {
-            "resource": {"type": "string", "enum": sorted(RESOURCES)},
-            "id": {"type": "integer"},
-            "deleted_at": {"type": "string", "format": "date-time"},
-        },
-        "additionalProperties": False,
-    }
-    return {
-        "AccessRequest": access_request,
-        "Connection": connection,
-        "SchoolSecret": secret,
-        "Scope": scope,
-        "Deletion": deletion,
-    }
-
-
 def build_document(issuer: str) -> dict[str, Any]:
     """The whole OpenAPI 3.1 document, with absolute OAuth URLs under the issuer.
 
     Needs an app context (the OAuth endpoints' paths come from `url_for`).
     """
     catalogue = default_catalogue()
-    schemas: dict[str, Any] = {schema_name(e): entity_schema(e) for e in RESOURCES.values()}
-    schemas |= _management_schemas() | _error_schemas()
+    schemas = {schema_name(r.entity): entity_schema(r) for r in RESOURCES.values()}
+    schemas |= model_schemas()
     paths: dict[str, Any] = {}
     _resource_paths(paths)
     _school_and_deletions(paths)
@@ -888,4 +648,4 @@ def openapi_document() -> Response:
     return response
 
 
-__all__ = ["build_document", "column_schema", "entity_schema", "includes_of", "resource_name"]
+__all__ = ["build_document", "column_schema", "entity_schema", "model_schemas"]
