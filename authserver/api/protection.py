@@ -89,7 +89,9 @@ def insufficient_scope(scopes: list[str]) -> None:
     """Stop the request: 403 insufficient_scope, naming the scopes that would do (RFC 6750 §3)."""
     needed = " ".join(scopes)
     body = InsufficientScopeError(
-        error_description="The token's grant does not cover this data.", scope=needed
+        error="insufficient_scope",
+        error_description="The token's grant does not cover this data.",
+        scope=needed,
     )
     challenge = f'Bearer realm="{REALM}", error="insufficient_scope", scope="{needed}"'
     abort(error_response(body, 403, {"WWW-Authenticate": challenge}))

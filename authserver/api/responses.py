@@ -28,7 +28,7 @@ class _Body(BaseModel):
 class InsufficientScopeError(Error):
     """403 insufficient_scope: the grant does not cover the data (RFC 6750 §3.1)."""
 
-    error: Literal["insufficient_scope"] = "insufficient_scope"
+    error: Literal["insufficient_scope"]
     scope: str = Field(description="Space-separated scopes, any one of which would do.")
 
 
