@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Response, current_app, request
+from flask import Response, abort, current_app, request
 from sqlalchemy import select
 
 from authserver.api import bp, responses
@@ -17,6 +17,8 @@ from authserver.extensions import db
 from authserver.models.grants import AccessRequest, Grant
 from authserver.models.organisations import School
 from authserver.web.errors import json_error
+
+NO_APPROVED_CONNECTION = "This application has no approved connection there."
 
 
 def request_document(access_request: AccessRequest) -> responses.AccessRequest:
@@ -115,10 +117,14 @@ def list_connections() -> Response:
     return no_store(model_response(body))
 
 
-def _grant_of(application_id: int, school_id: int) -> Grant | None:
-    return db.session.scalar(
+def _grant_in_force(application_id: int, school_id: int, missing: str) -> Grant:
+    """The application's grant at the school, if it is in force; otherwise 404 `missing`."""
+    grant = db.session.scalar(
         select(Grant).where(Grant.application_id == application_id, Grant.school_id == school_id)
     )
+    if grant is None or not grant.is_in_force():
+        abort(json_error(404, "not_found", missing))
+    return grant
 
 
 @bp.delete("/connections/<int:school_id>")
@@ -126,9 +132,9 @@ def _grant_of(application_id: int, school_id: int) -> Grant | None:
 def give_up_connection(school_id: int) -> Response:
     """The application gives up its access to a school: tokens and secrets stop at once."""
     application = vendor_application()
-    grant = _grant_of(application.id, school_id)
-    if grant is None or not grant.is_in_force():
-        return json_error(404, "not_found", "This application has no connection to that school.")
+    grant = _grant_in_force(
+        application.id, school_id, "This application has no connection to that school."
+    )
     grants.give_up(grant, by=application)
     db.session.commit()
     return Response(status=204)
@@ -139,16 +145,14 @@ def give_up_connection(school_id: int) -> Response:
 def claim_school_secret(school_id: int) -> Response:
     """Claim (or rotate) the school secret for an approved connection; shown once."""
     application = vendor_application()
-    grant = _grant_of(application.id, school_id)
-    if grant is None or not grant.is_in_force():
-        return json_error(404, "not_found", "This application has no approved connection there.")
+    grant = _grant_in_force(application.id, school_id, NO_APPROVED_CONNECTION)
     overlap = current_app.config["SETTINGS"].school_secret_overlap_seconds
     try:
         claimed = school_secrets.claim(grant, application, overlap_seconds=overlap)
     except school_secrets.SecretRefused:
         # The school withdrew while we waited for the grant's lock: there is nothing to claim.
         db.session.rollback()
-        return json_error(404, "not_found", "This application has no approved connection there.")
+        return json_error(404, "not_found", NO_APPROVED_CONNECTION)
     db.session.commit()
     body = responses.SchoolSecret(
         school_id=grant.school_id,

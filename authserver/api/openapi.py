@@ -260,135 +260,142 @@ def _model(model: type[BaseModel], description: str | None = None) -> dict[str, 
 
 # --- Paths ---------------------------------------------------------------------------------------
 
+#: Either a token of the application's own (client_credentials) or any bearer token.
+_ANY_TOKEN: list[dict[str, list[str]]] = [{"oauth2": []}, {"bearer": []}]
+
+
+def _operation(
+    operation_id: str,
+    summary: str,
+    tag: str,
+    security: list[dict[str, list[str]]],
+    responses: dict[str, Any],
+    **extra: Any,
+) -> dict[str, Any]:
+    """An operation object; `extra` adds its parameters, requestBody or description."""
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "tags": [tag],
+        "security": security,
+        **extra,
+        "responses": responses,
+    }
+
+
+def _request_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _data_of(items: dict[str, Any], **properties: Any) -> dict[str, Any]:
+    """The `{"data": [...]}` envelope of records (the column-driven answers)."""
+    return {
+        "type": "object",
+        "required": ["data", *properties],
+        "properties": {"data": {"type": "array", "items": items}, **properties},
+        "additionalProperties": False,
+    }
+
+
+def _path_id(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": ID_SCHEMA}
+
+
+def _include_parameter(resource: Resource) -> list[dict[str, Any]]:
+    if not resource.includes:
+        return []
+    return [
+        {
+            "name": "include",
+            "in": "query",
+            "description": "Related records to embed, comma-separated (at most 10); each"
+            " needs its own scope.",
+            "style": "form",
+            "explode": False,
+            "schema": {
+                "type": "array",
+                "items": {"type": "string", "enum": sorted(resource.includes)},
+                "maxItems": 10,
+                "uniqueItems": True,
+            },
+        }
+    ]
+
 
 def _resource_paths(paths: dict[str, Any]) -> None:
     for name, resource in RESOURCES.items():
         entity = resource.entity
         obj = _ref("schemas", schema_name(entity))
-        parameters: list[dict[str, Any]] = []
-        includes = resource.includes
-        if includes:
-            parameters.append(
-                {
-                    "name": "include",
-                    "in": "query",
-                    "description": "Related records to embed, comma-separated (at most 10); each"
-                    " needs its own scope.",
-                    "style": "form",
-                    "explode": False,
-                    "schema": {
-                        "type": "array",
-                        "items": {"type": "string", "enum": sorted(includes)},
-                        "maxItems": 10,
-                        "uniqueItems": True,
-                    },
-                }
-            )
+        includes = _include_parameter(resource)
         security = _read_security(resource)
-        tag = "Resources"
+        page = _data_of(
+            obj,
+            next={
+                "type": ["string", "null"],
+                "description": "The cursor of the next page, null at the end.",
+            },
+        )
         paths[f"{PREFIX}/{name}"] = {
-            "get": {
-                "operationId": f"list_{entity}",
-                "summary": f"List {name}",
-                "tags": [tag],
-                "security": security,
-                "parameters": [
-                    *(_ref("parameters", f) for f in resource.filters),
-                    *parameters,
-                ],
-                "responses": {
+            "get": _operation(
+                f"list_{entity}",
+                f"List {name}",
+                "Resources",
+                security,
+                {
                     "200": _json(
-                        {
-                            "type": "object",
-                            "required": ["data", "next"],
-                            "properties": {
-                                "data": {"type": "array", "items": obj},
-                                "next": {
-                                    "type": ["string", "null"],
-                                    "description": "The cursor of the next page, null at the end.",
-                                },
-                            },
-                            "additionalProperties": False,
-                        },
+                        page,
                         "A page of records, in id order (or updated_at order with updated_after).",
                     ),
                     **_common("400", "401", "403"),
                 },
-            }
+                parameters=[*(_ref("parameters", f) for f in resource.filters), *includes],
+            )
         }
         paths[f"{PREFIX}/{name}/{{id}}"] = {
-            "get": {
-                "operationId": f"get_{entity}",
-                "summary": f"One of {name}",
-                "tags": [tag],
-                "security": security,
-                "parameters": [
-                    {"name": "id", "in": "path", "required": True, "schema": ID_SCHEMA},
-                    *parameters,
-                ],
-                "responses": {
-                    "200": _json(obj, "The record."),
-                    **_common("400", "401", "403", "404"),
-                },
-            }
+            "get": _operation(
+                f"get_{entity}",
+                f"One of {name}",
+                "Resources",
+                security,
+                {"200": _json(obj, "The record."), **_common("400", "401", "403", "404")},
+                parameters=[_path_id("id"), *includes],
+            )
         }
 
 
 def _school_and_deletions(paths: dict[str, Any]) -> None:
     paths[f"{PREFIX}/school"] = {
-        "get": {
-            "operationId": "get_school",
-            "summary": "The token's school",
-            "tags": ["Resources"],
-            "security": [{"oauth2": []}, {"bearer": []}],
-            "responses": {
-                "200": _model(responses.School),
-                **_common("401"),
-            },
-        }
+        "get": _operation(
+            "get_school",
+            "The token's school",
+            "Resources",
+            _ANY_TOKEN,
+            {"200": _model(responses.School), **_common("401")},
+        )
     }
     paths[f"{PREFIX}/deletions"] = {
-        "get": {
-            "operationId": "list_deletions",
-            "summary": "Records deleted since a moment",
-            "tags": ["Resources"],
-            "security": [{"oauth2": []}, {"bearer": []}],
-            "parameters": [
+        "get": _operation(
+            "list_deletions",
+            "Records deleted since a moment",
+            "Resources",
+            _ANY_TOKEN,
+            {"200": _model(responses.DeletionList), **_common("400", "401")},
+            parameters=[
                 _parameters()["updated_after"] | {"required": True},
                 _ref("parameters", "limit"),
             ],
-            "responses": {
-                "200": _model(responses.DeletionList),
-                **_common("400", "401"),
-            },
-        }
+        )
     }
 
 
 def _management_paths(paths: dict[str, Any]) -> None:
-    vendor = [{"oauth2": []}, {"bearer": []}]
-    school_id = {"name": "school_id", "in": "path", "required": True, "schema": ID_SCHEMA}
     paths[f"{PREFIX}/access-requests"] = {
-        "post": {
-            "operationId": "create_access_request",
-            "summary": "Ask a school for the application's scopes",
-            "description": "Needs the application's own (client_credentials) token. Idempotent"
-            " while the request is pending: asking again returns it with 200.",
-            "tags": ["Management"],
-            "security": vendor,
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["school_urn"],
-                            "properties": {"school_urn": {"type": "string", "minLength": 1}},
-                        }
-                    }
-                },
-            },
-            "responses": {
+        "post": _operation(
+            "create_access_request",
+            "Ask a school for the application's scopes",
+            "Management",
+            _ANY_TOKEN,
+            {
                 "200": _model(responses.AccessRequest, "The pending request, as before."),
                 "201": _model(responses.AccessRequest, "The new request."),
                 "409": _error_response(
@@ -396,109 +403,80 @@ def _management_paths(paths: dict[str, Any]) -> None:
                 ),
                 **_common("400", "401", "404"),
             },
-        }
+            description="Needs the application's own (client_credentials) token. Idempotent"
+            " while the request is pending: asking again returns it with 200.",
+            requestBody=_request_body(
+                {
+                    "type": "object",
+                    "required": ["school_urn"],
+                    "properties": {"school_urn": {"type": "string", "minLength": 1}},
+                }
+            ),
+        )
     }
     paths[f"{PREFIX}/access-requests/{{request_id}}"] = {
-        "delete": {
-            "operationId": "withdraw_access_request",
-            "summary": "Withdraw a pending request",
-            "tags": ["Management"],
-            "security": vendor,
-            "parameters": [
-                {
-                    "name": "request_id",
-                    "in": "path",
-                    "required": True,
-                    "schema": ID_SCHEMA,
-                }
-            ],
-            "responses": {
-                "204": {"description": "Withdrawn."},
-                **_common("401", "404", "409"),
-            },
-        }
+        "delete": _operation(
+            "withdraw_access_request",
+            "Withdraw a pending request",
+            "Management",
+            _ANY_TOKEN,
+            {"204": {"description": "Withdrawn."}, **_common("401", "404", "409")},
+            parameters=[_path_id("request_id")],
+        )
     }
     paths[f"{PREFIX}/connections"] = {
-        "get": {
-            "operationId": "list_connections",
-            "summary": "Every school the application asked or was approved by",
-            "tags": ["Management"],
-            "security": vendor,
-            "parameters": [
+        "get": _operation(
+            "list_connections",
+            "Every school the application asked or was approved by",
+            "Management",
+            _ANY_TOKEN,
+            {"200": _model(responses.ConnectionList, "The connections."), **_common("400", "401")},
+            parameters=[
                 _parameters()["updated_after"]
                 | {"description": "Only connections that changed after this moment."}
             ],
-            "responses": {
-                "200": _model(responses.ConnectionList, "The connections."),
-                **_common("400", "401"),
-            },
-        }
+        )
     }
     paths[f"{PREFIX}/connections/{{school_id}}"] = {
-        "delete": {
-            "operationId": "give_up_connection",
-            "summary": "Give up the application's access to a school",
-            "tags": ["Management"],
-            "security": vendor,
-            "parameters": [school_id],
-            "responses": {"204": {"description": "Given up."}, **_common("401", "404")},
-        }
+        "delete": _operation(
+            "give_up_connection",
+            "Give up the application's access to a school",
+            "Management",
+            _ANY_TOKEN,
+            {"204": {"description": "Given up."}, **_common("401", "404")},
+            parameters=[_path_id("school_id")],
+        )
     }
     paths[f"{PREFIX}/connections/{{school_id}}/secret"] = {
-        "post": {
-            "operationId": "claim_school_secret",
-            "summary": "Claim (or rotate) the school secret; shown once",
-            "tags": ["Management"],
-            "security": vendor,
-            "parameters": [school_id],
-            "responses": {
-                "201": _model(responses.SchoolSecret, "The secret."),
-                **_common("401", "404"),
-            },
-        }
+        "post": _operation(
+            "claim_school_secret",
+            "Claim (or rotate) the school secret; shown once",
+            "Management",
+            _ANY_TOKEN,
+            {"201": _model(responses.SchoolSecret, "The secret."), **_common("401", "404")},
+            parameters=[_path_id("school_id")],
+        )
     }
 
 
 def _public_paths(paths: dict[str, Any]) -> None:
-    paths[f"{PREFIX}/scopes"] = {
-        "get": {
-            "operationId": "list_scopes",
-            "summary": "The scope catalogue",
-            "tags": ["Catalogue"],
-            "security": [],
-            "responses": {
-                "200": _model(responses.ScopeCatalogue),
-                **_common(),
-            },
-        }
+    csv = {
+        "description": "One row per scope; fields separated by spaces.",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
     }
-    paths[f"{PREFIX}/scopes.csv"] = {
-        "get": {
-            "operationId": "scopes_csv",
-            "summary": "The scope catalogue as CSV",
-            "tags": ["Catalogue"],
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "One row per scope; fields separated by spaces.",
-                    "content": {"text/csv": {"schema": {"type": "string"}}},
-                },
-                **_common(),
-            },
+    for path, operation_id, summary, answer in [
+        ("scopes", "list_scopes", "The scope catalogue", _model(responses.ScopeCatalogue)),
+        ("scopes.csv", "scopes_csv", "The scope catalogue as CSV", csv),
+        (
+            "openapi.json",
+            "openapi",
+            "This document",
+            _json({"type": "object"}, "The OpenAPI 3.1 document."),
+        ),
+    ]:
+        paths[f"{PREFIX}/{path}"] = {
+            "get": _operation(operation_id, summary, "Catalogue", [], {"200": answer, **_common()})
         }
-    }
-    paths[f"{PREFIX}/openapi.json"] = {
-        "get": {
-            "operationId": "openapi",
-            "summary": "This document",
-            "tags": ["Catalogue"],
-            "security": [],
-            "responses": {
-                "200": _json({"type": "object"}, "The OpenAPI 3.1 document."),
-                **_common(),
-            },
-        }
-    }
 
 
 def _write_field(column: Any, required: bool) -> dict[str, Any]:
@@ -526,50 +504,23 @@ def _writeback_paths(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
             },
             "additionalProperties": False,
         }
-        path = paths.setdefault(f"{PREFIX}/{resource.resource}", {})
-        path["post"] = {
-            "operationId": f"create_{entity}",
-            "summary": f"Write {name} back to the school's MIS",
-            "tags": ["Writeback"],
-            "security": [{"oauth2": [resource.scope]}, {"bearer": []}],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["data"],
-                            "properties": {
-                                "data": {
-                                    "type": "array",
-                                    "minItems": 1,
-                                    "maxItems": MAX_BATCH,
-                                    "items": _ref("schemas", write_schema),
-                                }
-                            },
-                        }
-                    }
-                },
-            },
-            "responses": {
+        batch = _data_of(_ref("schemas", write_schema))
+        batch["properties"]["data"] |= {"minItems": 1, "maxItems": MAX_BATCH}
+        del batch["additionalProperties"]
+        paths.setdefault(f"{PREFIX}/{resource.resource}", {})["post"] = _operation(
+            f"create_{entity}",
+            f"Write {name} back to the school's MIS",
+            "Writeback",
+            [{"oauth2": [resource.scope]}, {"bearer": []}],
+            {
                 "201": _json(
-                    {
-                        "type": "object",
-                        "required": ["data"],
-                        "properties": {
-                            "data": {
-                                "type": "array",
-                                "items": _ref("schemas", schema_name(entity)),
-                            }
-                        },
-                        "additionalProperties": False,
-                    },
-                    "The records as created.",
+                    _data_of(_ref("schemas", schema_name(entity))), "The records as created."
                 ),
                 "413": _error_response("request_too_large: too many objects in one batch."),
                 **_common("400", "401", "403", "422"),
             },
-        }
+            requestBody=_request_body(batch),
+        )
 
 
 # --- The document --------------------------------------------------------------------------------
