@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, abort, current_app, request
 from sqlalchemy import select
 
-from authserver.api import bp
+from authserver.api import bp, responses
 from authserver.api.protection import require_token, vendor_application
 from authserver.api.resources import parse_moment
+from authserver.api.responses import model_response, no_store
 from authserver.domain import grants, school_secrets
 from authserver.domain.applications import SchoolStatus, school_statuses
 from authserver.extensions import db
@@ -18,24 +18,21 @@ from authserver.models.grants import AccessRequest, Grant
 from authserver.models.organisations import School
 from authserver.web.errors import json_error
 
-
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
+NO_APPROVED_CONNECTION = "This application has no approved connection there."
 
 
-def request_document(access_request: AccessRequest) -> dict[str, Any]:
+def request_document(access_request: AccessRequest) -> responses.AccessRequest:
     """A Data Access Request as the vendor sees it."""
-    return {
-        "id": access_request.id,
-        "school_id": access_request.school_id,
-        "school_urn": access_request.school.urn,
-        "status": str(access_request.status),
-        "required_scopes": access_request.required_scopes,
-        "optional_scopes": access_request.optional_scopes,
-        "created_at": access_request.created_at.isoformat(),
-        "updated_at": access_request.updated_at.isoformat(),
-    }
+    return responses.AccessRequest(
+        id=access_request.id,
+        school_id=access_request.school_id,
+        school_urn=access_request.school.urn,
+        status=str(access_request.status),
+        required_scopes=access_request.required_scopes,
+        optional_scopes=access_request.optional_scopes,
+        created_at=access_request.created_at,
+        updated_at=access_request.updated_at,
+    )
 
 
 def _changed_at(status: SchoolStatus) -> dt.datetime:
@@ -47,23 +44,23 @@ def _changed_at(status: SchoolStatus) -> dt.datetime:
     return max(moments)
 
 
-def connection_document(status: SchoolStatus) -> dict[str, Any]:
+def connection_document(status: SchoolStatus) -> responses.Connection:
     """One school's connection as the vendor sees it."""
     grant = status.grant if status.grant is not None and status.grant.is_in_force() else None
-    return {
-        "school_id": status.school.id,
-        "school_urn": status.school.urn,
-        "school_name": status.school.name,
-        "status": str(status.status),
-        "grant_version": grant.version if grant else None,
-        "scopes": grant.scopes if grant else [],
-        "restrictions": grant.restrictions if grant else {},
-        "expires_at": grant.expires_at.isoformat() if grant and grant.expires_at else None,
-        "pending_request": request_document(status.request)
+    return responses.Connection(
+        school_id=status.school.id,
+        school_urn=status.school.urn,
+        school_name=status.school.name,
+        status=str(status.status),
+        grant_version=grant.version if grant else None,
+        scopes=grant.scopes if grant else [],
+        restrictions=grant.restrictions if grant else {},
+        expires_at=grant.expires_at if grant else None,
+        pending_request=request_document(status.request)
         if status.request is not None and status.request.is_pending
         else None,
-        "updated_at": _changed_at(status).isoformat(),
-    }
+        updated_at=_changed_at(status),
+    )
 
 
 @bp.post("/access-requests")
@@ -83,9 +80,7 @@ def create_access_request() -> Response:
     except grants.NothingToRequest as refusal:
         return json_error(409, "nothing_to_request", str(refusal))
     db.session.commit()
-    response = jsonify(request_document(access_request))
-    response.status_code = 201 if created else 200
-    return _no_store(response)
+    return no_store(model_response(request_document(access_request), 201 if created else 200))
 
 
 @bp.delete("/access-requests/<int:request_id>")
@@ -112,16 +107,24 @@ def list_connections() -> Response:
     since = request.args.get("updated_after")
     threshold = parse_moment(since) if since else None
     statuses = school_statuses(application)
-    documents = [
-        connection_document(s) for s in statuses if threshold is None or _changed_at(s) > threshold
-    ]
-    return _no_store(jsonify(connections=documents))
+    body = responses.ConnectionList(
+        connections=[
+            connection_document(s)
+            for s in statuses
+            if threshold is None or _changed_at(s) > threshold
+        ]
+    )
+    return no_store(model_response(body))
 
 
-def _grant_of(application_id: int, school_id: int) -> Grant | None:
-    return db.session.scalar(
+def _grant_in_force(application_id: int, school_id: int, missing: str) -> Grant:
+    """The application's grant at the school, if it is in force; otherwise 404 `missing`."""
+    grant = db.session.scalar(
         select(Grant).where(Grant.application_id == application_id, Grant.school_id == school_id)
     )
+    if grant is None or not grant.is_in_force():
+        abort(json_error(404, "not_found", missing))
+    return grant
 
 
 @bp.delete("/connections/<int:school_id>")
@@ -129,9 +132,9 @@ def _grant_of(application_id: int, school_id: int) -> Grant | None:
 def give_up_connection(school_id: int) -> Response:
     """The application gives up its access to a school: tokens and secrets stop at once."""
     application = vendor_application()
-    grant = _grant_of(application.id, school_id)
-    if grant is None or not grant.is_in_force():
-        return json_error(404, "not_found", "This application has no connection to that school.")
+    grant = _grant_in_force(
+        application.id, school_id, "This application has no connection to that school."
+    )
     grants.give_up(grant, by=application)
     db.session.commit()
     return Response(status=204)
@@ -142,23 +145,20 @@ def give_up_connection(school_id: int) -> Response:
 def claim_school_secret(school_id: int) -> Response:
     """Claim (or rotate) the school secret for an approved connection; shown once."""
     application = vendor_application()
-    grant = _grant_of(application.id, school_id)
-    if grant is None or not grant.is_in_force():
-        return json_error(404, "not_found", "This application has no approved connection there.")
+    grant = _grant_in_force(application.id, school_id, NO_APPROVED_CONNECTION)
     overlap = current_app.config["SETTINGS"].school_secret_overlap_seconds
     try:
         claimed = school_secrets.claim(grant, application, overlap_seconds=overlap)
     except school_secrets.SecretRefused:
         # The school withdrew while we waited for the grant's lock: there is nothing to claim.
         db.session.rollback()
-        return json_error(404, "not_found", "This application has no approved connection there.")
+        return json_error(404, "not_found", NO_APPROVED_CONNECTION)
     db.session.commit()
-    response = jsonify(
+    body = responses.SchoolSecret(
         school_id=grant.school_id,
         school_secret=claimed.value,
         grant_version=claimed.row.grant_version,
         scope=" ".join(claimed.row.scopes),
         previous_secret_valid_for_seconds=overlap,
     )
-    response.status_code = 201
-    return _no_store(response)
+    return no_store(model_response(body, 201))

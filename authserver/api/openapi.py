@@ -1,8 +1,9 @@
-"""The API contract: an OpenAPI 3.1 document built from the code's own registries.
+"""The API contract: an OpenAPI 3.1 document built from the code's own definitions.
 
-Nothing here is written out by hand per resource: the resources come from `RESOURCES`, their
-fields and types from the SQLAlchemy columns, the scopes from the catalogue and writeback from
-`authserver.domain.writeback.WRITEBACK_RESOURCES` (when that module exists). Served, public and
+Nothing here is written out by hand per resource or per answer: the resources come from the
+registry (`registry.RESOURCES`), their fields and types from the SQLAlchemy columns, the scopes
+from the catalogue, writeback from `authserver.domain.writeback.WRITEBACK_RESOURCES`, and every
+fixed-shape answer's schema from its pydantic model (`responses.MODELS`). Served, public and
 cacheable, at GET /api/v1/openapi.json.
 """
 
@@ -10,29 +11,29 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import importlib
 from typing import Any
 
 from flask import Response, current_app, jsonify, url_for
+from pydantic import BaseModel
 from sqlalchemy import inspect
 
-from authserver.api import bp
-from authserver.api.resources import DEFAULT_LIMIT, MAX_LIMIT, RESOURCES, resource_name
+from authserver.api import bp, responses
+from authserver.api.registry import RESOURCES, IncludeKind, Resource
+from authserver.api.resources import DEFAULT_LIMIT, MAX_LIMIT
+from authserver.api.responses import MODELS
 from authserver.domain.catalogue import default_catalogue
-from authserver.models.mis import ENTITIES, entity_fields
-from authserver.models.mis.contacts import Contact
-from authserver.models.mis.structure import Group, TeachingClass
+from authserver.domain.writeback import MAX_BATCH, WRITEBACK_RESOURCES
+from authserver.models.mis import ENTITIES
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1"
 PREFIX = "/api/v1"
 REF = "#/components/"
+#: Where a pydantic model's schema refers to another model.
+SCHEMA_REF = REF + "schemas/{model}"
 #: Ids are 32-bit integers (PostgreSQL `integer`).
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
 _TIME_PATTERN = r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)?$"
-
-#: Student includes that follow a link table rather than a `student_id` column.
-_LINKED_INCLUDES = {"contacts": Contact, "classes": TeachingClass, "groups": Group}
 
 
 def _ref(kind: str, name: str) -> dict[str, str]:
@@ -48,7 +49,7 @@ def schema_name(entity: str) -> str:
 
 
 def column_schema(column: Any) -> dict[str, Any]:
-    """The JSON Schema of a column's value as the API writes it (see resources._plain)."""
+    """The JSON Schema of a column's value as the API writes it (see domain.encoding)."""
     try:
         python_type = column.type.python_type
     except NotImplementedError:  # pragma: no cover - every MIS column has one today
@@ -85,31 +86,33 @@ def _columns(entity: str) -> dict[str, Any]:
     return {column.key: column for column in inspect(ENTITIES[entity]).columns}
 
 
-def entity_schema(entity: str) -> dict[str, Any]:
+def entity_schema(resource: Resource) -> dict[str, Any]:
     """An entity's object: `id` and `updated_at` always; each field only if the grant reveals
     it; and, for the includes this entity allows, the included records."""
     catalogue = default_catalogue()
+    entity = resource.entity
     columns = _columns(entity)
     properties: dict[str, Any] = {
         "id": {"type": "integer"},
         "updated_at": {"type": "string", "format": "date-time"},
     }
-    for field in entity_fields(entity):
+    for field in resource.fields:
         schema = column_schema(columns[field])
         label = catalogue.field_labels.get(f"{entity}.{field}")
         if label:
             schema["description"] = label
         properties[field] = schema
-    for name, target in includes_of(entity).items():
-        if name == "student":
+    for name, include in resource.includes.items():
+        target = _ref("schemas", schema_name(include.entity))
+        if include.kind is IncludeKind.PARENT:
             properties[name] = {
-                "oneOf": [_ref("schemas", schema_name(target)), {"type": "null"}],
-                "description": "With include=student: the pupil, or null if not visible.",
+                "oneOf": [target, {"type": "null"}],
+                "description": f"With include={name}: the pupil, or null if not visible.",
             }
         else:
             properties[name] = {
                 "type": "array",
-                "items": _ref("schemas", schema_name(target)),
+                "items": target,
                 "description": f"With include={name}.",
             }
     try:
@@ -128,78 +131,27 @@ def entity_schema(entity: str) -> dict[str, Any]:
     }
 
 
-def includes_of(entity: str) -> dict[str, str]:
-    """The `include=` names an entity's endpoints accept, each with the entity it returns
-    (mirrors resources._include)."""
-    if entity == "student":
-        found = {name: model.__entity__ for name, model in _LINKED_INCLUDES.items()}
-        for name, child in RESOURCES.items():
-            if name not in found and hasattr(ENTITIES[child], "student_id"):
-                found[name] = child
-        return found
-    if hasattr(ENTITIES[entity], "student_id"):
-        return {"student": "student"}
-    return {}
-
-
 # --- Shared pieces ------------------------------------------------------------------------------
 
 
-def _error_schemas() -> dict[str, Any]:
-    base = {
-        "error": {"type": "string", "description": "A machine-readable code (RFC 6749 §5.2)."},
-        "error_description": {"type": "string", "description": "What went wrong, for people."},
-        "error_uri": {"type": "string"},
-    }
-    return {
-        "Error": {
-            "type": "object",
-            "required": ["error"],
-            "properties": base,
-            "additionalProperties": False,
-        },
-        "InsufficientScopeError": {
-            "type": "object",
-            "required": ["error", "scope"],
-            "properties": base
-            | {
-                "error": {"const": "insufficient_scope"},
-                "scope": {
-                    "type": "string",
-                    "description": "Space-separated scopes, any one of which would do.",
-                },
-            },
-            "additionalProperties": False,
-        },
-        "ValidationError": {
-            "type": "object",
-            "required": ["error", "errors"],
-            "properties": base
-            | {
-                "errors": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["index", "message"],
-                        "properties": {
-                            "index": {"type": "integer", "minimum": 0},
-                            "field": {"type": ["string", "null"]},
-                            "message": {"type": "string"},
-                        },
-                        "additionalProperties": False,
-                    },
-                }
-            },
-            "additionalProperties": False,
-        },
-    }
+def model_schemas() -> dict[str, Any]:
+    """The components of the fixed-shape answers: each model's own JSON Schema, and the models
+    it holds, under their class names."""
+    schemas: dict[str, Any] = {}
+    for model in MODELS:
+        schema = model.model_json_schema(ref_template=SCHEMA_REF, mode="serialization")
+        schemas |= schema.pop("$defs", {})
+        schemas[model.__name__] = schema
+    return schemas
 
 
-def _error_response(description: str, schema: str = "Error", **headers: str) -> dict[str, Any]:
+def _error_response(
+    description: str, model: type[BaseModel] = responses.Error, **headers: str
+) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": description,
         "headers": {"Cache-Control": _ref("headers", "CacheControl")},
-        "content": {"application/json": {"schema": _ref("schemas", schema)}},
+        "content": {"application/json": {"schema": _ref("schemas", model.__name__)}},
     }
     for name, header in headers.items():
         response["headers"][name] = _ref("headers", header)
@@ -217,14 +169,14 @@ def _responses() -> dict[str, Any]:
         "Forbidden": _error_response(
             "insufficient_scope: the school's grant does not cover this data; `scope` names the"
             " scopes that would.",
-            "InsufficientScopeError",
+            responses.InsufficientScopeError,
             WWW_Authenticate="WWWAuthenticate",
         ),
         "NotFound": _error_response("not_found: no such thing, or not one this token may see."),
         "Conflict": _error_response("The request conflicts with the current state."),
         "Unprocessable": _error_response(
             "invalid_request: records that failed validation, each error with its index.",
-            "ValidationError",
+            responses.ValidationError,
         ),
         "TooManyRequests": _error_response(
             "too_many_requests: slow down.", Retry_After="RetryAfter"
@@ -296,322 +248,235 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _read_security(entity: str) -> list[dict[str, list[str]]]:
+def _read_security(resource: Resource) -> list[dict[str, list[str]]]:
     """Any one of the scopes that unlock the entity will do (requirements are alternatives)."""
-    scopes = [s.name for s in default_catalogue().scopes_for_entity(entity) if not s.deprecated]
-    return [{"oauth2": [name]} for name in scopes] + [{"bearer": []}]
+    return [{"oauth2": [name]} for name in resource.read_scopes()] + [{"bearer": []}]
+
+
+def _model(model: type[BaseModel], description: str | None = None) -> dict[str, Any]:
+    """A JSON answer whose schema is the model's (one of `responses.MODELS`)."""
+    return _json(_ref("schemas", model.__name__), description or model.__doc__ or "")
 
 
 # --- Paths ---------------------------------------------------------------------------------------
 
+#: Either a token of the application's own (client_credentials) or any bearer token.
+_ANY_TOKEN: list[dict[str, list[str]]] = [{"oauth2": []}, {"bearer": []}]
+
+
+def _operation(
+    operation_id: str,
+    summary: str,
+    tag: str,
+    security: list[dict[str, list[str]]],
+    responses: dict[str, Any],
+    **extra: Any,
+) -> dict[str, Any]:
+    """An operation object; `extra` adds its parameters, requestBody or description."""
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "tags": [tag],
+        "security": security,
+        **extra,
+        "responses": responses,
+    }
+
+
+def _request_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _data_of(items: dict[str, Any], **properties: Any) -> dict[str, Any]:
+    """The `{"data": [...]}` envelope of records (the column-driven answers)."""
+    return {
+        "type": "object",
+        "required": ["data", *properties],
+        "properties": {"data": {"type": "array", "items": items}, **properties},
+        "additionalProperties": False,
+    }
+
+
+def _path_id(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": ID_SCHEMA}
+
+
+def _include_parameter(resource: Resource) -> list[dict[str, Any]]:
+    if not resource.includes:
+        return []
+    return [
+        {
+            "name": "include",
+            "in": "query",
+            "description": "Related records to embed, comma-separated (at most 10); each"
+            " needs its own scope.",
+            "style": "form",
+            "explode": False,
+            "schema": {
+                "type": "array",
+                "items": {"type": "string", "enum": sorted(resource.includes)},
+                "maxItems": 10,
+                "uniqueItems": True,
+            },
+        }
+    ]
+
 
 def _resource_paths(paths: dict[str, Any]) -> None:
-    for name, entity in RESOURCES.items():
+    for name, resource in RESOURCES.items():
+        entity = resource.entity
         obj = _ref("schemas", schema_name(entity))
-        parameters: list[dict[str, Any]] = []
-        includes = includes_of(entity)
-        if includes:
-            parameters.append(
-                {
-                    "name": "include",
-                    "in": "query",
-                    "description": "Related records to embed, comma-separated (at most 10); each"
-                    " needs its own scope.",
-                    "style": "form",
-                    "explode": False,
-                    "schema": {
-                        "type": "array",
-                        "items": {"type": "string", "enum": sorted(includes)},
-                        "maxItems": 10,
-                        "uniqueItems": True,
-                    },
-                }
-            )
-        security = _read_security(entity)
-        tag = "Resources"
+        includes = _include_parameter(resource)
+        security = _read_security(resource)
+        page = _data_of(
+            obj,
+            next={
+                "type": ["string", "null"],
+                "description": "The cursor of the next page, null at the end.",
+            },
+        )
         paths[f"{PREFIX}/{name}"] = {
-            "get": {
-                "operationId": f"list_{entity}",
-                "summary": f"List {name}",
-                "tags": [tag],
-                "security": security,
-                "parameters": [
-                    _ref("parameters", "limit"),
-                    _ref("parameters", "cursor"),
-                    _ref("parameters", "updated_after"),
-                    *parameters,
-                ],
-                "responses": {
+            "get": _operation(
+                f"list_{entity}",
+                f"List {name}",
+                "Resources",
+                security,
+                {
                     "200": _json(
-                        {
-                            "type": "object",
-                            "required": ["data", "next"],
-                            "properties": {
-                                "data": {"type": "array", "items": obj},
-                                "next": {
-                                    "type": ["string", "null"],
-                                    "description": "The cursor of the next page, null at the end.",
-                                },
-                            },
-                            "additionalProperties": False,
-                        },
+                        page,
                         "A page of records, in id order (or updated_at order with updated_after).",
                     ),
                     **_common("400", "401", "403"),
                 },
-            }
+                parameters=[*(_ref("parameters", f) for f in resource.filters), *includes],
+            )
         }
         paths[f"{PREFIX}/{name}/{{id}}"] = {
-            "get": {
-                "operationId": f"get_{entity}",
-                "summary": f"One of {name}",
-                "tags": [tag],
-                "security": security,
-                "parameters": [
-                    {"name": "id", "in": "path", "required": True, "schema": ID_SCHEMA},
-                    *parameters,
-                ],
-                "responses": {
-                    "200": _json(obj, "The record."),
-                    **_common("400", "401", "403", "404"),
-                },
-            }
+            "get": _operation(
+                f"get_{entity}",
+                f"One of {name}",
+                "Resources",
+                security,
+                {"200": _json(obj, "The record."), **_common("400", "401", "403", "404")},
+                parameters=[_path_id("id"), *includes],
+            )
         }
 
 
 def _school_and_deletions(paths: dict[str, Any]) -> None:
     paths[f"{PREFIX}/school"] = {
-        "get": {
-            "operationId": "get_school",
-            "summary": "The token's school",
-            "tags": ["Resources"],
-            "security": [{"oauth2": []}, {"bearer": []}],
-            "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["id", "name", "urn"],
-                        "properties": {
-                            "id": {"type": "integer"},
-                            "name": {"type": "string"},
-                            "urn": {"type": "string"},
-                        },
-                        "additionalProperties": False,
-                    },
-                    "The school's public data (PublicSchoolData: no consent needed).",
-                ),
-                **_common("401"),
-            },
-        }
+        "get": _operation(
+            "get_school",
+            "The token's school",
+            "Resources",
+            _ANY_TOKEN,
+            {"200": _model(responses.School), **_common("401")},
+        )
     }
     paths[f"{PREFIX}/deletions"] = {
-        "get": {
-            "operationId": "list_deletions",
-            "summary": "Records deleted since a moment",
-            "tags": ["Resources"],
-            "security": [{"oauth2": []}, {"bearer": []}],
-            "parameters": [
+        "get": _operation(
+            "list_deletions",
+            "Records deleted since a moment",
+            "Resources",
+            _ANY_TOKEN,
+            {"200": _model(responses.DeletionList), **_common("400", "401")},
+            parameters=[
                 _parameters()["updated_after"] | {"required": True},
                 _ref("parameters", "limit"),
             ],
-            "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["data"],
-                        "properties": {
-                            "data": {
-                                "type": "array",
-                                "items": _ref("schemas", "Deletion"),
-                            }
-                        },
-                        "additionalProperties": False,
-                    },
-                    "Deletions in the entities the token may read, oldest first.",
-                ),
-                **_common("400", "401"),
-            },
-        }
+        )
     }
 
 
 def _management_paths(paths: dict[str, Any]) -> None:
-    vendor = [{"oauth2": []}, {"bearer": []}]
-    school_id = {"name": "school_id", "in": "path", "required": True, "schema": ID_SCHEMA}
     paths[f"{PREFIX}/access-requests"] = {
-        "post": {
-            "operationId": "create_access_request",
-            "summary": "Ask a school for the application's scopes",
-            "description": "Needs the application's own (client_credentials) token. Idempotent"
-            " while the request is pending: asking again returns it with 200.",
-            "tags": ["Management"],
-            "security": vendor,
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["school_urn"],
-                            "properties": {"school_urn": {"type": "string", "minLength": 1}},
-                        }
-                    }
-                },
-            },
-            "responses": {
-                "200": _json(_ref("schemas", "AccessRequest"), "The pending request, as before."),
-                "201": _json(_ref("schemas", "AccessRequest"), "The new request."),
+        "post": _operation(
+            "create_access_request",
+            "Ask a school for the application's scopes",
+            "Management",
+            _ANY_TOKEN,
+            {
+                "200": _model(responses.AccessRequest, "The pending request, as before."),
+                "201": _model(responses.AccessRequest, "The new request."),
                 "409": _error_response(
                     "nothing_to_request: the school already granted everything."
                 ),
                 **_common("400", "401", "404"),
             },
-        }
+            description="Needs the application's own (client_credentials) token. Idempotent"
+            " while the request is pending: asking again returns it with 200.",
+            requestBody=_request_body(
+                {
+                    "type": "object",
+                    "required": ["school_urn"],
+                    "properties": {"school_urn": {"type": "string", "minLength": 1}},
+                }
+            ),
+        )
     }
     paths[f"{PREFIX}/access-requests/{{request_id}}"] = {
-        "delete": {
-            "operationId": "withdraw_access_request",
-            "summary": "Withdraw a pending request",
-            "tags": ["Management"],
-            "security": vendor,
-            "parameters": [
-                {
-                    "name": "request_id",
-                    "in": "path",
-                    "required": True,
-                    "schema": ID_SCHEMA,
-                }
-            ],
-            "responses": {
-                "204": {"description": "Withdrawn."},
-                **_common("401", "404", "409"),
-            },
-        }
+        "delete": _operation(
+            "withdraw_access_request",
+            "Withdraw a pending request",
+            "Management",
+            _ANY_TOKEN,
+            {"204": {"description": "Withdrawn."}, **_common("401", "404", "409")},
+            parameters=[_path_id("request_id")],
+        )
     }
     paths[f"{PREFIX}/connections"] = {
-        "get": {
-            "operationId": "list_connections",
-            "summary": "Every school the application asked or was approved by",
-            "tags": ["Management"],
-            "security": vendor,
-            "parameters": [
+        "get": _operation(
+            "list_connections",
+            "Every school the application asked or was approved by",
+            "Management",
+            _ANY_TOKEN,
+            {"200": _model(responses.ConnectionList, "The connections."), **_common("400", "401")},
+            parameters=[
                 _parameters()["updated_after"]
                 | {"description": "Only connections that changed after this moment."}
             ],
-            "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["connections"],
-                        "properties": {
-                            "connections": {
-                                "type": "array",
-                                "items": _ref("schemas", "Connection"),
-                            }
-                        },
-                        "additionalProperties": False,
-                    },
-                    "The connections.",
-                ),
-                **_common("400", "401"),
-            },
-        }
+        )
     }
     paths[f"{PREFIX}/connections/{{school_id}}"] = {
-        "delete": {
-            "operationId": "give_up_connection",
-            "summary": "Give up the application's access to a school",
-            "tags": ["Management"],
-            "security": vendor,
-            "parameters": [school_id],
-            "responses": {"204": {"description": "Given up."}, **_common("401", "404")},
-        }
+        "delete": _operation(
+            "give_up_connection",
+            "Give up the application's access to a school",
+            "Management",
+            _ANY_TOKEN,
+            {"204": {"description": "Given up."}, **_common("401", "404")},
+            parameters=[_path_id("school_id")],
+        )
     }
     paths[f"{PREFIX}/connections/{{school_id}}/secret"] = {
-        "post": {
-            "operationId": "claim_school_secret",
-            "summary": "Claim (or rotate) the school secret; shown once",
-            "tags": ["Management"],
-            "security": vendor,
-            "parameters": [school_id],
-            "responses": {
-                "201": _json(_ref("schemas", "SchoolSecret"), "The secret."),
-                **_common("401", "404"),
-            },
-        }
+        "post": _operation(
+            "claim_school_secret",
+            "Claim (or rotate) the school secret; shown once",
+            "Management",
+            _ANY_TOKEN,
+            {"201": _model(responses.SchoolSecret, "The secret."), **_common("401", "404")},
+            parameters=[_path_id("school_id")],
+        )
     }
 
 
 def _public_paths(paths: dict[str, Any]) -> None:
-    paths[f"{PREFIX}/scopes"] = {
-        "get": {
-            "operationId": "list_scopes",
-            "summary": "The scope catalogue",
-            "tags": ["Catalogue"],
-            "security": [],
-            "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "required": ["categories", "scopes"],
-                        "properties": {
-                            "categories": {"type": "array", "items": {"type": "string"}},
-                            "scopes": {"type": "array", "items": _ref("schemas", "Scope")},
-                        },
-                        "additionalProperties": False,
-                    },
-                    "Every scope, with the fields it unlocks.",
-                ),
-                **_common(),
-            },
-        }
+    csv = {
+        "description": "One row per scope; fields separated by spaces.",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
     }
-    paths[f"{PREFIX}/scopes.csv"] = {
-        "get": {
-            "operationId": "scopes_csv",
-            "summary": "The scope catalogue as CSV",
-            "tags": ["Catalogue"],
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "One row per scope; fields separated by spaces.",
-                    "content": {"text/csv": {"schema": {"type": "string"}}},
-                },
-                **_common(),
-            },
+    for path, operation_id, summary, answer in [
+        ("scopes", "list_scopes", "The scope catalogue", _model(responses.ScopeCatalogue)),
+        ("scopes.csv", "scopes_csv", "The scope catalogue as CSV", csv),
+        (
+            "openapi.json",
+            "openapi",
+            "This document",
+            _json({"type": "object"}, "The OpenAPI 3.1 document."),
+        ),
+    ]:
+        paths[f"{PREFIX}/{path}"] = {
+            "get": _operation(operation_id, summary, "Catalogue", [], {"200": answer, **_common()})
         }
-    }
-    paths[f"{PREFIX}/openapi.json"] = {
-        "get": {
-            "operationId": "openapi",
-            "summary": "This document",
-            "tags": ["Catalogue"],
-            "security": [],
-            "responses": {
-                "200": _json({"type": "object"}, "The OpenAPI 3.1 document."),
-                **_common(),
-            },
-        }
-    }
-
-
-def _writeback_resources() -> tuple[dict[str, Any], int]:
-    """`WRITEBACK_RESOURCES` and the batch limit, or nothing while there is no writeback."""
-    try:
-        module = importlib.import_module("authserver.domain.writeback")
-    except ModuleNotFoundError as missing:
-        if missing.name != "authserver.domain.writeback":
-            raise
-        return {}, 0
-    return dict(getattr(module, "WRITEBACK_RESOURCES", {})), getattr(module, "MAX_BATCH", 1000)
-
-
-def _field_names(fields: Any) -> list[str]:
-    if isinstance(fields, str):
-        return fields.split()
-    if isinstance(fields, dict):
-        return list(fields)
-    return list(fields or ())
 
 
 def _write_field(column: Any, required: bool) -> dict[str, Any]:
@@ -625,12 +490,10 @@ def _write_field(column: Any, required: bool) -> dict[str, Any]:
 
 
 def _writeback_paths(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
-    resources, max_batch = _writeback_resources()
-    for name, resource in resources.items():
+    for name, resource in WRITEBACK_RESOURCES.items():
         entity = resource.entity
         columns = _columns(entity)
-        required = _field_names(resource.required)
-        optional = _field_names(resource.optional)
+        required, optional = list(resource.required), list(resource.optional)
         write_schema = f"{schema_name(entity)}Write"
         schemas[write_schema] = {
             "type": "object",
@@ -641,178 +504,26 @@ def _writeback_paths(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
             },
             "additionalProperties": False,
         }
-        path = paths.setdefault(f"{PREFIX}/{getattr(resource, 'resource', name) or name}", {})
-        path["post"] = {
-            "operationId": f"create_{entity}",
-            "summary": f"Write {name} back to the school's MIS",
-            "tags": ["Writeback"],
-            "security": [{"oauth2": [resource.scope]}, {"bearer": []}],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["data"],
-                            "properties": {
-                                "data": {
-                                    "type": "array",
-                                    "minItems": 1,
-                                    "maxItems": max_batch,
-                                    "items": _ref("schemas", write_schema),
-                                }
-                            },
-                        }
-                    }
-                },
-            },
-            "responses": {
+        batch = _data_of(_ref("schemas", write_schema))
+        batch["properties"]["data"] |= {"minItems": 1, "maxItems": MAX_BATCH}
+        del batch["additionalProperties"]
+        paths.setdefault(f"{PREFIX}/{resource.resource}", {})["post"] = _operation(
+            f"create_{entity}",
+            f"Write {name} back to the school's MIS",
+            "Writeback",
+            [{"oauth2": [resource.scope]}, {"bearer": []}],
+            {
                 "201": _json(
-                    {
-                        "type": "object",
-                        "required": ["data"],
-                        "properties": {
-                            "data": {
-                                "type": "array",
-                                "items": _ref("schemas", schema_name(entity)),
-                            }
-                        },
-                        "additionalProperties": False,
-                    },
-                    "The records as created.",
+                    _data_of(_ref("schemas", schema_name(entity))), "The records as created."
                 ),
                 "413": _error_response("request_too_large: too many objects in one batch."),
                 **_common("400", "401", "403", "422"),
             },
-        }
+            requestBody=_request_body(batch),
+        )
 
 
 # --- The document --------------------------------------------------------------------------------
-
-
-def _management_schemas() -> dict[str, Any]:
-    access_request = {
-        "type": "object",
-        "required": [
-            "id",
-            "school_id",
-            "school_urn",
-            "status",
-            "required_scopes",
-            "optional_scopes",
-            "created_at",
-            "updated_at",
-        ],
-        "properties": {
-            "id": {"type": "integer"},
-            "school_id": {"type": "integer"},
-            "school_urn": {"type": "string"},
-            "status": {"type": "string"},
-            "required_scopes": {"type": "array", "items": {"type": "string"}},
-            "optional_scopes": {"type": "array", "items": {"type": "string"}},
-            "created_at": {"type": "string", "format": "date-time"},
-            "updated_at": {"type": "string", "format": "date-time"},
-        },
-        "additionalProperties": False,
-    }
-    connection = {
-        "type": "object",
-        "required": [
-            "school_id",
-            "school_urn",
-            "school_name",
-            "status",
-            "grant_version",
-            "scopes",
-            "restrictions",
-            "expires_at",
-            "pending_request",
-            "updated_at",
-        ],
-        "properties": {
-            "school_id": {"type": "integer"},
-            "school_urn": {"type": "string"},
-            "school_name": {"type": "string"},
-            "status": {
-                "type": "string",
-                "description": "pending, approved, rejected, revoked, expired or withdrawn.",
-            },
-            "grant_version": {"type": ["integer", "null"]},
-            "scopes": {"type": "array", "items": {"type": "string"}},
-            "restrictions": {"type": "object"},
-            "expires_at": {"type": ["string", "null"], "format": "date-time"},
-            "pending_request": {"oneOf": [_ref("schemas", "AccessRequest"), {"type": "null"}]},
-            "updated_at": {"type": "string", "format": "date-time"},
-        },
-        "additionalProperties": False,
-    }
-    secret = {
-        "type": "object",
-        "required": [
-            "school_id",
-            "school_secret",
-            "grant_version",
-            "scope",
-            "previous_secret_valid_for_seconds",
-        ],
-        "properties": {
-            "school_id": {"type": "integer"},
-            "school_secret": {"type": "string"},
-            "grant_version": {"type": "integer"},
-            "scope": {"type": "string"},
-            "previous_secret_valid_for_seconds": {"type": "integer"},
-        },
-        "additionalProperties": False,
-    }
-    scope = {
-        "type": "object",
-        "required": [
-            "name",
-            "category",
-            "kind",
-            "sensitive",
-            "consent_required",
-            "deprecated",
-            "description",
-            "fields",
-        ],
-        "properties": {
-            "name": {"type": "string"},
-            "category": {"type": "string"},
-            "kind": {"type": "string"},
-            "sensitive": {"type": "boolean"},
-            "consent_required": {"type": "boolean"},
-            "deprecated": {"type": "boolean"},
-            "description": {"type": "string"},
-            "fields": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["name", "label"],
-                    "properties": {"name": {"type": "string"}, "label": {"type": "string"}},
-                    "additionalProperties": False,
-                },
-            },
-        },
-        "additionalProperties": False,
-    }
-    deletion = {
-        "type": "object",
-        "required": ["resource", "id", "deleted_at"],
-        "properties": {
-            "resource": {"type": "string", "enum": sorted(RESOURCES)},
-            "id": {"type": "integer"},
-            "deleted_at": {"type": "string", "format": "date-time"},
-        },
-        "additionalProperties": False,
-    }
-    return {
-        "AccessRequest": access_request,
-        "Connection": connection,
-        "SchoolSecret": secret,
-        "Scope": scope,
-        "Deletion": deletion,
-    }
 
 
 def build_document(issuer: str) -> dict[str, Any]:
@@ -821,8 +532,8 @@ def build_document(issuer: str) -> dict[str, Any]:
     Needs an app context (the OAuth endpoints' paths come from `url_for`).
     """
     catalogue = default_catalogue()
-    schemas: dict[str, Any] = {schema_name(e): entity_schema(e) for e in RESOURCES.values()}
-    schemas |= _management_schemas() | _error_schemas()
+    schemas = {schema_name(r.entity): entity_schema(r) for r in RESOURCES.values()}
+    schemas |= model_schemas()
     paths: dict[str, Any] = {}
     _resource_paths(paths)
     _school_and_deletions(paths)
@@ -888,4 +599,4 @@ def openapi_document() -> Response:
     return response
 
 
-__all__ = ["build_document", "column_schema", "entity_schema", "includes_of", "resource_name"]
+__all__ = ["build_document", "column_schema", "entity_schema", "model_schemas"]

@@ -1,21 +1,30 @@
-"""Bearer tokens on the API (RFC 6750), through Authlib's ResourceProtector."""
+"""Bearer tokens on the API (RFC 6750), through Authlib's ResourceProtector, and the record of
+what each token does with the data."""
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import ResourceProtector, current_token
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import MissingAuthorizationError, UnsupportedTokenTypeError
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
-from flask import Response, abort
+from flask import abort
+from sqlalchemy import or_
 
-from authserver.domain import tokens
+from authserver.api.responses import InsufficientScopeError
+from authserver.domain import audit, tokens
+from authserver.domain.audit import AuditAction
+from authserver.extensions import db
 from authserver.models.applications import Application
+from authserver.models.columns import utcnow
+from authserver.models.grants import Grant
 from authserver.models.tokens import Token
+from authserver.web.errors import Error, error_response
 
 REALM = "school-data"
+LAST_USE_PRECISION_SECONDS = 60
 
 
 class TokenValidator(BearerTokenValidator):
@@ -36,22 +45,21 @@ class Protector(ResourceProtector):
     """Answers failures itself, as RFC 6750 §3 JSON with WWW-Authenticate and no-store."""
 
     def raise_error_response(self, error: OAuth2Error) -> None:
-        body = dict(error.get_body())
+        body = Error.model_validate(dict(error.get_body()))
         headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
         if isinstance(error, MissingAuthorizationError | UnsupportedTokenTypeError):
             # RFC 6750 §3.1: no Bearer credentials at all (none, or Basic and the like) gets a
             # bare challenge, no error code.
-            body = {
-                "error": "invalid_request",
-                "error_description": "Send an access token: Authorization: Bearer <token>.",
-            }
+            body = Error(
+                error="invalid_request",
+                error_description="Send an access token: Authorization: Bearer <token>.",
+            )
             headers = [("WWW-Authenticate", f'Bearer realm="{REALM}"')]
-        response = Response(json.dumps(body), status=error.status_code, mimetype="application/json")
+        response = error_response(body, error.status_code)
         for name, value in headers:
             if name.lower() == "www-authenticate" and value.lower().startswith("bearer"):
                 value = "Bearer" + value[len("bearer") :]
             response.headers[name] = value
-        response.headers["Cache-Control"] = "no-store"
         abort(response)
 
 
@@ -80,14 +88,38 @@ def invalid_token(description: str) -> None:
 def insufficient_scope(scopes: list[str]) -> None:
     """Stop the request: 403 insufficient_scope, naming the scopes that would do (RFC 6750 §3)."""
     needed = " ".join(scopes)
-    body = {
-        "error": "insufficient_scope",
-        "error_description": "The token's grant does not cover this data.",
-        "scope": needed,
-    }
-    response = Response(json.dumps(body), status=403, mimetype="application/json")
-    response.headers["WWW-Authenticate"] = (
-        f'Bearer realm="{REALM}", error="insufficient_scope", scope="{needed}"'
+    body = InsufficientScopeError(
+        error="insufficient_scope",
+        error_description="The token's grant does not cover this data.",
+        scope=needed,
     )
-    response.headers["Cache-Control"] = "no-store"
-    abort(response)
+    challenge = f'Bearer realm="{REALM}", error="insufficient_scope", scope="{needed}"'
+    abort(error_response(body, 403, {"WWW-Authenticate": challenge}))
+
+
+def record_use(token: Token, action: AuditAction, *, entity: str, **detail: Any) -> None:
+    """Audit what a school token read or wrote, and mark its grant as used, so the school sees
+    what the application really does. In the caller's unit of work: the caller commits."""
+    audit.record(
+        action,
+        actor=token.application,
+        school=token.school_id,
+        application=token.application_id,
+        entity=entity,
+        **detail,
+    )
+    if token.grant_id is not None:
+        # The dashboard shows the last use to the minute: rewriting the grant row on every
+        # request of a sync would only churn it (and contend for it across workers).
+        now = utcnow()
+        db.session.connection().execute(
+            Grant.__table__.update()
+            .where(
+                Grant.id == token.grant_id,
+                or_(
+                    Grant.last_used_at.is_(None),
+                    Grant.last_used_at < now - dt.timedelta(seconds=LAST_USE_PRECISION_SECONDS),
+                ),
+            )
+            .values(last_used_at=now)
+        )

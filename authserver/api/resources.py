@@ -6,104 +6,53 @@ the fields (from the catalogue) and `rows_visible` the rows (school, pupils, row
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import decimal
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
 from authlib.integrations.flask_oauth2 import current_token
 from authlib.oauth2 import OAuth2Error
-from flask import Response, abort, current_app, jsonify, request
+from flask import Response, abort, current_app, request
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import Select, and_, or_, select
 
 from authserver.api import bp
-from authserver.api.protection import insufficient_scope, invalid_token, require_token
-from authserver.domain import audit
+from authserver.api.protection import insufficient_scope, invalid_token, record_use, require_token
+from authserver.api.registry import RESOURCES, IncludeKind, Resource, resource_name
+from authserver.api.responses import Deletion, DeletionList, School, model_response, no_store
+from authserver.domain import encoding
 from authserver.domain.audit import AuditAction
 from authserver.domain.catalogue import default_catalogue
 from authserver.domain.disclosure import Disclosure, disclosure_for, rows_visible
 from authserver.extensions import db
-from authserver.models.columns import utcnow
-from authserver.models.grants import Grant
 from authserver.models.mis import ENTITIES
 from authserver.models.mis.base import Tombstone
-from authserver.models.mis.contacts import Contact, StudentContact
-from authserver.models.mis.structure import ClassMembership, Group, GroupMembership, TeachingClass
 from authserver.models.tokens import Token
 from authserver.web.errors import json_error
 
 DEFAULT_LIMIT = 100
-LAST_USE_PRECISION_SECONDS = 60
 MAX_LIMIT = 1000
-_PLURALS = {
-    "staff": "staff",
-    "staff_pay": "staff-pay",
-    "staff_next_of_kin": "staff-next-of-kin",
-    "class": "classes",
-    "agency": "agencies",
-    "staff_disability": "staff-disabilities",
-    "attendance_summary": "attendance-summaries",
-    "enrolment_history": "enrolment-histories",
-    "school_history": "school-histories",
-    "post16_study": "post16-studies",
-    "school_info": "school-info",
-    "endpoint_info": "endpoint-info",
-    "funding_monitoring": "funding-monitoring",
-}
-
-
-def resource_name(entity: str) -> str:
-    """The URL name of an entity's collection (`student` is /students)."""
-    return _PLURALS.get(entity) or entity.replace("_", "-") + "s"
-
-
-RESOURCES: dict[str, str] = {resource_name(e): e for e in ENTITIES if e != "school"}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    return value
-
-
-def _isoformat(value: Any) -> Any:
-    return None if value is None else value.isoformat()
-
-
-def _json_default(value: Any) -> Any:
-    """What orjson does not write itself (it writes dates and times as ISO 8601, as _plain)."""
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def json_response(body: Any) -> Response:
     """A JSON answer written by orjson: a 1,000-record page in a tenth of the stdlib's time."""
-    return Response(orjson.dumps(body, default=_json_default), mimetype="application/json")
+    return Response(encoding.dumps(body), mimetype="application/json")
 
 
 def document_of(row: Any, fields: Iterable[str]) -> dict[str, Any]:
-    """The JSON document of a row (a model instance or a selected row) with `fields`."""
+    """The document of a row (a model instance or a selected row) with `fields`, values as the
+    database gave them (for `json_response`)."""
     document = {"id": row.id}
     if hasattr(row, "updated_at"):
-        document["updated_at"] = _isoformat(row.updated_at)
+        document["updated_at"] = row.updated_at
     for name in fields:
-        document[name] = _plain(getattr(row, name))
+        document[name] = getattr(row, name)
     return document
 
 
 def _documents(rows: list[Any], fields: list[str]) -> list[dict[str, Any]]:
-    """Documents of rows selected by `_selected`, values as the database gave them (for
-    `json_response`): the hot loop of a 1,000-record page."""
+    """Documents of rows selected by `_selected`, as `document_of` makes them: the hot loop of
+    a 1,000-record page."""
     names = ("id", "updated_at", *fields)
     # zip stops at the last field: a trailing student_id kept for includes is left out.
     return [dict(zip(names, row, strict=False)) for row in rows]
@@ -168,41 +117,24 @@ def parse_moment(raw: str) -> dt.datetime:
         abort(json_error(400, "invalid_request", "updated_after must be an ISO 8601 time."))
 
 
-def _record_use(
+def _record_read(
     token: Token, entity: str, fields: list[str], count: int, includes: list[str]
 ) -> None:
-    """Remember what the request read, so the school sees what the application really uses."""
+    """Remember what the request read (with the scopes that allowed it), and commit."""
     catalogue = default_catalogue()
     names = {f"{entity}.{f}" for f in fields}
     used = (
         sorted(s for s in token.scopes if set(catalogue[s].fields) & names) if token.scopes else []
     )
-    audit.record(
+    record_use(
+        token,
         AuditAction.DATA_READ,
-        actor=token.application,
-        school=token.school_id,
-        application=token.application_id,
         entity=entity,
         fields=sorted(fields),
         scopes=used,
         rows=count,
         include=includes,
     )
-    if token.grant_id is not None:
-        # The dashboard shows the last use to the minute: rewriting the grant row on every
-        # read of a sync would only churn it (and contend for it across workers).
-        now = utcnow()
-        db.session.connection().execute(
-            Grant.__table__.update()
-            .where(
-                Grant.id == token.grant_id,
-                or_(
-                    Grant.last_used_at.is_(None),
-                    Grant.last_used_at < now - dt.timedelta(seconds=LAST_USE_PRECISION_SECONDS),
-                ),
-            )
-            .values(last_used_at=now)
-        )
     db.session.commit()
 
 
@@ -222,9 +154,10 @@ def _children_by_student(
 
 
 def _linked(
-    disclosure: Disclosure, entity: str, link: Any, link_column: Any, target: Any, ids: list[int]
+    disclosure: Disclosure, entity: str, link: Any, link_column: Any, ids: list[int]
 ) -> dict[int, list[dict[str, Any]]]:
     fields = _require(disclosure, entity)
+    target = ENTITIES[entity]
     query = rows_visible(
         disclosure,
         entity,
@@ -238,35 +171,28 @@ def _linked(
     return grouped
 
 
-def _include(disclosure: Disclosure, entity: str, name: str, rows: list[Any]) -> dict[int, Any]:
+def _parents(disclosure: Disclosure, rows: list[Any]) -> dict[int, Any]:
+    fields = _require(disclosure, "student")
+    model = ENTITIES["student"]
+    wanted = {row.student_id for row in rows if row.student_id is not None}
+    query = rows_visible(disclosure, "student", select(model).where(model.id.in_(wanted)))
+    parents = {r.id: document_of(r, fields) for r in db.session.scalars(query)}
+    return {row.id: parents.get(row.student_id) for row in rows}
+
+
+def _include(disclosure: Disclosure, resource: Resource, name: str, rows: list[Any]) -> dict:
+    include = resource.includes.get(name)
+    if include is None:
+        abort(json_error(400, "invalid_request", f"{name} cannot be included here."))
     ids = [row.id for row in rows]
-    if entity == "student":
-        if name == "contacts":
-            return _linked(
-                disclosure, "contact", StudentContact, StudentContact.contact_id, Contact, ids
-            )
-        if name == "classes":
-            return _linked(
-                disclosure, "class", ClassMembership, ClassMembership.class_id, TeachingClass, ids
-            )
-        if name == "groups":
-            return _linked(
-                disclosure, "group", GroupMembership, GroupMembership.group_id, Group, ids
-            )
-        child = RESOURCES.get(name)
-        if child and hasattr(ENTITIES[child], "student_id"):
-            return _children_by_student(disclosure, child, ids)
-    elif name == "student" and hasattr(ENTITIES[entity], "student_id"):
-        fields = _require(disclosure, "student")
-        model = ENTITIES["student"]
-        wanted = {row.student_id for row in rows if row.student_id is not None}
-        query = rows_visible(disclosure, "student", select(model).where(model.id.in_(wanted)))
-        parents = {r.id: document_of(r, fields) for r in db.session.scalars(query)}
-        return {row.id: parents.get(row.student_id) for row in rows}
-    abort(json_error(400, "invalid_request", f"{name} cannot be included here."))
+    if include.kind is IncludeKind.LINKED:
+        return _linked(disclosure, include.entity, include.link, include.link_column, ids)
+    if include.kind is IncludeKind.CHILDREN:
+        return _children_by_student(disclosure, include.entity, ids)
+    return _parents(disclosure, rows)
 
 
-def _includes(entity: str) -> list[str]:
+def _includes() -> list[str]:
     raw = request.args.get("include", "")
     names = [n.strip() for n in raw.split(",") if n.strip()]
     if len(names) > 10 or len(raw) > 300:
@@ -275,13 +201,18 @@ def _includes(entity: str) -> list[str]:
 
 
 def _with_includes(
-    disclosure: Disclosure, entity: str, rows: list[Any], fields: list[str], includes: list[str]
+    disclosure: Disclosure,
+    resource: Resource,
+    rows: list[Any],
+    fields: list[str],
+    includes: list[str],
 ) -> list[dict[str, Any]]:
     documents = _documents(rows, fields)
     for name in includes:
-        related = _include(disclosure, entity, name, rows)
+        related = _include(disclosure, resource, name, rows)
+        empty = None if resource.includes[name].kind is IncludeKind.PARENT else []
         for row, document in zip(rows, documents, strict=True):
-            document[name] = related.get(row.id, [] if name != "student" else None)
+            document[name] = related.get(row.id, empty)
     return documents
 
 
@@ -294,23 +225,42 @@ def school() -> Response:
     """The school itself (PublicSchoolData): any school token may read it."""
     token, disclosure = _disclosure()
     row = db.session.scalar(rows_visible(disclosure, "school", select(ENTITIES["school"])))
-    document = {"id": row.id, "name": row.name, "urn": row.urn}
-    _record_use(token, "school", ["name", "urn"], 1, [])
-    return no_store(jsonify(document))
+    body = School(id=row.id, name=row.name, urn=row.urn)
+    _record_read(token, "school", ["name", "urn"], 1, [])
+    return no_store(model_response(body))
+
+
+class _Read:
+    """What a read of a resource starts from: the resource, the token and what it may see."""
+
+    def __init__(self, name: str) -> None:
+        resource = RESOURCES.get(name)
+        if resource is None:
+            abort(json_error(404, "not_found", f"There is no resource called {name}."))
+        self.resource = resource
+        self.token, self.disclosure = _disclosure()
+        self.fields = _require(self.disclosure, resource.entity)
+        self.includes = _includes()
+
+    def query(self) -> Select:
+        """The rows of the resource this token may see, with only the fields it may see."""
+        entity = self.resource.entity
+        return rows_visible(self.disclosure, entity, _selected(self.resource.model, self.fields))
+
+    def answer(self, rows: list[Any]) -> list[dict[str, Any]]:
+        """The rows' documents with their includes; the read recorded and committed."""
+        documents = _with_includes(self.disclosure, self.resource, rows, self.fields, self.includes)
+        _record_read(self.token, self.resource.entity, self.fields, len(rows), self.includes)
+        return documents
 
 
 @bp.get("/<resource>")
 def collection(resource: str) -> Response:
     """A page of a resource: `limit`, an opaque `cursor`, `updated_after`, `include`."""
-    entity = RESOURCES.get(resource)
-    if entity is None:
-        return json_error(404, "not_found", f"There is no resource called {resource}.")
-    token, disclosure = _disclosure()
-    fields = _require(disclosure, entity)
-    includes = _includes(entity)
+    read = _Read(resource)
     limit, since = _limit(), _updated_after()
-    model = ENTITIES[entity]
-    query = rows_visible(disclosure, entity, _selected(model, fields))
+    model = read.resource.model
+    query = read.query()
     after = _decode_cursor(request.args.get("cursor"))
     if since is not None:
         query = query.where(model.updated_at > since)
@@ -330,32 +280,21 @@ def collection(resource: str) -> Response:
     rows = list(db.session.execute(query.limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    documents = _with_includes(disclosure, entity, rows, fields, includes)
     cursor = None
     if more:
         last = rows[-1]
         cursor = _cursors().dumps({"i": last.id, "u": last.updated_at.isoformat()})
-    _record_use(token, entity, fields, len(rows), includes)
-    return no_store(json_response({"data": documents, "next": cursor}))
+    return no_store(json_response({"data": read.answer(rows), "next": cursor}))
 
 
 @bp.get("/<resource>/<int:record_id>")
 def record(resource: str, record_id: int) -> Response:
     """One record, if the token may see it; another school's id is simply not found."""
-    entity = RESOURCES.get(resource)
-    if entity is None:
-        return json_error(404, "not_found", f"There is no resource called {resource}.")
-    token, disclosure = _disclosure()
-    fields = _require(disclosure, entity)
-    includes = _includes(entity)
-    model = ENTITIES[entity]
-    row = db.session.execute(
-        rows_visible(disclosure, entity, _selected(model, fields).where(model.id == record_id))
-    ).first()
+    read = _Read(resource)
+    row = db.session.execute(read.query().where(read.resource.model.id == record_id)).first()
     if row is None:
         return json_error(404, "not_found", "No such record.")
-    [document] = _with_includes(disclosure, entity, [row], fields, includes)
-    _record_use(token, entity, fields, 1, includes)
+    [document] = read.answer([row])
     return no_store(json_response(document))
 
 
@@ -367,7 +306,7 @@ def deletions() -> Response:
     since = _updated_after()
     if since is None:
         return json_error(400, "invalid_request", "deletions needs updated_after.")
-    readable = [e for e in ENTITIES if e != "school" and disclosure.may_read(e)]
+    readable = [r.entity for r in RESOURCES.values() if disclosure.may_read(r.entity)]
     query = (
         select(Tombstone)
         .where(
@@ -378,16 +317,14 @@ def deletions() -> Response:
         .order_by(Tombstone.deleted_at, Tombstone.id)
         .limit(_limit())
     )
-    documents = [
-        {
-            "resource": resource_name(t.entity),
-            "id": t.record_id,
-            "deleted_at": t.deleted_at.isoformat(),
-        }
-        for t in db.session.scalars(query)
-    ]
-    _record_use(token, "deletions", [], len(documents), [])
-    return no_store(jsonify(data=documents))
+    body = DeletionList(
+        data=[
+            Deletion(resource=resource_name(t.entity), id=t.record_id, deleted_at=t.deleted_at)
+            for t in db.session.scalars(query)
+        ]
+    )
+    _record_read(token, "deletions", [], len(body.data), [])
+    return no_store(model_response(body))
 
 
 def _decode_cursor(raw: str | None) -> dict[str, Any] | None:
@@ -400,9 +337,3 @@ def _decode_cursor(raw: str | None) -> dict[str, Any] | None:
     if not isinstance(value, dict) or not isinstance(value.get("i"), int):
         abort(json_error(400, "invalid_request", "That cursor is not one we gave out."))
     return value
-
-
-def no_store(response: Response) -> Response:
-    # Personal data: never cached by a browser or a proxy.
-    response.headers["Cache-Control"] = "no-store"
-    return response

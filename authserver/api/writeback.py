@@ -11,18 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import current_token
-from flask import Response, jsonify, request
+from flask import Response, request
 from sqlalchemy.exc import IntegrityError
 
 from authserver.api import bp
-from authserver.api.protection import insufficient_scope, invalid_token, require_token
-from authserver.api.resources import document_of, no_store
-from authserver.domain import audit, writeback
+from authserver.api.protection import insufficient_scope, invalid_token, record_use, require_token
+from authserver.api.resources import document_of, json_response
+from authserver.api.responses import Problem, ValidationError, model_response, no_store
+from authserver.domain import writeback
 from authserver.domain.audit import AuditAction
 from authserver.domain.disclosure import disclosure_for
 from authserver.extensions import db
-from authserver.models.columns import utcnow
-from authserver.models.grants import Grant
 from authserver.models.tokens import Token
 from authserver.web.errors import json_error
 
@@ -58,32 +57,23 @@ def _write(resource: writeback.WritebackResource) -> Response:
         )
         if errors:
             db.session.rollback()
-            response = jsonify(
+            body = ValidationError(
                 error="invalid_request",
                 error_description=f"{len(errors)} problem(s) in the batch; nothing was written.",
-                errors=errors,
+                errors=[Problem(**problem) for problem in errors],
             )
-            response.status_code = 422
-            return no_store(response)
+            return no_store(model_response(body, 422))
         rows = writeback.write(db.session, resource, cleaned, token.school_id)
         fields = list(writeback.fields_of(resource))
         documents = [document_of(row, fields) for row in rows]
-        audit.record(
+        record_use(
+            token,
             AuditAction.DATA_WRITTEN,
-            actor=token.application,
-            school=token.school_id,
-            application=token.application_id,
             entity=resource.entity,
             count=len(rows),
             fields=sorted({f for values in cleaned for f, v in values.items() if v is not None}),
             scope=resource.scope,
         )
-        if token.grant_id is not None:
-            db.session.execute(
-                Grant.__table__.update()
-                .where(Grant.id == token.grant_id)
-                .values(last_used_at=utcnow())
-            )
         db.session.commit()
     except IntegrityError:
         # Another batch wrote the same session mark at the same moment: nothing of this one is
@@ -93,7 +83,7 @@ def _write(resource: writeback.WritebackResource) -> Response:
     except Exception:
         db.session.rollback()
         raise
-    response = jsonify(data=documents)
+    response = json_response({"data": documents})
     response.status_code = 201
     return no_store(response)
 

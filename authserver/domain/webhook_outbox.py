@@ -6,7 +6,6 @@ neither does; nothing is sent here. `authserver.webhooks` signs and sends them.
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import json
 import uuid
@@ -14,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from authserver.domain.encoding import iso_datetime, json_default
 from authserver.extensions import db
 from authserver.models.applications import Application
 from authserver.models.columns import utcnow
@@ -28,18 +28,6 @@ class WebhookEvent(enum.StrEnum):
     EXPIRED = "connection.expired"
 
 
-def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _json_default(value: object) -> str:
-    if isinstance(value, dt.datetime):
-        return _iso(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} cannot be sent in a webhook")
-
-
 def enqueue(
     application: Application, event: WebhookEvent, data: dict[str, Any]
 ) -> WebhookDelivery | None:
@@ -50,9 +38,15 @@ def enqueue(
     now = utcnow()
     event_id = uuid.uuid4().hex
     body = json.dumps(
-        {"id": event_id, "type": str(WebhookEvent(event)), "created_at": _iso(now), "data": data},
+        {
+            "id": event_id,
+            "type": str(WebhookEvent(event)),
+            # Fixed width, as docs/webhooks.md shows it: receivers may parse it strictly.
+            "created_at": iso_datetime(now, timespec="milliseconds"),
+            "data": data,
+        },
         separators=(",", ":"),
-        default=_json_default,
+        default=json_default,
     )
     delivery = WebhookDelivery(
         application=application,

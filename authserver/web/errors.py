@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Mapping
 
-from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask import Flask, Response, current_app, render_template, request
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DataError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from authserver.domain.encoding import Omissible
 from authserver.extensions import db, limiter
 
 MACHINE_PREFIXES = (
@@ -83,12 +86,27 @@ def _seconds_until_reset(error: RateLimitExceeded) -> int:
     return min(window, max(1, math.ceil(breached.reset_at - time.time())))
 
 
-def json_error(status: int, error: str, description: str) -> Response:
-    """A JSON error body in the shape RFC 6749 §5.2 uses."""
-    response = jsonify(error=error, error_description=description)
-    response.status_code = status
+class Error(BaseModel):
+    """A JSON error body in the shape RFC 6749 §5.2 and RFC 6750 §3 use."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: str = Field(description="A machine-readable code (RFC 6749 §5.2).")
+    error_description: Omissible[str] = Field(None, description="What went wrong, for people.")
+    error_uri: Omissible[str] = None
+
+
+def error_response(body: Error, status: int, headers: Mapping[str, str] | None = None) -> Response:
+    """An error body as a JSON answer that no cache keeps."""
+    response = Response(body.model_dump_json(), status=status, mimetype="application/json")
+    response.headers.update(headers or {})
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def json_error(status: int, error: str, description: str) -> Response:
+    """A JSON error answer: `error` and `error_description`, as RFC 6749 §5.2 has them."""
+    return error_response(Error(error=error, error_description=description), status)
 
 
 def init_app(app: Flask) -> None:

@@ -13,7 +13,9 @@ from openapi_spec_validator import validate as validate_openapi
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from authserver.api.resources import RESOURCES
+from authserver.api import responses
+from authserver.api.openapi import SCHEMA_REF
+from authserver.api.registry import RESOURCES
 from tests.api.test_resources import READ_SCOPES, SchoolTokens, school_data  # noqa: F401
 from tests.oauth_flow import basic_auth
 
@@ -143,6 +145,58 @@ def test_each_resource_object_requires_id_and_updated_at_and_nothing_else(docume
     assert student["properties"]["date_of_birth"]["format"] == "date"
     assert student["properties"]["forename"]["type"] == "string"
     assert student["properties"]["fsm_eligible"]["type"] == "boolean"
+
+
+def test_each_fixed_shape_answer_is_its_models_schema(document) -> None:
+    schemas = document["components"]["schemas"]
+    for model in responses.MODELS:
+        schema = model.model_json_schema(ref_template=SCHEMA_REF, mode="serialization")
+        for name, nested in schema.pop("$defs", {}).items():
+            assert schemas[name] == nested, name
+        assert schemas[model.__name__] == schema, model.__name__
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "model"),
+    [
+        ("get", "/api/v1/school", "200", responses.School),
+        ("get", "/api/v1/deletions", "200", responses.DeletionList),
+        ("get", "/api/v1/scopes", "200", responses.ScopeCatalogue),
+        ("post", "/api/v1/access-requests", "200", responses.AccessRequest),
+        ("post", "/api/v1/access-requests", "201", responses.AccessRequest),
+        ("post", "/api/v1/access-requests", "409", responses.Error),
+        ("get", "/api/v1/connections", "200", responses.ConnectionList),
+        ("post", "/api/v1/connections/{school_id}/secret", "201", responses.SchoolSecret),
+        ("post", "/api/v1/session-marks", "413", responses.Error),
+    ],
+)
+def test_each_fixed_shape_operation_answers_with_its_model(
+    document, method, path, status, model
+) -> None:
+    declared = document["paths"][path][method]["responses"][status]
+    assert declared["content"]["application/json"]["schema"] == {
+        "$ref": SCHEMA_REF.format(model=model.__name__)
+    }
+
+
+@pytest.mark.parametrize(
+    ("response", "model"),
+    [
+        ("BadRequest", responses.Error),
+        ("Unauthorized", responses.Error),
+        ("Forbidden", responses.InsufficientScopeError),
+        ("NotFound", responses.Error),
+        ("Conflict", responses.Error),
+        ("Unprocessable", responses.ValidationError),
+        ("TooManyRequests", responses.Error),
+        ("Unavailable", responses.Error),
+    ],
+)
+def test_each_error_answer_is_its_models(document, response, model) -> None:
+    declared = document["components"]["responses"][response]
+    assert declared["content"]["application/json"]["schema"] == {
+        "$ref": SCHEMA_REF.format(model=model.__name__)
+    }
 
 
 def test_the_oauth_urls_are_the_servers(document) -> None:

@@ -9,7 +9,7 @@ from collections import defaultdict
 import pytest
 from sqlalchemy import func, select, update
 
-from authserver.api.resources import resource_name
+from authserver.api.registry import resource_name
 from authserver.domain.catalogue import default_catalogue
 from authserver.extensions import db
 from authserver.models import AuditEvent, Grant
@@ -343,6 +343,37 @@ def test_includes_are_checked_like_the_main_resource(tokens) -> None:
     assert parent[0]["student"]["id"] == parent[0]["student_id"]
 
 
+def test_moments_are_utc_with_z_in_pages_includes_and_deletions(app, tokens, school) -> None:
+    from authserver.models.mis.base import delete_record
+    from authserver.models.mis.students import Student
+    from authserver.models.mis.welfare import DietaryNeed
+
+    whole = dt.datetime(2025, 3, 2, 10, 0, tzinfo=dt.UTC)
+    fraction = whole.replace(microsecond=123456)
+    with app.app_context():
+        first, second = db.session.scalars(
+            select(Student.id).where(Student.school_id == school.id).order_by(Student.id).limit(2)
+        )
+        for student_id, moment in ((first, whole), (second, fraction)):
+            db.session.execute(
+                update(Student).where(Student.id == student_id).values(updated_at=moment)
+            )
+        need = db.session.scalar(select(DietaryNeed).where(DietaryNeed.school_id == school.id))
+        delete_record(db.session, need)
+        db.session.commit()
+    token = tokens.token("StudentLite", "Attendance", "DietaryNeeds")
+    page = {s["id"]: s for s in tokens.get("students", token, limit=2).get_json()["data"]}
+    assert page[first]["updated_at"] == "2025-03-02T10:00:00Z"
+    assert page[second]["updated_at"] == "2025-03-02T10:00:00.123456Z"
+    marks = tokens.get("session-marks", token, include="student", limit=1000).get_json()["data"]
+    included = next(m["student"] for m in marks if m["student_id"] == second)
+    assert included["updated_at"] == "2025-03-02T10:00:00.123456Z"
+    assert marks[0]["updated_at"].endswith("Z")
+    deleted = tokens.get("deletions", token, updated_after="2000-01-01").get_json()["data"]
+    assert deleted
+    assert all(d["deleted_at"].endswith("Z") for d in deleted)
+
+
 def test_every_read_is_recorded_for_the_school(app, tokens, school) -> None:
     tokens.get("students", tokens.token("StudentLite", "StudentEthnicity"), limit=3)
     with app.app_context():
@@ -409,7 +440,7 @@ def test_out_of_range_input_is_a_4xx_never_a_500(tokens, path) -> None:
 
 
 def test_resource_names_are_plain_english_plurals() -> None:
-    from authserver.api.resources import RESOURCES
+    from authserver.api.registry import RESOURCES
 
     assert "staff-disabilities" in RESOURCES
     assert not [name for name in RESOURCES if name.endswith("ys")]

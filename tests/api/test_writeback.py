@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from authserver.api.resources import resource_name
+from authserver.api.registry import resource_name
 from authserver.domain.catalogue import default_catalogue
 from authserver.domain.writeback import WRITEBACK_RESOURCES
 from authserver.extensions import db
@@ -427,3 +427,21 @@ def test_a_batch_that_loses_a_race_is_409_and_writes_nothing(app, tokens, ids, m
     assert response.status_code == 409
     assert response.get_json()["error"] == "conflict"
     assert count(app, "session_mark") == before
+
+
+def test_every_writeback_answer_conforms_to_the_document(client, tokens, ids) -> None:
+    from tests.api.test_openapi import assert_conforms
+
+    document = client.get("/api/v1/openapi.json").get_json()
+    token = tokens.token("WritebackAttendance", "Attendance")
+    path = "/api/v1/session-marks"
+    for batch, status in [
+        ([session_mark(ids.students[0], date="2031-04-04")], 201),
+        ([session_mark(ids.students[0], code="?"), "not an object"], 422),
+        ([{"student_id": ids.student}], 422),
+        ([], 400),
+        ([session_mark(ids.student)] * 1001, 413),
+    ]:
+        response = tokens.post("session-marks", token, batch)
+        assert response.status_code == status, response.get_json()
+        assert_conforms(document, "POST", path, response)

@@ -1,0 +1,176 @@
+"""The API's fixed-shape JSON answers, each defined once as a pydantic model: the views build
+their answers through these, and the OpenAPI document takes its schemas from them.
+
+The school's records (students, attendance ...) are not here: their shape follows the columns
+and the grant, and they are written straight from rows (see `resources` and `registry`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from flask import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from authserver.api.registry import RESOURCES
+from authserver.domain.encoding import Moment
+from authserver.web.errors import Error
+
+
+class _Body(BaseModel):
+    # What is not declared is never sent, and the schema says so (additionalProperties: false).
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- Errors ---------------------------------------------------------------------------------
+
+
+class InsufficientScopeError(Error):
+    """403 insufficient_scope: the grant does not cover the data (RFC 6750 §3.1)."""
+
+    error: Literal["insufficient_scope"]
+    scope: str = Field(description="Space-separated scopes, any one of which would do.")
+
+
+class Problem(_Body):
+    """One problem with one object of a batch."""
+
+    index: int = Field(ge=0, description="The object's place in `data`, from 0.")
+    field: str | None = Field(description="The field at fault, or null for the whole object.")
+    message: str
+
+
+class ValidationError(Error):
+    """422: objects of a batch that failed validation; nothing was written."""
+
+    errors: list[Problem]
+
+
+# --- The vendor's management API -------------------------------------------------------------
+
+
+class AccessRequest(_Body):
+    """A Data Access Request as the vendor sees it."""
+
+    id: int
+    school_id: int
+    school_urn: str
+    status: str = Field(description="pending, approved, rejected or withdrawn.")
+    required_scopes: list[str]
+    optional_scopes: list[str]
+    created_at: Moment
+    updated_at: Moment
+
+
+class Connection(_Body):
+    """One school's connection as the vendor sees it."""
+
+    school_id: int
+    school_urn: str
+    school_name: str
+    status: str = Field(description="pending, approved, rejected, revoked, expired or withdrawn.")
+    grant_version: int | None = Field(description="The grant's version while it is in force.")
+    scopes: list[str]
+    restrictions: dict[str, Any]
+    expires_at: Moment | None
+    pending_request: AccessRequest | None
+    updated_at: Moment
+
+
+class ConnectionList(_Body):
+    """Every school the application asked or was approved by."""
+
+    connections: list[Connection]
+
+
+class SchoolSecret(_Body):
+    """A school secret, shown once."""
+
+    school_id: int
+    school_secret: str
+    grant_version: int
+    scope: str = Field(description="The space-separated scopes the secret's tokens carry.")
+    previous_secret_valid_for_seconds: int
+
+
+# --- The school and its deletions -------------------------------------------------------------
+
+
+class School(_Body):
+    """The school's public data (PublicSchoolData: no consent needed)."""
+
+    id: int
+    name: str
+    urn: str
+
+
+class Deletion(_Body):
+    """A record removed from the school's data."""
+
+    resource: str = Field(json_schema_extra={"enum": sorted(RESOURCES)})
+    id: int
+    deleted_at: Moment
+
+
+class DeletionList(_Body):
+    """Deletions in the entities the token may read, oldest first."""
+
+    data: list[Deletion]
+
+
+# --- The public catalogue ---------------------------------------------------------------------
+
+
+class ScopeField(_Body):
+    """A field a scope unlocks, with its plain-English label."""
+
+    name: str
+    label: str
+
+
+class Scope(_Body):
+    """The public description of one scope."""
+
+    name: str
+    category: str
+    kind: str
+    sensitive: bool
+    consent_required: bool
+    deprecated: bool
+    description: str
+    fields: list[ScopeField]
+
+
+class ScopeCatalogue(_Body):
+    """Every scope, with the fields it unlocks."""
+
+    categories: list[str]
+    scopes: list[Scope]
+
+
+#: Every model the OpenAPI document publishes as a component, under its class name.
+MODELS: tuple[type[BaseModel], ...] = (
+    Error,
+    InsufficientScopeError,
+    ValidationError,
+    AccessRequest,
+    Connection,
+    ConnectionList,
+    SchoolSecret,
+    School,
+    Deletion,
+    DeletionList,
+    Scope,
+    ScopeCatalogue,
+)
+
+
+def model_response(body: BaseModel, status: int = 200) -> Response:
+    """A model as the JSON answer."""
+    return Response(body.model_dump_json(), status=status, mimetype="application/json")
+
+
+def no_store(response: Response) -> Response:
+    """Mark an answer as never to be kept by a browser or proxy (personal data, secrets)."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
