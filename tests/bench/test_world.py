@@ -7,7 +7,7 @@ import argparse
 
 from authserver.extensions import db
 from authserver.models.applications import SCHOOL_SECRET_GRANT_TYPE
-from bench import run
+from bench import report as bench_report
 from bench.world import DELTA_CHANGES, build
 from tests.oauth_flow import basic_auth
 
@@ -60,8 +60,8 @@ def test_the_bench_world_serves_every_operation(app, client) -> None:
     assert introspection["active"] is True
 
 
-def result(rps: float, p99: float = 5.0) -> run.Result:
-    return run.Result(
+def result(rps: float, p99: float = 5.0) -> bench_report.Result:
+    return bench_report.Result(
         requests_per_second=rps, p50_ms=1.0, p99_ms=p99, errors=0, requests=100, peak_rss_mb=90
     )
 
@@ -77,7 +77,7 @@ def test_the_report_takes_medians_and_checks_each_target() -> None:
         "postgresql": {"introspection": [result(900), result(950), result(850)]},
     }
     labels = {"introspection": ("introspection", 1), "students_page": ("page", 1000)}
-    report = run.summarise(args, floor, results, labels)
+    report = bench_report.summarise(args, floor, results, labels)
 
     row = report["backends"]["sqlite"]["introspection"]
     assert (row["requests_per_second"], row["p99_ms"], row["ratio_to_floor"]) == (1250, 9, 0.625)
@@ -87,4 +87,4 @@ def test_the_report_takes_medians_and_checks_each_target() -> None:
     assert checks[("introspection", "p99_ms")] is True
     assert checks[("students_page", "records_per_second")] is True
     assert checks[("introspection", "postgresql_vs_sqlite")] is False  # 900 / 1250
-    assert "| sqlite | introspection | 1,250 |" in run.markdown(report)
+    assert "| sqlite | introspection | 1,250 |" in bench_report.markdown(report)
