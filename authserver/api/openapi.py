@@ -9,140 +9,31 @@ cacheable, at GET /api/v1/openapi.json.
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 from typing import Any
 
 from flask import Response, current_app, jsonify, url_for
 from pydantic import BaseModel
-from sqlalchemy import inspect
 
 from authserver.api import bp, responses
-from authserver.api.registry import RESOURCES, IncludeKind, Resource
+from authserver.api.registry import RESOURCES, Resource
 from authserver.api.resources import DEFAULT_LIMIT, MAX_LIMIT
-from authserver.api.responses import MODELS
+from authserver.api.schemas import (
+    column_schema,
+    columns_of,
+    entity_schema,
+    model_schemas,
+    ref,
+    schema_name,
+    write_field_schema,
+)
 from authserver.domain.catalogue import default_catalogue
 from authserver.domain.writeback import MAX_BATCH, WRITEBACK_RESOURCES
-from authserver.models.mis import ENTITIES
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1"
 PREFIX = "/api/v1"
-REF = "#/components/"
-#: Where a pydantic model's schema refers to another model.
-SCHEMA_REF = REF + "schemas/{model}"
 #: Ids are 32-bit integers (PostgreSQL `integer`).
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
-_TIME_PATTERN = r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)?$"
-
-
-def _ref(kind: str, name: str) -> dict[str, str]:
-    return {"$ref": f"{REF}{kind}/{name}"}
-
-
-def schema_name(entity: str) -> str:
-    """The component name of an entity's object: `session_mark` is SessionMark."""
-    return "".join(part.capitalize() for part in entity.split("_"))
-
-
-# --- Column types to JSON Schema ----------------------------------------------------------------
-
-
-def column_schema(column: Any) -> dict[str, Any]:
-    """The JSON Schema of a column's value as the API writes it (see domain.encoding)."""
-    try:
-        python_type = column.type.python_type
-    except NotImplementedError:  # pragma: no cover - every MIS column has one today
-        python_type = str
-    schema: dict[str, Any]
-    if python_type is bool:
-        schema = {"type": "boolean"}
-    elif python_type is int:
-        schema = {"type": "integer"}
-    elif python_type is float:
-        schema = {"type": "number"}
-    elif python_type is decimal.Decimal:
-        schema = {"type": "string", "format": "decimal"}
-    elif python_type is dt.datetime:
-        schema = {"type": "string", "format": "date-time"}
-    elif python_type is dt.date:
-        schema = {"type": "string", "format": "date"}
-    elif python_type is dt.time:
-        # isoformat() of a time of day has no offset, so RFC 3339 `time` would not fit.
-        schema = {"type": "string", "pattern": _TIME_PATTERN}
-    elif python_type is bytes:
-        schema = {"type": "string", "contentEncoding": "base64"}
-    else:
-        schema = {"type": "string"}
-        length = getattr(column.type, "length", None)
-        if length:
-            schema["maxLength"] = length
-    if column.nullable:
-        schema["type"] = [schema["type"], "null"]
-    return schema
-
-
-def _columns(entity: str) -> dict[str, Any]:
-    return {column.key: column for column in inspect(ENTITIES[entity]).columns}
-
-
-def entity_schema(resource: Resource) -> dict[str, Any]:
-    """An entity's object: `id` and `updated_at` always; each field only if the grant reveals
-    it; and, for the includes this entity allows, the included records."""
-    catalogue = default_catalogue()
-    entity = resource.entity
-    columns = _columns(entity)
-    properties: dict[str, Any] = {
-        "id": {"type": "integer"},
-        "updated_at": {"type": "string", "format": "date-time"},
-    }
-    for field in resource.fields:
-        schema = column_schema(columns[field])
-        label = catalogue.field_labels.get(f"{entity}.{field}")
-        if label:
-            schema["description"] = label
-        properties[field] = schema
-    for name, include in resource.includes.items():
-        target = _ref("schemas", schema_name(include.entity))
-        if include.kind is IncludeKind.PARENT:
-            properties[name] = {
-                "oneOf": [target, {"type": "null"}],
-                "description": f"With include={name}: the pupil, or null if not visible.",
-            }
-        else:
-            properties[name] = {
-                "type": "array",
-                "items": target,
-                "description": f"With include={name}.",
-            }
-    try:
-        title = catalogue.entity_label(entity)
-    except KeyError:
-        title = entity
-    return {
-        "type": "object",
-        "title": title,
-        "description": (
-            f"A {entity} record. Fields the token's grant does not reveal are absent (not null)."
-        ),
-        "required": ["id", "updated_at"],
-        "properties": properties,
-        "additionalProperties": False,
-    }
-
-
-# --- Shared pieces ------------------------------------------------------------------------------
-
-
-def model_schemas() -> dict[str, Any]:
-    """The components of the fixed-shape answers: each model's own JSON Schema, and the models
-    it holds, under their class names."""
-    schemas: dict[str, Any] = {}
-    for model in MODELS:
-        schema = model.model_json_schema(ref_template=SCHEMA_REF, mode="serialization")
-        schemas |= schema.pop("$defs", {})
-        schemas[model.__name__] = schema
-    return schemas
 
 
 def _error_response(
@@ -150,11 +41,11 @@ def _error_response(
 ) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": description,
-        "headers": {"Cache-Control": _ref("headers", "CacheControl")},
-        "content": {"application/json": {"schema": _ref("schemas", model.__name__)}},
+        "headers": {"Cache-Control": ref("headers", "CacheControl")},
+        "content": {"application/json": {"schema": ref("schemas", model.__name__)}},
     }
     for name, header in headers.items():
-        response["headers"][name] = _ref("headers", header)
+        response["headers"][name] = ref("headers", header)
     return response
 
 
@@ -241,7 +132,7 @@ def _common(*statuses: str) -> dict[str, Any]:
         "429": "TooManyRequests",
         "503": "Unavailable",
     }
-    return {status: _ref("responses", names[status]) for status in (*statuses, "429", "503")}
+    return {status: ref("responses", names[status]) for status in (*statuses, "429", "503")}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -255,7 +146,7 @@ def _read_security(resource: Resource) -> list[dict[str, list[str]]]:
 
 def _model(model: type[BaseModel], description: str | None = None) -> dict[str, Any]:
     """A JSON answer whose schema is the model's (one of `responses.MODELS`)."""
-    return _json(_ref("schemas", model.__name__), description or model.__doc__ or "")
+    return _json(ref("schemas", model.__name__), description or model.__doc__ or "")
 
 
 # --- Paths ---------------------------------------------------------------------------------------
@@ -325,7 +216,7 @@ def _include_parameter(resource: Resource) -> list[dict[str, Any]]:
 def _resource_paths(paths: dict[str, Any]) -> None:
     for name, resource in RESOURCES.items():
         entity = resource.entity
-        obj = _ref("schemas", schema_name(entity))
+        obj = ref("schemas", schema_name(entity))
         includes = _include_parameter(resource)
         security = _read_security(resource)
         page = _data_of(
@@ -348,7 +239,7 @@ def _resource_paths(paths: dict[str, Any]) -> None:
                     ),
                     **_common("400", "401", "403"),
                 },
-                parameters=[*(_ref("parameters", f) for f in resource.filters), *includes],
+                parameters=[*(ref("parameters", f) for f in resource.filters), *includes],
             )
         }
         paths[f"{PREFIX}/{name}/{{id}}"] = {
@@ -382,7 +273,7 @@ def _school_and_deletions(paths: dict[str, Any]) -> None:
             {"200": _model(responses.DeletionList), **_common("400", "401")},
             parameters=[
                 _parameters()["updated_after"] | {"required": True},
-                _ref("parameters", "limit"),
+                ref("parameters", "limit"),
             ],
         )
     }
@@ -479,20 +370,10 @@ def _public_paths(paths: dict[str, Any]) -> None:
         }
 
 
-def _write_field(column: Any, required: bool) -> dict[str, Any]:
-    """A writable field: a required one must have a value; an optional one may be null."""
-    schema = column_schema(column)
-    kind = schema["type"][0] if isinstance(schema["type"], list) else schema["type"]
-    schema["type"] = kind if required else [kind, "null"]
-    if required and kind == "string":
-        schema["minLength"] = 1
-    return schema
-
-
 def _writeback_paths(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
     for name, resource in WRITEBACK_RESOURCES.items():
         entity = resource.entity
-        columns = _columns(entity)
+        columns = columns_of(entity)
         required, optional = list(resource.required), list(resource.optional)
         write_schema = f"{schema_name(entity)}Write"
         schemas[write_schema] = {
@@ -500,11 +381,11 @@ def _writeback_paths(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
             "title": f"A new {entity} record",
             "required": required,
             "properties": {
-                f: _write_field(columns[f], f in required) for f in [*required, *optional]
+                f: write_field_schema(columns[f], f in required) for f in [*required, *optional]
             },
             "additionalProperties": False,
         }
-        batch = _data_of(_ref("schemas", write_schema))
+        batch = _data_of(ref("schemas", write_schema))
         batch["properties"]["data"] |= {"minItems": 1, "maxItems": MAX_BATCH}
         del batch["additionalProperties"]
         paths.setdefault(f"{PREFIX}/{resource.resource}", {})["post"] = _operation(
@@ -514,7 +395,7 @@ def _writeback_paths(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
             [{"oauth2": [resource.scope]}, {"bearer": []}],
             {
                 "201": _json(
-                    _data_of(_ref("schemas", schema_name(entity))), "The records as created."
+                    _data_of(ref("schemas", schema_name(entity))), "The records as created."
                 ),
                 "413": _error_response("request_too_large: too many objects in one batch."),
                 **_common("400", "401", "403", "422"),

@@ -14,8 +14,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from authserver.api import responses
-from authserver.api.openapi import SCHEMA_REF
 from authserver.api.registry import RESOURCES
+from authserver.api.schemas import SCHEMA_REF
 from tests.api.test_resources import READ_SCOPES, SchoolTokens, school_data  # noqa: F401
 from tests.oauth_flow import basic_auth
 
