@@ -70,35 +70,28 @@ def refresh_token_is_active(token: Token, now: dt.datetime | None = None) -> boo
     )
 
 
-def revoke_family(family_id: str) -> int:
-    """Revoke every token rotated from one authorization; returns how many were live."""
+def _revoke_live(which: ColumnElement[bool]) -> int:
+    """Revoke the live tokens `which` selects, in one statement; returns how many there were."""
     result = db.session.execute(
-        update(Token)
-        .where(Token.family_id == family_id, Token.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+        update(Token).where(which, Token.revoked_at.is_(None)).values(revoked_at=utcnow())
     )
     return cast(CursorResult[Any], result).rowcount
+
+
+def revoke_family(family_id: str) -> int:
+    """Revoke every token rotated from one authorization; returns how many were live."""
+    return _revoke_live(Token.family_id == family_id)
 
 
 def revoke_issued_from_code(authorization_code_id: int) -> int:
     """Revoke every token descended from an authorization code (RFC 6749 §4.1.2 replay)."""
     families = select(Token.family_id).where(Token.authorization_code_id == authorization_code_id)
-    result = db.session.execute(
-        update(Token)
-        .where(Token.family_id.in_(families), Token.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-    return cast(CursorResult[Any], result).rowcount
+    return _revoke_live(Token.family_id.in_(families))
 
 
 def revoke_for_grant(grant_id: int) -> int:
     """Revoke every token issued under a school's grant, at once."""
-    result = db.session.execute(
-        update(Token)
-        .where(Token.grant_id == grant_id, Token.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-    return cast(CursorResult[Any], result).rowcount
+    return _revoke_live(Token.grant_id == grant_id)
 
 
 # A replayed code still revokes what it issued for this long after it expired (RFC 6749
