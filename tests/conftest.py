@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import jinja2
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -133,6 +134,24 @@ def _sqlite_autocommit(dbapi_connection, _record) -> None:
     dbapi_connection.isolation_level = None
 
 
+class CompiledTemplates(jinja2.BytecodeCache):
+    """Templates compiled once per run rather than once per app, as a production process
+    compiles them once (Jinja still recompiles a template whose source has changed)."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.key in self.code:
+            bucket.bytecode_from_string(self.code[bucket.key])
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = CompiledTemplates()
+
+
 def commits_for_real(item: pytest.Item) -> bool:
     """Whether a test's writes must really be committed: other processes or threads racing on
     their own connections (`live`), or a browser's concurrent requests (`browser`)."""
@@ -161,6 +180,7 @@ def app(
     production. Use `with app.app_context():` to look at the database.
     """
     app = create_app(app_config(database_url, tmp_path / "instance", **app_settings))
+    app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
     if commits_for_real(request.node):
         yield app
         with app.app_context():
