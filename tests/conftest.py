@@ -81,19 +81,70 @@ def reset_postgres_schema(schema: str) -> None:
         engine.dispose()
 
 
+class Databases:
+    """The run's databases, one per backend (and per xdist worker), made on first use and kept
+    to the end: pytest tears a parametrized session fixture down each time the backend changes,
+    and remaking PostgreSQL's schema every time would cost seconds."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.urls: dict[str, str] = {}
+        self.engines: dict[str, sa.Engine] = {}
+
+    def url(self, backend: str) -> str:
+        """The backend's database with every table created."""
+        if backend not in self.urls:
+            if backend == "sqlite":
+                url = f"sqlite:///{self.tmp_path_factory.mktemp('db') / 'test.db'}"
+            else:
+                reset_postgres_schema(SUITE_SCHEMA)
+                url = postgres_url(SUITE_SCHEMA)
+            app = create_app(app_config(url, self.tmp_path_factory.mktemp("instance")))
+            with app.app_context():
+                db.create_all()
+                db.engine.dispose()
+            self.urls[backend] = url
+        return self.urls[backend]
+
+    def engine(self, url: str) -> sa.Engine:
+        """The engine rolled-back tests on `url` take their connection from, built as the app
+        builds it (SQLite's pragmas included)."""
+        if url not in self.engines:
+            builder = create_app(app_config(url, self.tmp_path_factory.mktemp("engine")))
+            with builder.app_context():
+                engine = db.engine
+            if engine.dialect.name == "sqlite":
+                # pysqlite begins transactions late and ends them before DDL on its own, which
+                # breaks SAVEPOINT; SQLAlchemy's recipe: autocommit, and BEGIN emitted by us.
+                sa.event.listen(engine, "connect", _sqlite_autocommit)
+                sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+            self.engines[url] = engine
+        return self.engines[url]
+
+    def close(self) -> None:
+        for engine in self.engines.values():
+            engine.dispose()
+
+
+def _sqlite_autocommit(dbapi_connection, _record) -> None:
+    dbapi_connection.isolation_level = None
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    """Every database of the run (see `Databases`)."""
+    store = Databases(tmp_path_factory)
+    # A session joining a test's connection works in a savepoint of its own: a view's commit
+    # releases it, its rollback goes back to it, and the test's transaction stays open.
+    db.session.session_factory.configure(join_transaction_mode="create_savepoint")
+    yield store
+    store.close()
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_url(request: pytest.FixtureRequest, databases: Databases) -> str:
     """One database per backend (and per xdist worker) for the whole run, every table created."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-    else:
-        reset_postgres_schema(SUITE_SCHEMA)
-        url = postgres_url(SUITE_SCHEMA)
-    app = create_app(app_config(url, tmp_path_factory.mktemp("instance")))
-    with app.app_context():
-        db.create_all()
-        db.engine.dispose()
-    return url
+    return databases.url(request.param)
 
 
 def app_config(database_url: str, instance_path: Path, **settings: object) -> dict[str, object]:
@@ -110,28 +161,9 @@ def app_config(database_url: str, instance_path: Path, **settings: object) -> di
 
 
 @pytest.fixture(scope="session")
-def database_engine(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[sa.Engine]:
-    """The engine every rolled-back test's connection comes from, built as the app builds it
-    (SQLite's pragmas included), once per backend."""
-    builder = create_app(app_config(database_url, tmp_path_factory.mktemp("engine")))
-    with builder.app_context():
-        engine = db.engine
-    if engine.dialect.name == "sqlite":
-        # pysqlite begins transactions late and commits before DDL on its own, which breaks
-        # SAVEPOINT; SQLAlchemy's recipe leaves it in autocommit and emits BEGIN itself.
-        sa.event.listen(engine, "connect", _sqlite_autocommit)
-        sa.event.listen(engine, "begin", lambda connection: connection.exec_driver_sql("BEGIN"))
-    # A session joining the test's connection works in a savepoint of its own: a view's
-    # commit releases it, its rollback goes back to it, the test's transaction stays open.
-    db.session.session_factory.configure(join_transaction_mode="create_savepoint")
-    yield engine
-    engine.dispose()
-
-
-def _sqlite_autocommit(dbapi_connection, _record) -> None:
-    dbapi_connection.isolation_level = None
+def database_engine(database_url: str, databases: Databases) -> sa.Engine:
+    """The engine of the backend's database that rolled-back tests connect through."""
+    return databases.engine(database_url)
 
 
 class CompiledTemplates(jinja2.BytecodeCache):
