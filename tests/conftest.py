@@ -1,5 +1,5 @@
-"""Fixtures: an app per test on each database backend, and role-named actors built the way
-production builds them."""
+"""Fixtures: an app per test on each database backend, inside a transaction rolled back after
+it, and role-named actors built the way production builds them."""
 
 from __future__ import annotations
 
