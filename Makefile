@@ -7,7 +7,7 @@ DEMO_CREDENTIALS := instance/demo-credentials.json
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run serve test lint format migrate bench soak lock clean
+.PHONY: run serve test test-fast lint format migrate bench soak lock clean
 
 # uv installs from the lock. It lives in its own small environment, outside .venv, so that
 # nothing installed into .venv can remove it, and a new UV_VERSION gets a new folder.
@@ -73,7 +73,7 @@ serve: $(VENV)/.installed-run
 	$(FLASK) db upgrade
 	$(BIN)/gunicorn --workers $${WORKERS:-2} --bind $(HOST):$(PORT) wsgi:app
 
-## test: lint, format check, type check (mypy) and the whole test suite
+## test: lint, format check, type check (mypy) and the whole test suite, in parallel (pytest-xdist)
 # The browser tests drive Debian's Chromium: installed here when missing and we can (root, apt),
 # otherwise they are skipped (or fail under CI).
 test: $(VENV)/.installed-dev
@@ -85,7 +85,11 @@ test: $(VENV)/.installed-dev
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
 			>/dev/null 2>&1 || echo "Could not install Chromium: the browser tests will skip (fail under CI)"; \
 	fi
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
+
+## test-fast: the inner loop, without the live servers and the browser (pytest -m "not live and not browser")
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/pytest -n auto -m "not live and not browser"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -1,12 +1,13 @@
-"""Fixtures: an app per test on each database backend, and role-named actors built the way
-production builds them."""
+"""Fixtures: an app per test on each database backend, inside a transaction rolled back after
+it, and role-named actors built the way production builds them."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import jinja2
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -19,7 +20,13 @@ from authserver.models.audit import AUDIT_TABLE
 IN_CI = bool(os.environ.get("CI"))
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
 # Runs sharing one PostgreSQL database (two checkouts, parallel jobs) each name their own schema.
-SUITE_SCHEMA = os.environ.get("TEST_DATABASE_SCHEMA", "suite")
+# Under pytest-xdist each worker has its own schema (and its own SQLite file, in its own tmp).
+SUITE_SCHEMA = "_".join(
+    filter(
+        None,
+        [os.environ.get("TEST_DATABASE_SCHEMA", "suite"), os.environ.get("PYTEST_XDIST_WORKER")],
+    )
+)
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 
@@ -74,25 +81,113 @@ def reset_postgres_schema(schema: str) -> None:
         engine.dispose()
 
 
+class Databases:
+    """The run's databases, one per backend (and per xdist worker), made on first use and kept
+    to the end: pytest tears a parametrized session fixture down each time the backend changes,
+    and remaking PostgreSQL's schema every time would cost seconds."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.urls: dict[str, str] = {}
+        self.engines: dict[str, sa.Engine] = {}
+
+    def url(self, backend: str) -> str:
+        """The backend's database with every table created."""
+        if backend not in self.urls:
+            if backend == "sqlite":
+                url = f"sqlite:///{self.tmp_path_factory.mktemp('db') / 'test.db'}"
+            else:
+                reset_postgres_schema(SUITE_SCHEMA)
+                url = postgres_url(SUITE_SCHEMA)
+            app = create_app(app_config(url, self.tmp_path_factory.mktemp("instance")))
+            with app.app_context():
+                db.create_all()
+                db.engine.dispose()
+            self.urls[backend] = url
+        return self.urls[backend]
+
+    def engine(self, url: str) -> sa.Engine:
+        """The engine rolled-back tests on `url` take their connection from, built as the app
+        builds it (SQLite's pragmas included)."""
+        if url not in self.engines:
+            builder = create_app(app_config(url, self.tmp_path_factory.mktemp("engine")))
+            with builder.app_context():
+                engine = db.engine
+            if engine.dialect.name == "sqlite":
+                # pysqlite begins transactions late and ends them before DDL on its own, which
+                # breaks SAVEPOINT; SQLAlchemy's recipe: autocommit, and BEGIN emitted by us.
+                sa.event.listen(engine, "connect", _sqlite_autocommit)
+                sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+            self.engines[url] = engine
+        return self.engines[url]
+
+    def close(self) -> None:
+        for engine in self.engines.values():
+            engine.dispose()
+
+
+def _sqlite_autocommit(dbapi_connection, _record) -> None:
+    dbapi_connection.isolation_level = None
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    """Every database of the run (see `Databases`)."""
+    store = Databases(tmp_path_factory)
+    # A session joining a test's connection works in a savepoint of its own: a view's commit
+    # releases it, its rollback goes back to it, and the test's transaction stays open.
+    db.session.session_factory.configure(join_transaction_mode="create_savepoint")
+    yield store
+    store.close()
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """One database per backend for the whole run, with every table created."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-    else:
-        reset_postgres_schema(SUITE_SCHEMA)
-        url = postgres_url(SUITE_SCHEMA)
-    app = create_app(
-        {
-            "DATABASE_URL": url,
-            "APP_ENV": "testing",
-            "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
-        }
-    )
-    with app.app_context():
-        db.create_all()
-        db.engine.dispose()
-    return url
+def database_url(request: pytest.FixtureRequest, databases: Databases) -> str:
+    """One database per backend (and per xdist worker) for the whole run, every table created."""
+    return databases.url(request.param)
+
+
+def app_config(database_url: str, instance_path: Path, **settings: object) -> dict[str, object]:
+    """The settings of an app under test on `database_url`."""
+    return {
+        "DATABASE_URL": database_url,
+        "APP_ENV": "testing",
+        "INSTANCE_PATH": str(instance_path),
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        # bcrypt's cost is a setting; production refuses less than 12.
+        "BCRYPT_ROUNDS": 4,
+        **settings,
+    }
+
+
+@pytest.fixture(scope="session")
+def database_engine(database_url: str, databases: Databases) -> sa.Engine:
+    """The engine of the backend's database that rolled-back tests connect through."""
+    return databases.engine(database_url)
+
+
+class CompiledTemplates(jinja2.BytecodeCache):
+    """Templates compiled once per run rather than once per app, as a production process
+    compiles them once (Jinja still recompiles a template whose source has changed)."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.key in self.code:
+            bucket.bytecode_from_string(self.code[bucket.key])
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = CompiledTemplates()
+
+
+def commits_for_real(item: pytest.Item) -> bool:
+    """Whether a test's writes must really be committed: other processes or threads racing on
+    their own connections (`live`), or a browser's concurrent requests (`browser`)."""
+    return any(item.get_closest_marker(name) for name in ("live", "browser"))
 
 
 @pytest.fixture
@@ -102,36 +197,80 @@ def app_settings() -> dict[str, object]:
 
 
 @pytest.fixture
-def app(database_url: str, tmp_path: Path, app_settings: dict[str, object]) -> Iterator[Flask]:
-    """A fresh application on the backend's database; every row is removed afterwards.
+def app(
+    request: pytest.FixtureRequest,
+    database_url: str,
+    database_engine: sa.Engine,
+    tmp_path: Path,
+    app_settings: dict[str, object],
+) -> Iterator[Flask]:
+    """A fresh application on the backend's database, inside a transaction rolled back after
+    the test (a view's commit only releases a savepoint). Tests marked `live` or `browser`
+    commit for real, and every row is removed afterwards.
 
     No app context is held during the test: each client request gets its own, as in
     production. Use `with app.app_context():` to look at the database.
     """
-    app = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "APP_ENV": "testing",
-            "INSTANCE_PATH": str(tmp_path / "instance"),
-            "SECRET_KEY": "test-secret-key-not-for-production",
-            # bcrypt's cost is a setting; production refuses less than 12.
-            "BCRYPT_ROUNDS": 4,
-            **app_settings,
-        }
-    )
-    yield app
+    app = create_app(app_config(database_url, tmp_path / "instance", **app_settings))
+    app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
+    if commits_for_real(request.node):
+        yield app
+        with app.app_context():
+            db.session.remove()
+            empty_database(db.engine)
+            db.engine.dispose()
+        return
+    with database_engine.connect() as connection:
+        transaction = connection.begin()
+        join_transaction(app, connection)
+        yield app
+        with app.app_context():
+            db.session.remove()
+        transaction.rollback()
+
+
+def join_transaction(app: Flask, connection: sa.Connection) -> None:
+    """Point `app`'s sessions at the test's connection, in place of its own engine (the way
+    Flask-SQLAlchemy's maintainers suggest: pallets-eco/flask-sqlalchemy#1171)."""
     with app.app_context():
-        db.session.remove()
-        with db.engine.begin() as connection:
-            for table in reversed(db.metadata.sorted_tables):
-                empty(connection, table)
-        db.engine.dispose()
+        db.engines[None].dispose()
+        db.engines[None] = connection  # type: ignore[index]
+
+
+@pytest.fixture
+def same_database(app: Flask) -> Iterator[Callable[[Flask], Flask]]:
+    """`same_database(other)`: another app on the test's database (another worker, a server in
+    a thread) made to see what the test writes: in a rolled-back test it joins the test's
+    connection; its sessions are removed afterwards."""
+    joined: list[Flask] = []
+    with app.app_context():
+        bind = db.engines[None]
+
+    def join(other: Flask) -> Flask:
+        if isinstance(bind, sa.Connection):
+            join_transaction(other, bind)
+        joined.append(other)
+        return other
+
+    yield join
+    for other in joined:
+        with other.app_context():
+            db.session.remove()
+            if not isinstance(db.engines[None], sa.Connection):
+                db.engine.dispose()
+
+
+def empty_database(engine: sa.Engine) -> None:
+    """Remove every row of every table, committed (after a test or a world that committed)."""
+    with engine.begin() as connection:
+        for table in reversed(db.metadata.sorted_tables):
+            empty(connection, table)
 
 
 def empty(connection: sa.Connection, table: sa.Table) -> None:
-    """Remove every row of a table between tests. PostgreSQL's trigger refuses DELETE on the
-    audit log; TRUNCATE does not fire it, and needs the table owner's rights, which the suite
-    has and a production application role should not."""
+    """Remove every row of a table. PostgreSQL's trigger refuses DELETE on the audit log;
+    TRUNCATE does not fire it, and needs the table owner's rights, which the suite has and a
+    production application role should not."""
     if connection.dialect.name == "postgresql" and table.name == AUDIT_TABLE:
         # Fail rather than wait for ever should a stray connection still hold the table.
         connection.execute(sa.text("SET LOCAL lock_timeout = '10s'"))

@@ -39,7 +39,7 @@ from tests.scenarios import (
     vendor_bearer,
 )
 
-pytestmark = pytest.mark.postgresql_only
+pytestmark = [pytest.mark.postgresql_only, pytest.mark.live]
 
 Senders = Callable[[int], list[Send]]
 

@@ -25,6 +25,8 @@ from tests.live_processes import (
 from tests.oauth_flow import basic_auth
 from tests.scenarios import CLIENT_TIMEOUT_SECONDS, restart_under_load, seed_world
 
+pytestmark = pytest.mark.live
+
 
 @pytest.fixture
 def private_postgres() -> Iterator[PrivatePostgres]:

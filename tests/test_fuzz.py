@@ -14,6 +14,8 @@ from werkzeug.datastructures import MultiDict
 from tests.api.test_resources import SchoolTokens
 from tests.oauth_flow import basic_auth
 
+pytestmark = pytest.mark.fuzz
+
 settings.register_profile(
     "fuzz",
     max_examples=40,

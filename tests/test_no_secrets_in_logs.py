@@ -72,11 +72,17 @@ def register(browser: FlaskClient) -> tuple[str, str]:
     return client_id, re.search(r'id="client-secret" value="([^"]+)"', page).group(1)
 
 
+@pytest.fixture(autouse=True)
+def debug_everywhere(caplog: pytest.LogCaptureFixture) -> None:
+    """Every logger at DEBUG before the app exists: SQLAlchemy decides whether a connection
+    logs its SQL when the connection is made (the test's own, in a rolled-back test)."""
+    for name in LOGGERS:
+        caplog.set_level(logging.DEBUG, logger=name)
+
+
 def test_a_whole_journey_logs_no_secret(
     app: Flask, caplog: pytest.LogCaptureFixture, make_user, school, vendor, resource_server
 ) -> None:
-    for name in LOGGERS:
-        caplog.set_level(logging.DEBUG, logger=name)
     requests_seen = RequestLine(app.wsgi_app)
     app.wsgi_app = requests_seen
     secrets: dict[str, str] = {"password": PASSWORD, "SECRET_KEY": app.config["SECRET_KEY"]}

@@ -124,7 +124,6 @@ def test_nobody_can_spend_a_clients_allowance_without_its_secret(client, vendor_
 
 def test_introspection_limits_each_resource_server(client, resource_server, app) -> None:
     from authserver.domain.applications import register_resource_server
-    from authserver.extensions import db
 
     server, secret = resource_server
     for _ in range(INTROSPECTION_LIMIT):
@@ -234,30 +233,30 @@ def redis_keys() -> Iterator[Callable[[], list[str]]]:
 
 
 @pytest.fixture
-def worker(database_url: str, tmp_path: Path, app: Flask) -> Iterator[Callable[[str], FlaskClient]]:
+def worker(
+    database_url: str, tmp_path: Path, same_database: Callable[[Flask], Flask]
+) -> Callable[[str], FlaskClient]:
     """Start another worker process's app on the same database, counting in `redis_url`."""
     started: list[Flask] = []
 
     def start(redis_url: str) -> FlaskClient:
-        worker_app = create_app(
-            {
-                "DATABASE_URL": database_url,
-                "APP_ENV": "testing",
-                "INSTANCE_PATH": str(tmp_path / f"worker{len(started)}"),
-                "SECRET_KEY": "test-secret-key-not-for-production",
-                "BCRYPT_ROUNDS": 4,
-                "REDIS_URL": redis_url,
-                "TOKEN_REQUESTS_PER_CLIENT": f"{TOKEN_LIMIT} per minute",
-            }
+        worker_app = same_database(
+            create_app(
+                {
+                    "DATABASE_URL": database_url,
+                    "APP_ENV": "testing",
+                    "INSTANCE_PATH": str(tmp_path / f"worker{len(started)}"),
+                    "SECRET_KEY": "test-secret-key-not-for-production",
+                    "BCRYPT_ROUNDS": 4,
+                    "REDIS_URL": redis_url,
+                    "TOKEN_REQUESTS_PER_CLIENT": f"{TOKEN_LIMIT} per minute",
+                }
+            )
         )
         started.append(worker_app)
         return worker_app.test_client()
 
-    yield start
-    for worker_app in started:
-        with worker_app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+    return start
 
 
 def test_workers_sharing_redis_share_one_count(worker, vendor_app, redis_keys) -> None:

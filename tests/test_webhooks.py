@@ -411,6 +411,7 @@ def test_a_batch_sends_at_most_its_limit(app, hooked, receiver) -> None:
 
 
 @pytest.mark.postgresql_only
+@pytest.mark.live  # two connections, one holding a row lock the other skips
 def test_two_workers_never_send_the_same_attempt(app, hooked, receiver) -> None:
     """On PostgreSQL a delivery another worker holds is skipped, not sent twice."""
     application_id, _ = hooked

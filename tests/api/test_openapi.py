@@ -16,7 +16,7 @@ from referencing.jsonschema import DRAFT202012
 from authserver.api import responses
 from authserver.api.registry import RESOURCES
 from authserver.api.schemas import SCHEMA_REF
-from tests.api.test_resources import READ_SCOPES, SchoolTokens, school_data  # noqa: F401
+from tests.api.test_resources import READ_SCOPES, SchoolTokens
 from tests.oauth_flow import basic_auth
 
 DOCUMENT_URI = "urn:authserver:openapi"
@@ -24,7 +24,13 @@ IGNORED_METHODS = {"HEAD", "OPTIONS"}
 
 
 @pytest.fixture
-def tokens(app, client, make_app, school, school_admin, school_data) -> SchoolTokens:  # noqa: F811
+def school(seeded_school):
+    """The module's seeded school (tests/api/conftest.py) in place of an empty one."""
+    return seeded_school
+
+
+@pytest.fixture
+def tokens(app, client, make_app, school, school_admin, school_data) -> SchoolTokens:
     return SchoolTokens(app, client, make_app, school, school_admin)
 
 
@@ -359,6 +365,7 @@ def test_the_management_api_conforms(tokens, client, make_app, school, document)
 MAX_EXAMPLES = 10
 
 
+@pytest.mark.fuzz
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(app, tokens) -> None:
     schemathesis = pytest.importorskip("schemathesis")
     from hypothesis import HealthCheck, Phase, given, settings

@@ -23,14 +23,9 @@ READ_SCOPES = [
 
 
 @pytest.fixture
-def school_data(app, school) -> None:
-    """The school's MIS data, seeded as the demo seeds it (a small secondary)."""
-    from authserver.demo.school_data import seed_school_data
-    from authserver.models import School
-
-    with app.app_context():
-        seed_school_data(db.session, db.session.get(School, school.id), students=30, seed=7)
-        db.session.commit()
+def school(seeded_school):
+    """The module's seeded school (tests/api/conftest.py) in place of an empty one."""
+    return seeded_school
 
 
 class SchoolTokens:

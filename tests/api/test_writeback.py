@@ -15,7 +15,7 @@ from authserver.extensions import db
 from authserver.models import AuditEvent, Grant
 from authserver.models.mis import ENTITIES
 from tests.api import test_resources
-from tests.api.test_resources import SchoolTokens, school_data  # noqa: F401 (a fixture)
+from tests.api.test_resources import SchoolTokens
 
 CATALOGUE = default_catalogue()
 ALL_SCOPES = [s.name for s in CATALOGUE if s.consent_required and not s.deprecated]
@@ -37,7 +37,13 @@ class WritebackTokens(SchoolTokens):
 
 
 @pytest.fixture
-def tokens(app, client, make_app, school, school_admin, school_data) -> WritebackTokens:  # noqa: F811
+def school(seeded_school):
+    """The module's seeded school (tests/api/conftest.py) in place of an empty one."""
+    return seeded_school
+
+
+@pytest.fixture
+def tokens(app, client, make_app, school, school_admin, school_data) -> WritebackTokens:
     return WritebackTokens(app, client, make_app, school, school_admin)
 
 
@@ -64,7 +70,7 @@ class Ids:
 
 
 @pytest.fixture
-def ids(app, school, school_data) -> Ids:  # noqa: F811
+def ids(app, school, school_data) -> Ids:
     return Ids(app, school.id)
 
 
@@ -200,7 +206,7 @@ def test_a_pupil_outside_the_grants_year_group_is_unknown(
     make_app,
     school,
     school_admin,
-    school_data,  # noqa: F811
+    school_data,
     ids,
 ) -> None:
     from authserver.domain.grants import Restrictions

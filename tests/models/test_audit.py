@@ -113,25 +113,28 @@ def test_the_orm_refuses_a_query_delete(app: Flask, recorded: int) -> None:
 )
 def test_postgresql_refuses_raw_update_and_delete(app: Flask, recorded: int, sql: str) -> None:
     before = snapshot(app)
-    with app.app_context(), db.engine.connect() as connection:
+    with app.app_context():
+        # Raw SQL on the session's own connection: nothing between it and the database.
+        connection = db.session.connection()
         assert connection.dialect.name == "postgresql"
         with pytest.raises(sa.exc.DBAPIError) as refused:
             connection.execute(sa.text(sql))
         assert refused.value.orig.sqlstate == INSUFFICIENT_PRIVILEGE
         assert "audit events are append-only" in str(refused.value.orig)
-        connection.rollback()
+        db.session.rollback()
     assert snapshot(app) == before
 
 
 @pytest.mark.postgresql_only
 def test_postgresql_still_takes_raw_inserts(app: Flask, recorded: int) -> None:
-    with app.app_context(), db.engine.begin() as connection:
-        connection.execute(
+    with app.app_context():
+        db.session.connection().execute(
             sa.text(
                 "INSERT INTO audit_events (occurred_at, action, actor, detail)"
                 " VALUES (now(), 'user:signed_in', 'head@example.org', '{}')"
             )
         )
+        db.session.commit()
     assert [row[1] for row in snapshot(app)] == ["grant:approved", "user:signed_in"]
 
 

@@ -13,28 +13,29 @@ from requests_oauthlib import OAuth2Session
 from werkzeug.serving import make_server
 
 from authserver import create_app
-from authserver.extensions import db
 from tests.oauth_flow import PASSWORD, csrf_token
 
 REDIRECT_URI = "https://app.example.com/callback"
 
 
 @pytest.fixture
-def live_server(app, database_url: str, tmp_path, monkeypatch) -> Iterator[str]:
+def live_server(app, same_database, database_url: str, tmp_path, monkeypatch) -> Iterator[str]:
     """The server on a loopback port, sharing the test's database; yields its issuer URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     issuer = f"http://127.0.0.1:{port}"
-    live = create_app(
-        {
-            "DATABASE_URL": database_url,
-            "APP_ENV": "testing",
-            "ISSUER": issuer,
-            "INSTANCE_PATH": str(tmp_path / "live"),
-            "SECRET_KEY": "live-test-key",
-            "BCRYPT_ROUNDS": 4,
-        }
+    live = same_database(
+        create_app(
+            {
+                "DATABASE_URL": database_url,
+                "APP_ENV": "testing",
+                "ISSUER": issuer,
+                "INSTANCE_PATH": str(tmp_path / "live"),
+                "SECRET_KEY": "live-test-key",
+                "BCRYPT_ROUNDS": 4,
+            }
+        )
     )
     server = make_server("127.0.0.1", port, live, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -45,8 +46,6 @@ def live_server(app, database_url: str, tmp_path, monkeypatch) -> Iterator[str]:
     server.shutdown()
     thread.join()
     server.server_close()
-    with live.app_context():
-        db.engine.dispose()
 
 
 def approve_in_browser(browser: requests.Session, authorization_url: str, email: str) -> str:
