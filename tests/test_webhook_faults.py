@@ -24,7 +24,7 @@ from authserver.models.columns import utcnow
 from authserver.models.webhooks import WebhookDelivery, WebhookDeliveryStatus
 from authserver.webhooks import verify_signature
 from tests.oauth_flow import csrf_token, sign_in
-from tests.webhook_receiver import Receiver
+from tests.webhook_receiver import Receiver, connection_data
 
 TIMEOUT = 0.5  # seconds the worker gives a receiver in these tests
 SECOND = dt.timedelta(seconds=1)
@@ -195,7 +195,9 @@ def test_a_receiver_cannot_hold_the_worker_past_its_timeout(
     with app.app_context():
         application = db.session.get(Application, application_id)
         for n in range(2):
-            webhook_outbox.enqueue(application, webhook_outbox.WebhookEvent.REVOKED, {"n": n})
+            webhook_outbox.enqueue(
+                application, webhook_outbox.WebhookEvent.REVOKED, connection_data(grant_version=n)
+            )
         db.session.commit()
     receiver.answers = [mode]  # the first event meets the bad receiver, the second a good one
     counts: dict[str, int] = {}

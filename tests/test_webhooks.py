@@ -20,7 +20,7 @@ from authserver.models import Application, WebhookDelivery
 from authserver.models.columns import utcnow
 from authserver.models.webhooks import WebhookDeliveryStatus
 from authserver.webhooks import WebhookURLError, verify_signature
-from tests.webhook_receiver import Receiver, free_port
+from tests.webhook_receiver import Receiver, connection_data, free_port
 
 TIMEOUT = 0.5  # seconds the worker waits for an answer in these tests
 SECOND = dt.timedelta(seconds=1)
@@ -49,7 +49,7 @@ def enqueue(app, application_id: int, event=WebhookEvent.REVOKED, **data) -> int
     """Write an event to the outbox, committed as the change it reports would be; its id."""
     with app.app_context():
         application = db.session.get(Application, application_id)
-        delivery = webhook_outbox.enqueue(application, event, data or {"school": {"urn": "100000"}})
+        delivery = webhook_outbox.enqueue(application, event, connection_data(**data))
         db.session.commit()
         return delivery.id if delivery is not None else None
 
@@ -85,10 +85,10 @@ def test_enqueue_sends_nothing_and_commits_with_the_caller(app, hooked, receiver
     application_id, _ = hooked
     with app.app_context():
         application = db.session.get(Application, application_id)
-        webhook_outbox.enqueue(application, WebhookEvent.REVOKED, {"reason": "rolled back"})
+        webhook_outbox.enqueue(application, WebhookEvent.REVOKED, connection_data())
         db.session.rollback()  # the change it reported did not happen
         assert db.session.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
-    delivery_id = enqueue(app, application_id, WebhookEvent.ACCESS_REQUEST_APPROVED, version=1)
+    delivery_id = enqueue(app, application_id, WebhookEvent.ACCESS_REQUEST_APPROVED, request_id=7)
     delivery = delivery_of(app, delivery_id)
     assert delivery.status == WebhookDeliveryStatus.PENDING
     assert delivery.attempts == 0
@@ -98,7 +98,7 @@ def test_enqueue_sends_nothing_and_commits_with_the_caller(app, hooked, receiver
         "id": delivery.event_id,
         "type": "access_request.approved",
         "created_at": body["created_at"],
-        "data": {"version": 1},
+        "data": connection_data(request_id=7),
     }
     assert len(delivery.event_id) == 32
     int(delivery.event_id, 16)
@@ -172,7 +172,7 @@ def test_each_setting_issues_a_new_secret_kept_sealed(app, vendor_app) -> None:
 
 def test_a_delivery_is_signed_with_the_secret_shown(app, hooked, receiver) -> None:
     application_id, secret = hooked
-    delivery_id = enqueue(app, application_id, WebhookEvent.SCOPES_CHANGED, version=2)
+    delivery_id = enqueue(app, application_id, WebhookEvent.SCOPES_CHANGED, grant_version=2)
     now = later()
     assert deliver(app, now) == {"delivered": 1, "failed": 0}
 
@@ -185,10 +185,10 @@ def test_a_delivery_is_signed_with_the_secret_shown(app, hooked, receiver) -> No
     body = json.loads(received.body)
     assert body["id"] == headers["webhook-id"]
     assert body["type"] == "connection.scopes_changed"
-    assert body["data"] == {"version": 2}
+    assert body["data"] == connection_data(grant_version=2)
     assert verify_signature(secret, received.headers, received.body, now=now)
 
-    tampered = received.body.replace(b'"version":2', b'"version":3')
+    tampered = received.body.replace(b'"grant_version":2', b'"grant_version":3')
     assert tampered != received.body
     assert not verify_signature(secret, received.headers, tampered, now=now)
     assert not verify_signature(webhooks.new_signing_secret(), received.headers, received.body)
@@ -384,7 +384,7 @@ def test_replay_sends_a_delivered_event_again_with_the_same_id(app, hooked, rece
 
 def test_the_deliver_command_sends_what_is_due(app, cli, hooked, receiver) -> None:
     application_id, secret = hooked
-    delivery_ids = [enqueue(app, application_id, n=n) for n in range(3)]
+    delivery_ids = [enqueue(app, application_id, grant_version=n) for n in range(3)]
     result = cli.invoke(args=["webhooks", "deliver", "--batches", "1"])
     assert result.exit_code == 0, result.output
     assert "3 delivered, 0 failed" in result.output
@@ -402,12 +402,12 @@ def test_the_deliver_command_sends_what_is_due(app, cli, hooked, receiver) -> No
 def test_a_batch_sends_at_most_its_limit(app, hooked, receiver) -> None:
     application_id, _ = hooked
     for n in range(3):
-        enqueue(app, application_id, n=n)
+        enqueue(app, application_id, grant_version=n)
     now = later()
     assert deliver(app, now, limit=2) == {"delivered": 2, "failed": 0}
     assert deliver(app, now, limit=2) == {"delivered": 1, "failed": 0}
     # Oldest first.
-    assert [json.loads(r.body)["data"]["n"] for r in receiver.requests] == [0, 1, 2]
+    assert [json.loads(r.body)["data"]["grant_version"] for r in receiver.requests] == [0, 1, 2]
 
 
 @pytest.mark.postgresql_only
@@ -416,8 +416,8 @@ def test_two_workers_never_send_the_same_attempt(app, hooked, receiver) -> None:
     application_id, _ = hooked
     with app.app_context():
         assert db.engine.dialect.name == "postgresql"
-    held_id = enqueue(app, application_id, n=0)
-    free_id = enqueue(app, application_id, n=1)
+    held_id = enqueue(app, application_id, grant_version=0)
+    free_id = enqueue(app, application_id, grant_version=1)
     now = later()
     with app.app_context(), Session(db.engine) as other_worker:
         held = other_worker.scalar(
@@ -428,7 +428,7 @@ def test_two_workers_never_send_the_same_attempt(app, hooked, receiver) -> None:
         assert held is not None  # the other worker has claimed it and is sending it
         assert deliver(app, now) == {"delivered": 1, "failed": 0}
         other_worker.rollback()
-    assert [json.loads(r.body)["data"]["n"] for r in receiver.requests] == [1]
+    assert [json.loads(r.body)["data"]["grant_version"] for r in receiver.requests] == [1]
     assert delivery_of(app, free_id).status == WebhookDeliveryStatus.DELIVERED
     assert delivery_of(app, held_id).status == WebhookDeliveryStatus.PENDING
     assert deliver(app, now) == {"delivered": 1, "failed": 0}

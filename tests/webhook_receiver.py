@@ -107,3 +107,15 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def connection_data(**data) -> dict[str, object]:
+    """A connection event's data, with `data` put over a revoked connection's."""
+    return {
+        "school_id": 1,
+        "school_urn": "100000",
+        "grant_version": 1,
+        "scopes": [],
+        "restrictions": {},
+        **data,
+    }
