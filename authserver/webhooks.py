@@ -30,6 +30,7 @@ from cryptography.fernet import InvalidToken
 from flask import current_app
 from requests.adapters import HTTPAdapter
 from sqlalchemy import select
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from authserver.domain.credentials import MACHINE_SECRET_BYTES, seal, unseal
 from authserver.extensions import db
@@ -64,20 +65,69 @@ class Headers(Protocol):
 # --- Configuring an application's webhook -----------------------------------------------------
 
 
+#: Local-use NAT64 (RFC 8215): the IPv4 address may sit anywhere after the prefix, so the whole
+#: block is refused rather than guessed at.
+NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")
+#: The well-known NAT64 prefix (RFC 6052): the last 32 bits are the IPv4 address reached.
+NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
+#: The generic message a vendor sees for any failure to reach the host, whatever the cause: a
+#: name that does not resolve, an address refused here, a closed port or an unreachable host
+#: must read alike, or the message would help map the server's own network.
+UNREACHABLE = "could not connect to the webhook host"
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+AddressInfo = tuple[Any, ...]  # one of socket.getaddrinfo's answers
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for: IPv4-mapped, 6to4, NAT64 or the old
+    IPv4-compatible form; None for a plain IPv6 address."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in NAT64_WELL_KNOWN or int(ip) >> 32 == 0:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def is_public_address(ip: Address) -> bool:
+    """Whether a production server may connect to `ip`: global, not multicast, and not an
+    IPv6 form of an IPv4 address that is not (Python's own tables differ between versions)."""
+    if ip.is_multicast or not ip.is_global:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in NAT64_LOCAL_USE:
+            return False
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None and not is_public_address(embedded):
+            return False
+    return True
+
+
+def _address_of(info: AddressInfo) -> Address:
+    return ipaddress.ip_address(str(info[4][0]).split("%")[0])
+
+
 def refuses_internal_address(url: str) -> str | None:
     """Why events must not be sent to `url` from a production server, or None: a vendor must
     not be able to make us call into our own network (SSRF), so every address the name
-    resolves to must be public. Checked at each send, as DNS answers change."""
-    host = urlsplit(url).hostname or ""
+    resolves to must be public. The worker checks the very addresses it then connects to."""
+    parts = urlsplit(url)
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+        resolved = _resolve(parts.hostname or "", _port_of(parts.scheme, parts.port))
     except OSError:
-        return "the webhook host name does not resolve"
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if not ip.is_global or ip.is_multicast:
-            return "the webhook URL points into a private network; use a public address"
-    return None
+        return UNREACHABLE
+    return None if all(is_public_address(_address_of(info)) for info in resolved) else UNREACHABLE
+
+
+def _port_of(scheme: str, port: int | None) -> int:
+    return port if port is not None else {"https": 443, "http": 80}.get(scheme, 443)
+
+
+def _resolve(host: str, port: int) -> list[AddressInfo]:
+    """Every address `host` has for a TCP connection to `port`, looked up once."""
+    return list(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
 
 
 def check_webhook_url(url: str) -> str:
@@ -225,36 +275,68 @@ def _claim_next(now: dt.datetime) -> WebhookDelivery | None:
     )
 
 
-class ExchangeDeadline(HTTPAdapter):
-    """A transport on which each exchange must end within `seconds`, all told. requests'
-    timeout bounds each read, so a receiver that trickles its answer a byte at a time would
-    otherwise hold the worker for ever; at the deadline the sockets it opened are shut."""
+class UnreachableHost(requests.ConnectionError):
+    """The host cannot be sent to: it does not resolve, or not only to addresses we allow."""
 
-    def __init__(self, seconds: float) -> None:
+
+class PinnedTransport(HTTPAdapter):
+    """A transport that connects to `host` only at `addresses` (resolved and checked before),
+    never resolving the name again, so a DNS answer that changes between check and connect
+    (rebinding) is never used; the Host header, TLS's SNI and its certificate check still use
+    the name. Each exchange must also end within `seconds`, all told: requests' timeout bounds
+    each read, so a receiver that trickles its answer a byte at a time would otherwise hold the
+    worker for ever; at the deadline the sockets it opened are shut."""
+
+    def __init__(self, seconds: float, host: str, addresses: list[AddressInfo]) -> None:
         self.seconds = seconds
+        self.host = _host_key(host)
+        self.addresses = addresses
         self.expired = threading.Event()
         self._sockets: list[socket.socket] = []
         super().__init__()
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        """The pool manager, with connections that remember each socket they open."""
+        """The pool manager, with connections that open their sockets as `_connect` does."""
         super().init_poolmanager(*args, **kwargs)
-        opened = self._sockets
+        transport = self
 
-        def watched(pool_class: Any) -> type:
+        def pinned(pool_class: Any) -> type:
             class Connection(pool_class.ConnectionCls):
                 def _new_conn(self) -> socket.socket:
-                    sock = super()._new_conn()
-                    opened.append(sock)
-                    return sock
+                    return transport._connect(self)
 
             return type(pool_class.__name__, (pool_class,), {"ConnectionCls": Connection})
 
         manager = self.poolmanager
         manager.pool_classes_by_scheme = {
-            scheme: watched(pool_class)
+            scheme: pinned(pool_class)
             for scheme, pool_class in manager.pool_classes_by_scheme.items()
         }
+
+    def _connect(self, connection: Any) -> socket.socket:
+        """A socket connected to the first of the checked addresses that answers."""
+        if _host_key(connection.host) != self.host:
+            raise NewConnectionError(connection, "not the host whose addresses were checked")
+        failure: OSError | None = None
+        for family, kind, protocol, _, address in self.addresses:
+            sock = socket.socket(family, kind, protocol)
+            try:
+                for option in connection.socket_options or ():
+                    sock.setsockopt(*option)
+                if isinstance(connection.timeout, int | float):
+                    sock.settimeout(connection.timeout)
+                if connection.source_address:
+                    sock.bind(connection.source_address)
+                sock.connect(address)
+            except OSError as error:
+                sock.close()
+                failure = error
+                continue
+            self._sockets.append(sock)
+            return sock
+        if isinstance(failure, TimeoutError):
+            raise ConnectTimeoutError(connection, "connect timed out") from failure
+        raise NewConnectionError(connection, f"could not connect: {failure}") from failure
 
     def send(self, *args: Any, **kwargs: Any) -> requests.Response:
         """Send as HTTPAdapter does, giving up when the deadline passes (requests.Timeout)."""
@@ -282,13 +364,37 @@ class ExchangeDeadline(HTTPAdapter):
                 sock.shutdown(socket.SHUT_RDWR)
 
 
-def _post(url: str, body: bytes, headers: dict[str, str], timeout_seconds: float) -> int:
+def _host_key(host: str) -> str:
+    return host.strip("[]").rstrip(".").lower()
+
+
+def _post(
+    url: str, body: bytes, headers: dict[str, str], timeout_seconds: float, *, public_only: bool
+) -> int:
     """POST `body` and return the answer's status, all within `timeout_seconds`; raises
-    requests.RequestException (requests.Timeout when the time ran out)."""
+    requests.RequestException (requests.Timeout when the time ran out, UnreachableHost when the
+    name does not resolve or, with `public_only`, resolves to any address that is not public).
+
+    The name is resolved once, here, and the connection made to those very addresses."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        addresses = _resolve(host, _port_of(parts.scheme, parts.port))
+    except OSError as failure:
+        log.warning("webhook host %s does not resolve: %s", host, failure)
+        raise UnreachableHost(UNREACHABLE) from None
+    if public_only:
+        refused = sorted(
+            {str(_address_of(i)) for i in addresses if not is_public_address(_address_of(i))}
+        )
+        if refused:
+            # The operator may see where the name led; the vendor sees only UNREACHABLE.
+            log.warning("webhook host %s refused: it resolves to %s", host, ", ".join(refused))
+            raise UnreachableHost(UNREACHABLE)
     with requests.Session() as http:  # one per attempt: the deadline is the exchange's own
         # No proxies, .netrc credentials or CA bundles from the environment: only what is here.
         http.trust_env = False
-        transport = ExchangeDeadline(timeout_seconds)
+        transport = PinnedTransport(timeout_seconds, host, addresses)
         http.mount("https://", transport)
         http.mount("http://", transport)
         with http.post(
@@ -311,9 +417,8 @@ def _describe(error: requests.RequestException, timeout_seconds: float) -> str:
     if isinstance(error, requests.ConnectionError):
         if "Connection aborted" in str(error):
             return "the connection was closed without an answer"
-        if "refused" in str(error).lower():
-            return "connection refused"
-        return "could not connect"
+        # Refused, unreachable and refused by policy alike (see UNREACHABLE).
+        return UNREACHABLE
     return f"could not send ({type(error).__name__})"
 
 
@@ -333,12 +438,8 @@ def _attempt(
         secret = signing_secret(application)
     except InvalidToken:
         secret, error = None, "the signing secret cannot be read (was SECRET_KEY changed?)"
-    if (
-        secret is not None
-        and application.webhook_url
-        and current_app.config["SETTINGS"].is_production
-    ):
-        error = refuses_internal_address(application.webhook_url)
+    # Production sends only to public addresses; development and tests reach loopback receivers.
+    public_only = current_app.config["SETTINGS"].is_production
     if error is None and secret is not None and application.webhook_url:
         body = delivery.body.encode("utf-8")
         headers = {
@@ -347,7 +448,9 @@ def _attempt(
             **signed_headers(secret, delivery.event_id, body, now=now),
         }
         try:
-            status_code = _post(application.webhook_url, body, headers, timeout_seconds)
+            status_code = _post(
+                application.webhook_url, body, headers, timeout_seconds, public_only=public_only
+            )
         except requests.RequestException as failure:
             error = _describe(failure, timeout_seconds)
         except Exception as failure:  # one odd delivery must not stop the worker for all others

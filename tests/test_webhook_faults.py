@@ -6,6 +6,7 @@ The receiver is a real HTTP server on loopback; time moves by passing `now` to t
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -14,6 +15,9 @@ from dataclasses import dataclass
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 from sqlalchemy import select
 
 from authserver import webhooks
@@ -23,8 +27,9 @@ from authserver.models import AccessRequest, Application, Grant, GrantStatus, Sc
 from authserver.models.columns import utcnow
 from authserver.models.webhooks import WebhookDelivery, WebhookDeliveryStatus
 from authserver.webhooks import verify_signature
+from tests.api.test_openapi import DOCUMENT_URI, _pointer
 from tests.oauth_flow import csrf_token, sign_in
-from tests.webhook_receiver import Receiver
+from tests.webhook_receiver import Receiver, connection_data
 
 TIMEOUT = 0.5  # seconds the worker gives a receiver in these tests
 SECOND = dt.timedelta(seconds=1)
@@ -195,7 +200,9 @@ def test_a_receiver_cannot_hold_the_worker_past_its_timeout(
     with app.app_context():
         application = db.session.get(Application, application_id)
         for n in range(2):
-            webhook_outbox.enqueue(application, webhook_outbox.WebhookEvent.REVOKED, {"n": n})
+            webhook_outbox.enqueue(
+                application, webhook_outbox.WebhookEvent.REVOKED, connection_data(grant_version=n)
+            )
         db.session.commit()
     receiver.answers = [mode]  # the first event meets the bad receiver, the second a good one
     counts: dict[str, int] = {}
@@ -217,3 +224,56 @@ def test_a_receiver_cannot_hold_the_worker_past_its_timeout(
     first, second = outbox(app)
     assert (first.status, first.last_error) == ("retrying", "no answer within 0.5 s")
     assert second.status == WebhookDeliveryStatus.DELIVERED
+
+
+def test_real_deliveries_are_as_the_openapi_document_says(
+    app: Flask, client, cli, school, school_admin, hooked, receiver: Receiver
+) -> None:
+    """A school approves, revokes, refuses, approves again and lets the approval lapse; every
+    event the worker then posts matches the document's `webhooks` entry for its type."""
+    application_id, _ = hooked
+    sign_in(client, school_admin.email)
+    admin = AdminBrowser(client, receiver, school.urn)
+    admin.approve(vendor_asks(app, application_id, school.id))
+    with app.app_context():
+        grant_id = db.session.scalar(select(Grant.id))
+    admin.revoke(grant_id)
+    admin.reject(vendor_asks(app, application_id, school.id))
+    admin.approve(vendor_asks(app, application_id, school.id))
+    with app.app_context():
+        db.session.get(Grant, grant_id).expires_at = utcnow() - SECOND
+        db.session.commit()
+    assert cli.invoke(args=["grants", "expire"]).exit_code == 0
+    assert deliver(app, utcnow() + dt.timedelta(minutes=1)) == {"delivered": 5, "failed": 0}
+
+    document = client.get("/api/v1/openapi.json").get_json()
+    registry = Registry().with_resource(
+        DOCUMENT_URI, Resource.from_contents(document, default_specification=DRAFT202012)
+    )
+    types = []
+    for received in receiver.answered:
+        body = json.loads(received.body)
+        types.append(body["type"])
+        operation = document["webhooks"][body["type"]]["post"]
+        pointer = _pointer(
+            "webhooks", body["type"], "post", "requestBody", "content", "application/json"
+        )
+        validator = Draft202012Validator(
+            {"$ref": f"{DOCUMENT_URI}#{pointer}/schema"},
+            registry=registry,
+            format_checker=Draft202012Validator.FORMAT_CHECKER,
+        )
+        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
+        assert not errors, (body["type"], errors)
+        sent = {name.lower() for name in received.headers}
+        for parameter in operation["parameters"]:
+            name = parameter["$ref"].rsplit("/", 1)[-1]
+            assert document["components"]["parameters"][name]["name"] in sent
+        assert "2XX" in operation["responses"]
+    assert types == [
+        "access_request.approved",
+        "connection.revoked",
+        "access_request.rejected",
+        "access_request.approved",
+        "connection.expired",
+    ]

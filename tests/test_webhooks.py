@@ -4,8 +4,10 @@ receiver on loopback, and a receiver that fails, hangs or hangs up gets them lat
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -20,7 +22,7 @@ from authserver.models import Application, WebhookDelivery
 from authserver.models.columns import utcnow
 from authserver.models.webhooks import WebhookDeliveryStatus
 from authserver.webhooks import WebhookURLError, verify_signature
-from tests.webhook_receiver import Receiver, free_port
+from tests.webhook_receiver import Receiver, connection_data, free_port
 
 TIMEOUT = 0.5  # seconds the worker waits for an answer in these tests
 SECOND = dt.timedelta(seconds=1)
@@ -49,7 +51,7 @@ def enqueue(app, application_id: int, event=WebhookEvent.REVOKED, **data) -> int
     """Write an event to the outbox, committed as the change it reports would be; its id."""
     with app.app_context():
         application = db.session.get(Application, application_id)
-        delivery = webhook_outbox.enqueue(application, event, data or {"school": {"urn": "100000"}})
+        delivery = webhook_outbox.enqueue(application, event, connection_data(**data))
         db.session.commit()
         return delivery.id if delivery is not None else None
 
@@ -85,10 +87,10 @@ def test_enqueue_sends_nothing_and_commits_with_the_caller(app, hooked, receiver
     application_id, _ = hooked
     with app.app_context():
         application = db.session.get(Application, application_id)
-        webhook_outbox.enqueue(application, WebhookEvent.REVOKED, {"reason": "rolled back"})
+        webhook_outbox.enqueue(application, WebhookEvent.REVOKED, connection_data())
         db.session.rollback()  # the change it reported did not happen
         assert db.session.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
-    delivery_id = enqueue(app, application_id, WebhookEvent.ACCESS_REQUEST_APPROVED, version=1)
+    delivery_id = enqueue(app, application_id, WebhookEvent.ACCESS_REQUEST_APPROVED, request_id=7)
     delivery = delivery_of(app, delivery_id)
     assert delivery.status == WebhookDeliveryStatus.PENDING
     assert delivery.attempts == 0
@@ -98,7 +100,7 @@ def test_enqueue_sends_nothing_and_commits_with_the_caller(app, hooked, receiver
         "id": delivery.event_id,
         "type": "access_request.approved",
         "created_at": body["created_at"],
-        "data": {"version": 1},
+        "data": connection_data(request_id=7),
     }
     assert len(delivery.event_id) == 32
     int(delivery.event_id, 16)
@@ -172,7 +174,7 @@ def test_each_setting_issues_a_new_secret_kept_sealed(app, vendor_app) -> None:
 
 def test_a_delivery_is_signed_with_the_secret_shown(app, hooked, receiver) -> None:
     application_id, secret = hooked
-    delivery_id = enqueue(app, application_id, WebhookEvent.SCOPES_CHANGED, version=2)
+    delivery_id = enqueue(app, application_id, WebhookEvent.SCOPES_CHANGED, grant_version=2)
     now = later()
     assert deliver(app, now) == {"delivered": 1, "failed": 0}
 
@@ -185,10 +187,10 @@ def test_a_delivery_is_signed_with_the_secret_shown(app, hooked, receiver) -> No
     body = json.loads(received.body)
     assert body["id"] == headers["webhook-id"]
     assert body["type"] == "connection.scopes_changed"
-    assert body["data"] == {"version": 2}
+    assert body["data"] == connection_data(grant_version=2)
     assert verify_signature(secret, received.headers, received.body, now=now)
 
-    tampered = received.body.replace(b'"version":2', b'"version":3')
+    tampered = received.body.replace(b'"grant_version":2', b'"grant_version":3')
     assert tampered != received.body
     assert not verify_signature(secret, received.headers, tampered, now=now)
     assert not verify_signature(webhooks.new_signing_secret(), received.headers, received.body)
@@ -330,7 +332,7 @@ def test_a_receiver_that_is_down_gets_its_events_when_back(app, vendor_app) -> N
     delivery_id = enqueue(app, application.id)
     assert deliver(app, later()) == {"delivered": 0, "failed": 1}
     delivery = delivery_of(app, delivery_id)
-    assert delivery.last_error == "connection refused"
+    assert delivery.last_error == webhooks.UNREACHABLE
     with Receiver(port) as receiver:
         assert deliver(app, delivery.next_attempt_at) == {"delivered": 1, "failed": 0}
         assert [r.headers["webhook-id"] for r in receiver.requests] == [delivery.event_id]
@@ -384,7 +386,7 @@ def test_replay_sends_a_delivered_event_again_with_the_same_id(app, hooked, rece
 
 def test_the_deliver_command_sends_what_is_due(app, cli, hooked, receiver) -> None:
     application_id, secret = hooked
-    delivery_ids = [enqueue(app, application_id, n=n) for n in range(3)]
+    delivery_ids = [enqueue(app, application_id, grant_version=n) for n in range(3)]
     result = cli.invoke(args=["webhooks", "deliver", "--batches", "1"])
     assert result.exit_code == 0, result.output
     assert "3 delivered, 0 failed" in result.output
@@ -402,12 +404,12 @@ def test_the_deliver_command_sends_what_is_due(app, cli, hooked, receiver) -> No
 def test_a_batch_sends_at_most_its_limit(app, hooked, receiver) -> None:
     application_id, _ = hooked
     for n in range(3):
-        enqueue(app, application_id, n=n)
+        enqueue(app, application_id, grant_version=n)
     now = later()
     assert deliver(app, now, limit=2) == {"delivered": 2, "failed": 0}
     assert deliver(app, now, limit=2) == {"delivered": 1, "failed": 0}
     # Oldest first.
-    assert [json.loads(r.body)["data"]["n"] for r in receiver.requests] == [0, 1, 2]
+    assert [json.loads(r.body)["data"]["grant_version"] for r in receiver.requests] == [0, 1, 2]
 
 
 @pytest.mark.postgresql_only
@@ -417,8 +419,8 @@ def test_two_workers_never_send_the_same_attempt(app, hooked, receiver) -> None:
     application_id, _ = hooked
     with app.app_context():
         assert db.engine.dialect.name == "postgresql"
-    held_id = enqueue(app, application_id, n=0)
-    free_id = enqueue(app, application_id, n=1)
+    held_id = enqueue(app, application_id, grant_version=0)
+    free_id = enqueue(app, application_id, grant_version=1)
     now = later()
     with app.app_context(), Session(db.engine) as other_worker:
         held = other_worker.scalar(
@@ -429,7 +431,7 @@ def test_two_workers_never_send_the_same_attempt(app, hooked, receiver) -> None:
         assert held is not None  # the other worker has claimed it and is sending it
         assert deliver(app, now) == {"delivered": 1, "failed": 0}
         other_worker.rollback()
-    assert [json.loads(r.body)["data"]["n"] for r in receiver.requests] == [1]
+    assert [json.loads(r.body)["data"]["grant_version"] for r in receiver.requests] == [1]
     assert delivery_of(app, free_id).status == WebhookDeliveryStatus.DELIVERED
     assert delivery_of(app, held_id).status == WebhookDeliveryStatus.PENDING
     assert deliver(app, now) == {"delivered": 1, "failed": 0}
@@ -444,10 +446,150 @@ def test_two_workers_never_send_the_same_attempt(app, hooked, receiver) -> None:
         ("https://169.254.169.254/latest/meta-data", True),
         ("https://[::1]/hook", True),
         ("https://localhost/hook", True),
+        ("https://[64:ff9b::7f00:1]/hook", True),
+        ("https://[2002:a00:1::1]/hook", True),
         ("https://8.8.8.8/hook", False),
+        ("https://[2606:4700:4700::1111]/hook", False),
+        ("https://[64:ff9b::808:808]/hook", False),
+        ("https://[2002:808:808::1]/hook", False),
     ],
 )
 def test_a_production_server_never_sends_into_a_private_network(url: str, refused: bool) -> None:
     from authserver.webhooks import refuses_internal_address
 
     assert (refuses_internal_address(url) is not None) == refused
+
+
+# --- Where a delivery may connect ----------------------------------------------------------------
+
+
+class Resolver:
+    """DNS for one name, as a vendor who controls it could answer: each lookup of `name` gets
+    the next of `answers` (the last one for ever after); other names resolve as usual."""
+
+    def __init__(self, name: str, *answers: str) -> None:
+        self.name, self.answers, self.lookups = name, list(answers), 0
+        self.real = socket.getaddrinfo
+
+    def __call__(self, host, port, *args, **kwargs):
+        if host != self.name:
+            return self.real(host, port, *args, **kwargs)
+        address = self.answers[min(self.lookups, len(self.answers) - 1)]
+        self.lookups += 1
+        return self.real(address, port, *args, **kwargs)
+
+
+@pytest.fixture
+def production(app, monkeypatch) -> None:
+    """The worker as a production server runs it (the address check is on)."""
+    settings = dataclasses.replace(app.config["SETTINGS"], env="production")
+    monkeypatch.setitem(app.config, "SETTINGS", settings)
+
+
+def point_webhook(app, application_id: int, url: str) -> None:
+    with app.app_context():
+        webhooks.set_webhook(db.session.get(Application, application_id), url)
+        db.session.commit()
+
+
+def test_a_delivery_connects_only_to_the_address_it_resolved(app, vendor_app, monkeypatch) -> None:
+    """DNS rebinding: the name answers a harmless address first and an internal one after. The
+    delivery resolves once and connects to that very address, with the name as its Host."""
+    application, _ = vendor_app
+    with Receiver() as receiver, Receiver(receiver.port, host="127.0.0.2") as internal:
+        point_webhook(app, application.id, f"http://localhost:{receiver.port}/hooks/school-data")
+        resolver = Resolver("localhost", "127.0.0.1", "127.0.0.2")
+        monkeypatch.setattr(socket, "getaddrinfo", resolver)
+        delivery_id = enqueue(app, application.id)
+        assert deliver(app, later()) == {"delivered": 1, "failed": 0}
+    assert resolver.lookups == 1
+    [received] = receiver.requests
+    assert received.headers["Host"] == f"localhost:{receiver.port}"
+    assert received.path == "/hooks/school-data"
+    assert internal.connections == 0
+    assert delivery_of(app, delivery_id).status == WebhookDeliveryStatus.DELIVERED
+
+
+def test_each_attempt_resolves_afresh_and_production_checks_that_answer(
+    app, vendor_app, monkeypatch, production
+) -> None:
+    """A name whose first answer is internal is refused, with no connection made; it is looked up
+    again at the next attempt, and refused again while any of its addresses is internal."""
+    application, _ = vendor_app
+    with Receiver() as receiver:
+        point_webhook(app, application.id, "https://hooks.vendor.test/school-data")
+        resolver = Resolver("hooks.vendor.test", "127.0.0.1", "10.0.0.7")
+        monkeypatch.setattr(socket, "getaddrinfo", resolver)
+        delivery_id = enqueue(app, application.id)
+        assert deliver(app, later())["failed"] == 1
+        assert deliver(app, later(60))["failed"] == 1
+    assert resolver.lookups == 2
+    assert receiver.connections == 0
+    assert delivery_of(app, delivery_id).last_error == webhooks.UNREACHABLE
+
+
+REFUSED_ADDRESSES = [
+    ("127.0.0.1", "loopback"),
+    ("10.1.2.3", "private"),
+    ("172.16.0.1", "private"),
+    ("192.168.0.10", "private"),
+    ("169.254.169.254", "link-local (cloud metadata)"),
+    ("100.64.0.1", "shared address space (CGNAT)"),
+    ("0.0.0.0", "unspecified"),  # noqa: S104 (an address refused, not one listened on)
+    ("192.0.2.1", "documentation"),
+    ("224.0.0.251", "multicast"),
+    ("255.255.255.255", "broadcast"),
+    ("::1", "IPv6 loopback"),
+    ("::", "IPv6 unspecified"),
+    ("fe80::1", "IPv6 link-local"),
+    ("fd00::1", "IPv6 unique local"),
+    ("ff02::1", "IPv6 multicast"),
+    ("::ffff:127.0.0.1", "IPv4-mapped loopback"),
+    ("::ffff:169.254.169.254", "IPv4-mapped link-local"),
+    ("::127.0.0.1", "IPv4-compatible loopback"),
+    ("::10.0.0.1", "IPv4-compatible private"),
+    ("64:ff9b::7f00:1", "NAT64 of loopback"),
+    ("64:ff9b::a9fe:a9fe", "NAT64 of link-local"),
+    ("64:ff9b::c0a8:1", "NAT64 of private"),
+    ("64:ff9b:1::a00:1", "local-use NAT64"),
+    ("2002:7f00:1::1", "6to4 of loopback"),
+    ("2002:a00:1::1", "6to4 of private"),
+    ("2002:a9fe:a9fe::1", "6to4 of link-local"),
+]
+
+
+@pytest.mark.parametrize(("address", "form"), REFUSED_ADDRESSES)
+def test_a_production_server_refuses_every_form_of_an_internal_address(
+    app, vendor_app, receiver, monkeypatch, production, address: str, form: str
+) -> None:
+    """Whatever form the internal address takes, nothing is sent, and the vendor reads the same
+    words as for a host that is down: nothing to tell a closed port from a refusal."""
+    application, _ = vendor_app
+    point_webhook(app, application.id, f"https://hooks.vendor.test:{receiver.port}/school-data")
+    monkeypatch.setattr(socket, "getaddrinfo", Resolver("hooks.vendor.test", address))
+    delivery_id = enqueue(app, application.id)
+    assert deliver(app, later()) == {"delivered": 0, "failed": 1}
+    assert receiver.connections == 0
+    delivery = delivery_of(app, delivery_id)
+    assert (delivery.status, delivery.last_error) == ("retrying", webhooks.UNREACHABLE)
+    assert address not in (delivery.last_error or "")
+
+
+@pytest.mark.parametrize(
+    "url", ["https://127.0.0.1:1/hook", "https://no-such-host.invalid/hook", "http://127.0.0.1:1/x"]
+)
+def test_a_closed_port_an_unknown_name_and_a_refusal_read_alike(
+    app, vendor_app, monkeypatch, url: str
+) -> None:
+    """What the vendor's page shows for a host that cannot be reached, in production (refused
+    here) or in development (tried, and nobody listening): the one generic message."""
+    application, _ = vendor_app
+    point_webhook(app, application.id, url.replace(":1/", f":{free_port()}/"))
+    delivery_id = enqueue(app, application.id)
+    assert deliver(app, later())["failed"] == 1
+    development_error = delivery_of(app, delivery_id).last_error
+    monkeypatch.setitem(
+        app.config, "SETTINGS", dataclasses.replace(app.config["SETTINGS"], env="production")
+    )
+    assert deliver(app, later(60))["failed"] == 1
+    assert development_error == delivery_of(app, delivery_id).last_error == webhooks.UNREACHABLE

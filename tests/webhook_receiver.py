@@ -24,9 +24,10 @@ class Receiver:
     """Records every POST and answers it with the next of `answers`, then with `mode` once they
     run out: "ok" (204), "500", "hang" (say nothing until released), "close" (hang up without a
     word), "redirect" (302) or "trickle" (an endless header, one byte at a time, until
-    released). `connections` counts every connection accepted, answered or not."""
+    released). `connections` counts every connection accepted, answered or not. It listens on
+    `host` (any of 127.0.0.0/8 on Linux), on `port` or a free one."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
         self.requests: list[Received] = []
         self.answers: list[str] = []
         self.mode = "ok"
@@ -77,10 +78,14 @@ class Receiver:
             def handle_error(self, request: object, client_address: object) -> None:
                 pass  # a client that gave up on a hung answer
 
-        self.server = Server(("127.0.0.1", port), Handler)
+        self.server = Server((host, port), Handler)
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
+
+    @property
+    def port(self) -> int:
+        return self.server.server_port
 
     @property
     def url(self) -> str:
@@ -107,3 +112,15 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def connection_data(**data) -> dict[str, object]:
+    """A connection event's data, with `data` put over a revoked connection's."""
+    return {
+        "school_id": 1,
+        "school_urn": "100000",
+        "grant_version": 1,
+        "scopes": [],
+        "restrictions": {},
+        **data,
+    }

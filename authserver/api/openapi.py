@@ -27,6 +27,7 @@ from authserver.api.schemas import (
     write_field_schema,
 )
 from authserver.domain.catalogue import default_catalogue
+from authserver.domain.webhook_outbox import EVENT_MODELS
 from authserver.domain.writeback import MAX_BATCH, WRITEBACK_RESOURCES
 
 OPENAPI_VERSION = "3.1.0"
@@ -93,8 +94,33 @@ def _headers() -> dict[str, Any]:
     }
 
 
+#: The Standard Webhooks headers on every delivery (see docs/webhooks.md).
+_WEBHOOK_HEADERS = {
+    "WebhookId": ("webhook-id", "The event's id, as in the body; the same on every retry."),
+    "WebhookTimestamp": (
+        "webhook-timestamp",
+        "When this attempt was signed, in seconds since 1970 (UTC); refuse one 5 minutes off.",
+    ),
+    "WebhookSignature": (
+        "webhook-signature",
+        "Space-separated `v1,<base64 HMAC-SHA256>` of `{webhook-id}.{webhook-timestamp}.{body}`"
+        " with the signing secret; accept the delivery if any matches.",
+    ),
+}
+
+
 def _parameters() -> dict[str, Any]:
-    return {
+    webhook_headers = {
+        name: {
+            "name": header,
+            "in": "header",
+            "required": True,
+            "description": description,
+            "schema": {"type": "string"},
+        }
+        for name, (header, description) in _WEBHOOK_HEADERS.items()
+    }
+    return webhook_headers | {
         "limit": {
             "name": "limit",
             "in": "query",
@@ -404,6 +430,30 @@ def _writeback_paths(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
         )
 
 
+def _webhooks() -> dict[str, Any]:
+    """What the server POSTs to an application's webhook URL: one entry per event type."""
+    webhooks: dict[str, Any] = {}
+    for event, model in EVENT_MODELS.items():
+        webhooks[str(event)] = {
+            "post": {
+                "operationId": "webhook_" + str(event).replace(".", "_"),
+                "summary": (model.__doc__ or str(event)).strip(),
+                "description": "Signed as Standard Webhooks prescribes; see docs/webhooks.md.",
+                "tags": ["Webhooks"],
+                "security": [],
+                "parameters": [ref("parameters", name) for name in _WEBHOOK_HEADERS],
+                "requestBody": _request_body(ref("schemas", model.__name__)),
+                "responses": {
+                    "2XX": {
+                        "description": "Received. Any 2xx, status line and headers within 5"
+                        " seconds; anything else (a redirect included) is a failure, retried."
+                    }
+                },
+            }
+        }
+    return webhooks
+
+
 # --- The document --------------------------------------------------------------------------------
 
 
@@ -437,8 +487,10 @@ def build_document(issuer: str) -> dict[str, Any]:
             {"name": "Management", "description": "The application's own calls."},
             {"name": "Writeback", "description": "Writing records to the school's MIS."},
             {"name": "Catalogue", "description": "Public descriptions of the API."},
+            {"name": "Webhooks", "description": "What the server sends to the application."},
         ],
         "paths": dict(sorted(paths.items())),
+        "webhooks": _webhooks(),
         "components": {
             "schemas": dict(sorted(schemas.items())),
             "responses": _responses(),

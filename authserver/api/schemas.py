@@ -12,6 +12,7 @@ from sqlalchemy import inspect
 from authserver.api.registry import IncludeKind, Resource
 from authserver.api.responses import MODELS
 from authserver.domain.catalogue import default_catalogue
+from authserver.domain.webhook_outbox import EVENT_MODELS
 from authserver.models.mis import ENTITIES
 
 REF = "#/components/"
@@ -117,10 +118,10 @@ def entity_schema(resource: Resource) -> dict[str, Any]:
 
 
 def model_schemas() -> dict[str, Any]:
-    """The components of the fixed-shape answers: each model's own JSON Schema, and the models
-    it holds, under their class names."""
+    """The components of the fixed-shape answers and webhook bodies: each model's own JSON
+    Schema, and the models it holds, under their class names."""
     schemas: dict[str, Any] = {}
-    for model in MODELS:
+    for model in (*MODELS, *EVENT_MODELS.values()):
         schema = model.model_json_schema(ref_template=SCHEMA_REF, mode="serialization")
         schemas |= schema.pop("$defs", {})
         schemas[model.__name__] = schema

@@ -58,6 +58,13 @@ Moment = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
 
+#: A moment written to the millisecond, fixed width (webhook bodies: receivers may parse strictly).
+MillisecondMoment = Annotated[
+    dt.datetime,
+    PlainSerializer(lambda moment: iso_datetime(moment, timespec="milliseconds"), return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
 
 def _is_none(value: object) -> bool:
     return value is None

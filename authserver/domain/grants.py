@@ -12,6 +12,13 @@ from sqlalchemy import select
 from authserver.domain import audit, school_secrets, tokens, webhook_outbox
 from authserver.domain.audit import AuditAction
 from authserver.domain.catalogue import default_catalogue
+from authserver.domain.webhook_events import (
+    AccessRequestApprovedData,
+    AccessRequestRejectedData,
+    ConnectionData,
+    EventData,
+    GrantRestrictions,
+)
 from authserver.extensions import db
 from authserver.models.applications import Application
 from authserver.models.columns import utcnow
@@ -210,11 +217,9 @@ def reject(request: AccessRequest, *, by: User) -> None:
     webhook_outbox.enqueue(
         request.application,
         webhook_outbox.WebhookEvent.ACCESS_REQUEST_REJECTED,
-        {
-            "school_id": request.school_id,
-            "school_urn": request.school.urn,
-            "request_id": request.id,
-        },
+        AccessRequestRejectedData(
+            school_id=request.school_id, school_urn=request.school.urn, request_id=request.id
+        ),
     )
     audit.record(
         AuditAction.ACCESS_REQUEST_REJECTED,
@@ -353,15 +358,19 @@ def _notify(
     grant: Grant, event: webhook_outbox.WebhookEvent, *, request: AccessRequest | None = None
 ) -> None:
     """Tell the vendor, through the outbox, in the same transaction as the change."""
-    data: dict[str, Any] = {
-        "school_id": grant.school_id,
-        "school_urn": grant.school.urn,
-        "grant_version": grant.version,
-        "scopes": list(grant.scopes) if grant.is_in_force() else [],
-        "restrictions": dict(grant.restrictions) if grant.is_in_force() else {},
-    }
-    if request is not None:
-        data["request_id"] = request.id
+    in_force = grant.is_in_force()
+    connection = ConnectionData(
+        school_id=grant.school_id,
+        school_urn=grant.school.urn,
+        grant_version=grant.version,
+        scopes=list(grant.scopes) if in_force else [],
+        restrictions=GrantRestrictions.model_validate(grant.restrictions if in_force else {}),
+    )
+    data: EventData = connection
+    if event is webhook_outbox.WebhookEvent.ACCESS_REQUEST_APPROVED:
+        data = AccessRequestApprovedData(
+            **connection.model_dump(), request_id=request.id if request is not None else None
+        )
     webhook_outbox.enqueue(grant.application, event, data)
 
 

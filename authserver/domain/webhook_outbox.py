@@ -7,13 +7,21 @@ neither does; nothing is sent here. `authserver.webhooks` signs and sends them.
 from __future__ import annotations
 
 import enum
-import json
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
 
-from authserver.domain.encoding import iso_datetime, json_default
+from authserver.domain.webhook_events import (
+    AccessRequestApproved,
+    AccessRequestRejected,
+    ConnectionExpired,
+    ConnectionRevoked,
+    ConnectionScopesChanged,
+    Envelope,
+    EventData,
+)
 from authserver.extensions import db
 from authserver.models.applications import Application
 from authserver.models.columns import utcnow
@@ -28,26 +36,38 @@ class WebhookEvent(enum.StrEnum):
     EXPIRED = "connection.expired"
 
 
+#: Each event's body, by its type (see `authserver.domain.webhook_events`).
+EVENT_MODELS: dict[WebhookEvent, type[Envelope]] = {
+    WebhookEvent.ACCESS_REQUEST_APPROVED: AccessRequestApproved,
+    WebhookEvent.ACCESS_REQUEST_REJECTED: AccessRequestRejected,
+    WebhookEvent.SCOPES_CHANGED: ConnectionScopesChanged,
+    WebhookEvent.REVOKED: ConnectionRevoked,
+    WebhookEvent.EXPIRED: ConnectionExpired,
+}
+
+
 def enqueue(
-    application: Application, event: WebhookEvent, data: dict[str, Any]
+    application: Application, event: WebhookEvent, data: EventData | Mapping[str, Any]
 ) -> WebhookDelivery | None:
     """Add the event to the outbox in the caller's unit of work (it commits with the change it
-    reports, or not at all); None when the application has no webhook URL. Sends nothing."""
+    reports, or not at all); None when the application has no webhook URL. Sends nothing.
+
+    `data` must be the event's data (its model, or a mapping it validates): pydantic raises
+    ValidationError otherwise."""
     if not application.webhook_url:
         return None
+    event = WebhookEvent(event)
     now = utcnow()
     event_id = uuid.uuid4().hex
-    body = json.dumps(
+    envelope = EVENT_MODELS[event].model_validate(
         {
             "id": event_id,
-            "type": str(WebhookEvent(event)),
-            # Fixed width, as docs/webhooks.md shows it: receivers may parse it strictly.
-            "created_at": iso_datetime(now, timespec="milliseconds"),
-            "data": data,
-        },
-        separators=(",", ":"),
-        default=json_default,
+            "type": str(event),
+            "created_at": now,
+            "data": data.model_dump() if isinstance(data, EventData) else data,
+        }
     )
+    body = envelope.model_dump_json()
     delivery = WebhookDelivery(
         application=application,
         event_id=event_id,

@@ -12,6 +12,7 @@ from authserver.models import Application, Role
 from authserver.models.webhooks import WebhookDeliveryStatus
 from tests.browser.conftest import sign_in_with_keyboard
 from tests.oauth_flow import PASSWORD
+from tests.webhook_receiver import connection_data
 
 
 def test_a_vendor_manages_a_webhook(
@@ -21,8 +22,8 @@ def test_a_vendor_manages_a_webhook(
     with app.app_context():
         saved = db.session.get(Application, application.id)
         webhooks.set_webhook(saved, "https://hooks.example.com/school-data")
-        webhook_outbox.enqueue(saved, WebhookEvent.ACCESS_REQUEST_APPROVED, {"version": 1})
-        failing = webhook_outbox.enqueue(saved, WebhookEvent.REVOKED, {"version": 1})
+        webhook_outbox.enqueue(saved, WebhookEvent.ACCESS_REQUEST_APPROVED, connection_data())
+        failing = webhook_outbox.enqueue(saved, WebhookEvent.REVOKED, connection_data())
         failing.status = WebhookDeliveryStatus.RETRYING
         failing.attempts, failing.last_status_code, failing.last_error = 2, 500, "HTTP 500"
         db.session.commit()

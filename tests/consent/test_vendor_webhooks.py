@@ -17,6 +17,7 @@ from authserver.models import Application, AuditEvent, Role, Vendor, WebhookDeli
 from authserver.models.columns import utcnow
 from authserver.models.webhooks import WebhookDeliveryStatus
 from tests.oauth_flow import csrf_token, sign_in
+from tests.webhook_receiver import connection_data
 
 SECRET_PATTERN = re.compile(r'id="webhook-secret" value="([^"]+)"')
 URL = "https://hooks.lunch.example.com/school-data"
@@ -144,8 +145,12 @@ def deliveries(app, application):
     with app.app_context():
         saved = db.session.get(Application, application.id)
         webhooks.set_webhook(saved, URL)
-        delivered = webhook_outbox.enqueue(saved, WebhookEvent.ACCESS_REQUEST_APPROVED, {"n": 1})
-        retrying = webhook_outbox.enqueue(saved, WebhookEvent.REVOKED, {"n": 2})
+        delivered = webhook_outbox.enqueue(
+            saved, WebhookEvent.ACCESS_REQUEST_APPROVED, connection_data(grant_version=1)
+        )
+        retrying = webhook_outbox.enqueue(
+            saved, WebhookEvent.REVOKED, connection_data(grant_version=2)
+        )
         now = utcnow()
         delivered.status = WebhookDeliveryStatus.DELIVERED
         delivered.attempts, delivered.last_status_code = 1, 200
@@ -199,7 +204,10 @@ def test_only_the_latest_twenty_deliveries_are_listed(app, signed_in, applicatio
     with app.app_context():
         saved = db.session.get(Application, application.id)
         webhooks.set_webhook(saved, URL)
-        events = [webhook_outbox.enqueue(saved, WebhookEvent.EXPIRED, {"n": n}) for n in range(22)]
+        events = [
+            webhook_outbox.enqueue(saved, WebhookEvent.EXPIRED, connection_data(grant_version=n))
+            for n in range(22)
+        ]
         db.session.commit()
         ids = [event.event_id for event in events]
     html = signed_in.get("/vendor").get_data(as_text=True)
