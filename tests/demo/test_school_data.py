@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -43,13 +44,19 @@ class Seeded:
     counts: dict[str, int]
 
 
-@pytest.fixture
-def session() -> Iterator[Session]:
+@contextmanager
+def fresh_database() -> Iterator[Session]:
     engine = sa.create_engine("sqlite://")
     db.Model.metadata.create_all(engine)
     with Session(engine) as session:
         yield session
     engine.dispose()
+
+
+@pytest.fixture
+def session() -> Iterator[Session]:
+    with fresh_database() as session:
+        yield session
 
 
 def make_school(session: Session, *, phase: str = "secondary", urn: str = "140001") -> School:
@@ -85,6 +92,16 @@ def digest(session: Session) -> str:
     return hasher.hexdigest()
 
 
+def every_table(session: Session) -> dict[str, list[tuple[object, ...]]]:
+    """Every MIS table's rows in id order (timestamps of the run left out)."""
+    tables = {}
+    for model in MIS_MODELS:
+        columns = [c for c in model.__table__.columns if c.name != "updated_at"]
+        rows = session.execute(sa.select(*columns).order_by(model.id))
+        tables[model.__tablename__] = [tuple(row) for row in rows]
+    return tables
+
+
 def count(session: Session, model: type, school: School) -> int:
     return session.scalar(
         sa.select(sa.func.count()).select_from(model).where(model.school_id == school.id)
@@ -92,13 +109,15 @@ def count(session: Session, model: type, school: School) -> int:
 
 
 def fresh_seed(**options: object) -> str:
-    engine = sa.create_engine("sqlite://")
-    db.Model.metadata.create_all(engine)
-    with Session(engine) as session:
+    with fresh_database() as session:
         seed(session, **options)  # type: ignore[arg-type]
-        result = digest(session)
-    engine.dispose()
-    return result
+        return digest(session)
+
+
+def fresh_tables(**options: object) -> dict[str, list[tuple[object, ...]]]:
+    with fresh_database() as session:
+        seed(session, **options)  # type: ignore[arg-type]
+        return every_table(session)
 
 
 def test_the_same_seed_gives_the_same_data() -> None:
@@ -107,6 +126,22 @@ def test_the_same_seed_gives_the_same_data() -> None:
 
 def test_a_different_seed_gives_different_data() -> None:
     assert fresh_seed(seed=11) != fresh_seed(seed=12)
+
+
+@pytest.mark.parametrize("phase", ["secondary", "primary"])
+def test_the_same_seed_gives_the_same_rows_in_every_table(phase: str) -> None:
+    first = fresh_tables(phase=phase, seed=5, students=80, weeks=1)
+    second = fresh_tables(phase=phase, seed=5, students=80, weeks=1)
+    assert set(first) == {model.__tablename__ for model in MIS_MODELS}
+    for table, rows in first.items():
+        assert second[table] == rows, table
+
+
+def test_a_different_seed_changes_the_people() -> None:
+    first = fresh_tables(seed=5, students=40, weeks=1)
+    second = fresh_tables(seed=6, students=40, weeks=1)
+    for table in ("mis_students", "mis_staff", "mis_contacts", "mis_session_marks"):
+        assert first[table] != second[table], table
 
 
 @pytest.mark.parametrize("phase", ["secondary", "primary"])
