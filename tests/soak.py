@@ -23,19 +23,9 @@ from tests.live_processes import (
     running,
 )
 from tests.oauth_flow import OAuthFlow
-from tests.scenarios import (
-    REDIRECT_URI,
-    Round,
-    Send,
-    code_race,
-    live,
-    prepare_scope_change,
-    refresh_race,
-    restart_under_load,
-    scope_change_race,
-    seed_world,
-    table,
-)
+from tests.scenario_client import REDIRECT_URI, Round, Send, live
+from tests.scenario_load import restart_under_load, seed_world, table
+from tests.scenario_races import code_race, prepare_scope_change, refresh_race, scope_change_race
 
 
 def merged(name: str, rounds: list[Round]) -> Round:

@@ -21,22 +21,24 @@ from sqlalchemy import select
 from authserver.extensions import db
 from tests.live_processes import LiveServer, running, wait_for
 from tests.oauth_flow import OAuthFlow, basic_auth, csrf_token
-from tests.scenarios import (
-    ALWAYS_SHARED,
+from tests.scenario_client import (
     REDIRECT_URI,
     Reply,
     Send,
     approval_acknowledged,
     approval_form,
-    code_race,
     live,
-    prepare_scope_change,
     race,
-    refresh_race,
     school_token,
-    scope_change_race,
     sign_in_live,
     vendor_bearer,
+)
+from tests.scenario_races import (
+    ALWAYS_SHARED,
+    code_race,
+    prepare_scope_change,
+    refresh_race,
+    scope_change_race,
 )
 
 pytestmark = [pytest.mark.postgresql_only, pytest.mark.live]

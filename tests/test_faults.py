@@ -23,7 +23,8 @@ from tests.live_processes import (
     running,
 )
 from tests.oauth_flow import basic_auth
-from tests.scenarios import CLIENT_TIMEOUT_SECONDS, restart_under_load, seed_world
+from tests.scenario_client import CLIENT_TIMEOUT_SECONDS
+from tests.scenario_load import restart_under_load, seed_world
 
 pytestmark = pytest.mark.live
 
