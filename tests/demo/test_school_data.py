@@ -59,6 +59,13 @@ def session() -> Iterator[Session]:
         yield session
 
 
+@pytest.fixture(scope="module")
+def secondary() -> Iterator[Seeded]:
+    """The default secondary, seeded once for the tests that only read it."""
+    with fresh_database() as session:
+        yield seed(session)
+
+
 def make_school(session: Session, *, phase: str = "secondary", urn: str = "140001") -> School:
     school = School(urn=urn, name=f"Demo {phase.title()} School", phase=phase)
     session.add(school)
@@ -145,22 +152,25 @@ def test_a_different_seed_changes_the_people() -> None:
 
 
 @pytest.mark.parametrize("phase", ["secondary", "primary"])
-def test_every_entity_has_rows(session: Session, phase: str) -> None:
-    seeded = seed(session, phase=phase)
+def test_every_entity_has_rows(request: pytest.FixtureRequest, phase: str) -> None:
+    if phase == "secondary":
+        seeded = request.getfixturevalue("secondary")
+    else:
+        seeded = seed(request.getfixturevalue("session"), phase=phase)
     expected_empty = set() if phase == "secondary" else SECONDARY_ONLY
     empty = {entity for entity, rows in seeded.counts.items() if rows == 0}
     assert empty == expected_empty
     assert set(seeded.counts) == set(ENTITIES) - {"school"}
 
 
-def test_counts_match_the_tables(session: Session) -> None:
-    seeded = seed(session)
+def test_counts_match_the_tables(secondary: Seeded) -> None:
+    seeded, session = secondary, secondary.session
     for model in MIS_MODELS:
         assert count(session, model, seeded.school) == seeded.counts[model.__entity__]
 
 
-def test_every_current_read_scope_finds_data(session: Session) -> None:
-    seeded = seed(session)
+def test_every_current_read_scope_finds_data(secondary: Seeded) -> None:
+    seeded = secondary
     for scope in default_catalogue():
         if scope.deprecated or scope.kind != "read":
             continue
@@ -199,8 +209,8 @@ def test_year_groups_suit_the_phase(session: Session, phase: str, years: set[str
     assert kinds == {"year", "registration", "house"}
 
 
-def test_every_pupil_has_morning_and_afternoon_marks_each_school_day(session: Session) -> None:
-    seed(session, weeks=2)
+def test_every_pupil_has_morning_and_afternoon_marks_each_school_day(secondary: Seeded) -> None:
+    session = secondary.session  # seeded with two weeks of registers
     window = [TODAY - dt.timedelta(days=n) for n in range(1, 15)]
     school_days = {day for day in window if day.weekday() < 5}
     pupils = session.execute(
