@@ -5,42 +5,42 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-import subprocess
-import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-# Settings a developer's shell might carry that would send the commands elsewhere.
-OUTSIDE_SETTINGS = ("APP_ENV", "DATABASE_URL", "SECRET_KEY", "INSTANCE_PATH", "REDIS_URL")
+from authserver import create_app
 
 
-def flask(cwd: Path, umask: int, *args: str) -> None:
-    """Run `flask --app wsgi ...` as `make run` does, from `cwd`, under `umask`."""
-    env = {k: v for k, v in os.environ.items() if k not in OUTSIDE_SETTINGS}
-    env |= {"PYTHONPATH": str(ROOT), "BCRYPT_ROUNDS": "4"}
-    result = subprocess.run(  # noqa: S603 (our own interpreter and arguments)
-        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
-        cwd=cwd,
-        env=env,
-        umask=umask,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+@contextmanager
+def umask_of(mask: int) -> Iterator[None]:
+    """Run under `mask` (each xdist worker is its own process, so only this test sees it)."""
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def flask(folder: Path, *args: str) -> None:
+    """Run `flask --app wsgi ...` as `make run` does, with the development defaults (the
+    instance folder, its generated secret key and SQLite database), in this process."""
+    app = create_app({"APP_ENV": "development", "INSTANCE_PATH": str(folder), "BCRYPT_ROUNDS": 4})
+    result = app.test_cli_runner().invoke(args=list(args))
+    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o000], ids=["umask-022", "umask-000"])
 def test_make_run_leaves_nothing_under_instance_that_others_can_read(
     tmp_path: Path, umask: int
 ) -> None:
-    flask(tmp_path, umask, "db", "upgrade")
-    seed = ["--schools", "1", "--students-per-school", "3"]
-    flask(tmp_path, umask, "demo", "seed", *seed, "--json", "instance/demo-credentials.json")
     folder = tmp_path / "instance"
+    seed = ["--schools", "1", "--students-per-school", "3"]
+    with umask_of(umask):
+        flask(folder, "db", "upgrade")
+        flask(folder, "demo", "seed", *seed, "--json", str(folder / "demo-credentials.json"))
     database = folder / "authserver.db"
     # A reader holding the database open, as a running server does, brings its -wal and -shm.
     connection = sqlite3.connect(database)
