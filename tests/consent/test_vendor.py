@@ -17,18 +17,6 @@ SECRET_PATTERN = re.compile(r'id="client-secret" value="([^"]+)"')
 CLIENT_ID_PATTERN = re.compile(r'id="client-id" value="([^"]+)"')
 
 
-@pytest.fixture
-def vendor_admin(make_user, vendor):
-    return make_user(Role.VENDOR_ADMIN, vendor=vendor)
-
-
-@pytest.fixture
-def signed_in(client, vendor_admin):
-    """A client signed in as the vendor's admin."""
-    assert sign_in(client, vendor_admin.email).status_code == 302
-    return client
-
-
 def register(client, **overrides):
     """Fill in and post the registration form as a browser would."""
     html = client.get(NEW).get_data(as_text=True)

@@ -5,26 +5,12 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from sqlalchemy import select
 
 from authserver.extensions import db
 from authserver.models import AccessRequest, AccessRequestStatus, Application, Role, Vendor
 from tests.consent.vendor_forms import NEW, client_credentials, count, page_token, registration
 from tests.oauth_flow import sign_in
-
-
-@pytest.fixture
-def vendor_admin(make_user, vendor):
-    return make_user(Role.VENDOR_ADMIN, vendor=vendor)
-
-
-@pytest.fixture
-def signed_in(client, vendor_admin):
-    """A client signed in as the vendor's admin."""
-    assert sign_in(client, vendor_admin.email).status_code == 302
-    return client
-
 
 # --- asking schools for access ------------------------------------------------------------------
 

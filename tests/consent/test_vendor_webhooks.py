@@ -24,17 +24,6 @@ URL = "https://hooks.lunch.example.com/school-data"
 
 
 @pytest.fixture
-def vendor_admin(make_user, vendor):
-    return make_user(Role.VENDOR_ADMIN, vendor=vendor)
-
-
-@pytest.fixture
-def signed_in(client, vendor_admin):
-    assert sign_in(client, vendor_admin.email).status_code == 302
-    return client
-
-
-@pytest.fixture
 def application(vendor_app):
     return vendor_app[0]
 
