@@ -14,19 +14,19 @@ from authlib.integrations.flask_oauth2 import current_token
 from authlib.oauth2 import OAuth2Error
 from flask import Response, abort, current_app, request
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, or_, select, true
 
 from authserver.api import bp
 from authserver.api.protection import insufficient_scope, invalid_token, record_use, require_token
 from authserver.api.registry import RESOURCES, IncludeKind, Resource, resource_name
 from authserver.api.responses import Deletion, DeletionList, School, model_response, no_store
-from authserver.domain import encoding
+from authserver.domain import encoding, views
 from authserver.domain.audit import AuditAction
 from authserver.domain.catalogue import default_catalogue
 from authserver.domain.disclosure import Disclosure, disclosure_for, rows_visible
 from authserver.extensions import db
+from authserver.models.grants import Grant
 from authserver.models.mis import ENTITIES
-from authserver.models.mis.base import Tombstone
 from authserver.models.tokens import Token
 from authserver.web.errors import json_error
 
@@ -79,6 +79,22 @@ def _disclosure() -> tuple[Token, Disclosure]:
     return token, disclosure_for(
         school_id=token.school_id, scopes=token.scopes, restrictions=token.restrictions
     )
+
+
+def _view_of(token: Token) -> Grant | None:
+    """The token's grant with its view ledger brought up to date (and committed, so that the
+    grant's lock is not held while the page is read)."""
+    grant = token.grant
+    if grant is None:
+        return None
+    views.reconcile(
+        grant,
+        disclosure_for(
+            school_id=grant.school_id, scopes=grant.scopes, restrictions=grant.restrictions
+        ),
+    )
+    db.session.commit()
+    return grant
 
 
 def _require(disclosure: Disclosure, entity: str) -> list[str]:
@@ -259,11 +275,12 @@ def collection(resource: str) -> Response:
     """A page of a resource: `limit`, an opaque `cursor`, `updated_after`, `include`."""
     read = _Read(resource)
     limit, since = _limit(), _updated_after()
+    grant = _view_of(read.token)
     model = read.resource.model
     query = read.query()
-    after = _decode_cursor(request.args.get("cursor"))
+    after = _decode_cursor(request.args.get("cursor"), read.resource.name)
     if since is not None:
-        query = query.where(model.updated_at > since)
+        query = query.where(_changed_since(grant, model, read.resource.entity, since))
         if after:
             moment = dt.datetime.fromisoformat(after["u"])
             query = query.where(
@@ -283,8 +300,22 @@ def collection(resource: str) -> Response:
     cursor = None
     if more:
         last = rows[-1]
-        cursor = _cursors().dumps({"i": last.id, "u": last.updated_at.isoformat()})
+        cursor = _cursors().dumps(
+            {"r": read.resource.name, "i": last.id, "u": last.updated_at.isoformat()}
+        )
     return no_store(json_response({"data": read.answer(rows), "next": cursor}))
+
+
+def _changed_since(grant: Grant | None, model: Any, entity: str, since: dt.datetime) -> Any:
+    """Which records are news to a copy made at `since`: those changed since, and those that
+    came into the grant's view since (their person, or a field of the resource)."""
+    if grant is None:
+        return model.updated_at > since
+    if views.fields_came_into_view(grant.id, entity, since):
+        return true()
+    came = views.came_into_view(grant.id, model, since)
+    changed = model.updated_at > since
+    return changed if came is None else or_(changed, came)
 
 
 @bp.get("/<resource>/<int:record_id>")
@@ -301,39 +332,73 @@ def record(resource: str, record_id: int) -> Response:
 @bp.get("/deletions")
 @require_token()
 def deletions() -> Response:
-    """Records removed since `updated_after`, for the entities the token may read."""
+    """What a copy must remove since `updated_after` (or after `cursor`): records deleted in
+    the MIS or gone from the grant's view, fields left out, resources withdrawn."""
     token, disclosure = _disclosure()
+    limit = _limit()
+    raw_cursor = request.args.get("cursor")
     since = _updated_after()
-    if since is None:
-        return json_error(400, "invalid_request", "deletions needs updated_after.")
+    after = None
+    if raw_cursor:
+        position = _decode_cursor(raw_cursor, "deletions")
+        after = (dt.datetime.fromisoformat(position["u"]), position["s"], position["i"])
+    elif since is None:
+        return json_error(400, "invalid_request", "deletions needs updated_after or a cursor.")
+    grant = _view_of(token)
+    if grant is None:
+        return json_error(400, "invalid_request", "This token has no grant to follow.")
     readable = [r.entity for r in RESOURCES.values() if disclosure.may_read(r.entity)]
-    query = (
-        select(Tombstone)
-        .where(
-            Tombstone.school_id == disclosure.school_id,
-            Tombstone.deleted_at > since,
-            Tombstone.entity.in_(readable),
+    entries = views.deletions_after(
+        grant.id,
+        disclosure,
+        readable=readable,
+        since=since,
+        after=after,
+        limit=limit + 1,
+    )
+    more = len(entries) > limit
+    entries = entries[:limit]
+    cursor = None
+    if more:
+        moment, source, last = entries[-1].position
+        cursor = _cursors().dumps(
+            {"r": "deletions", "u": moment.isoformat(), "s": source, "i": last}
         )
-        .order_by(Tombstone.deleted_at, Tombstone.id)
-        .limit(_limit())
-    )
-    body = DeletionList(
-        data=[
-            Deletion(resource=resource_name(t.entity), id=t.record_id, deleted_at=t.deleted_at)
-            for t in db.session.scalars(query)
-        ]
-    )
+    body = DeletionList(data=[_deletion(entry) for entry in entries], next=cursor)
     _record_read(token, "deletions", [], len(body.data), [])
     return no_store(model_response(body))
 
 
-def _decode_cursor(raw: str | None) -> dict[str, Any] | None:
+def _deletion(entry: views.FeedEntry) -> Deletion:
+    return Deletion(
+        resource=resource_name(entry.entity),
+        id=entry.record_id,
+        field=entry.field,
+        reason=entry.reason,
+        deleted_at=entry.deleted_at,
+    )
+
+
+def _decode_cursor(raw: str | None, resource: str) -> dict[str, Any] | None:
+    """A cursor we gave out for this resource (a list's, or the deletions feed's)."""
     if not raw:
         return None
+    refused = json_error(400, "invalid_request", "That cursor is not one we gave out here.")
     try:
         value = _cursors().loads(raw)
     except BadSignature:
-        abort(json_error(400, "invalid_request", "That cursor is not one we gave out."))
-    if not isinstance(value, dict) or not isinstance(value.get("i"), int):
-        abort(json_error(400, "invalid_request", "That cursor is not one we gave out."))
+        abort(refused)
+    if (
+        not isinstance(value, dict)
+        or value.get("r") != resource
+        or not isinstance(value.get("i"), int)
+        or not isinstance(value.get("u"), str)
+    ):
+        abort(refused)
+    try:
+        dt.datetime.fromisoformat(value["u"])
+    except ValueError:
+        abort(refused)
+    if resource == "deletions" and value.get("s") not in (0, 1):
+        abort(refused)
     return value

@@ -13,7 +13,7 @@ from flask import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from authserver.api.registry import RESOURCES
-from authserver.domain.encoding import Moment
+from authserver.domain.encoding import Moment, Omissible
 from authserver.web.errors import Error
 
 
@@ -105,17 +105,29 @@ class School(_Body):
 
 
 class Deletion(_Body):
-    """A record removed from the school's data."""
+    """Something a copy of the school's data must remove: one record (`id`), one field of
+    every record of the resource (`field`), or, with neither, every record of the resource."""
 
     resource: str = Field(json_schema_extra={"enum": sorted(RESOURCES)})
-    id: int
+    id: Omissible[int] = None
+    field: Omissible[str] = None
+    reason: Literal["deleted", "out_of_view", "left_out", "scope_withdrawn"] = Field(
+        description=(
+            "deleted: deleted in the school's MIS; out_of_view: its pupil, contact or member of"
+            " staff is no longer in what the school shares (groups narrowed, left the school,"
+            " past ThreeYearHistory's window); left_out: the school left the field (or the"
+            " resource's every field) out; scope_withdrawn: no scope of the grant covers it"
+            " any more."
+        )
+    )
     deleted_at: Moment
 
 
 class DeletionList(_Body):
-    """Deletions in the entities the token may read, oldest first."""
+    """The deletions feed, oldest first; `next` is the cursor of the following page."""
 
     data: list[Deletion]
+    next: str | None = None
 
 
 # --- The public catalogue ---------------------------------------------------------------------

@@ -1,23 +1,41 @@
-"""What a school token may see: which fields, of which entities, about which pupils."""
+"""What a school token may see: which fields, of which entities, about which people.
+
+A record about a person (a pupil's marks, a contact, a member of staff's contract) is seen
+exactly when its owner is (authserver/models/mis/owners.py): a pupil the grant covers who has
+not left, or left within ThreeYearHistory's window; a contact of such a pupil; a member of
+staff in post, or who left within that window.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, ColumnExpressionArgument, Select, exists, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    ColumnExpressionArgument,
+    Select,
+    and_,
+    exists,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.orm import aliased
 
 from authserver.domain.catalogue import default_catalogue
 from authserver.domain.grants import Restrictions
 from authserver.extensions import db
+from authserver.models.columns import utcnow
 from authserver.models.mis import ENTITIES, entity_fields
 from authserver.models.mis.assessment import ExamResult
 from authserver.models.mis.base import MisRecord
-from authserver.models.mis.catering import CashlessAccount, CashlessTransaction
-from authserver.models.mis.contacts import StudentContact
-from authserver.models.mis.photos import Photo
+from authserver.models.mis.contacts import Contact, StudentContact
+from authserver.models.mis.owners import NO_PUPIL, owner_of
+from authserver.models.mis.staff import Staff
 from authserver.models.mis.structure import ClassMembership, GroupMembership
 from authserver.models.mis.students import Student
 from authserver.models.organisations import School
@@ -25,6 +43,17 @@ from authserver.models.organisations import School
 PUBLIC_ENTITIES = frozenset({"school"})
 # A pupil who has left; only ThreeYearHistory shows them.
 FORMER_PUPIL = "leaver"
+HISTORY_SCOPE = "ThreeYearHistory"
+#: The row rule of embargoed exam results, kept in a grant's view like a field.
+EMBARGOED_RESULTS = "exam_result.*embargoed"
+HISTORY_YEARS = 3
+
+
+def history_window_start(today: dt.date) -> dt.date:
+    """The first day ThreeYearHistory reaches back to: 1 September three academic years
+    before the one `today` falls in (on 2 December 2026, 1 September 2023)."""
+    year = today.year if today.month >= 9 else today.year - 1
+    return dt.date(year - HISTORY_YEARS, 9, 1)
 
 
 @dataclass(frozen=True)
@@ -35,6 +64,8 @@ class Disclosure:
     scopes: frozenset[str]
     fields: frozenset[str]  # "entity.field" the token may read
     narrowing: Restrictions  # the groups and classes the grant covers (none: every pupil)
+    # The earliest leaving date still shown (ThreeYearHistory); None: leavers are not shown.
+    history_from: dt.date | None = None
 
     def visible_fields(self, entity: str) -> list[str]:
         """The entity's fields this token may read, in model order."""
@@ -72,6 +103,77 @@ class Disclosure:
             )
         return or_(*conditions) if conditions else true()
 
+    def pupil_stays(self, pupil: Any) -> ColumnElement[bool]:
+        """Whether a pupil row is one the grant shows: on roll, or left within the window."""
+        on_roll = or_(pupil.enrolment_status.is_(None), pupil.enrolment_status != FORMER_PUPIL)
+        if self.history_from is None:
+            return on_roll
+        return or_(on_roll, pupil.leaving_date >= self.history_from)
+
+    def staff_stays(self, member: Any) -> ColumnElement[bool]:
+        """Whether a staff row is one the grant shows: in post, or left within the window."""
+        in_post = member.is_current.is_(True)
+        if self.history_from is None:
+            return in_post
+        return or_(in_post, member.employment_end_date >= self.history_from)
+
+    def pupil_visible(self, student_id: ColumnExpressionArgument[int]) -> ColumnElement[bool]:
+        """Whether the pupil `student_id` is in view (NO_PUPIL: whole-school grants only)."""
+        pupil = aliased(Student)
+        named = exists().where(
+            pupil.id == student_id,
+            pupil.school_id == self.school_id,
+            self.covers(pupil.id),
+            self.pupil_stays(pupil),
+        )
+        if self.narrowing.is_whole_school:
+            return or_(student_id == NO_PUPIL, named)
+        return named
+
+    def staff_visible(self, staff_id: ColumnExpressionArgument[int]) -> ColumnElement[bool]:
+        """Whether the member of staff `staff_id` is in view."""
+        member = aliased(Staff)
+        return exists().where(
+            member.id == staff_id, member.school_id == self.school_id, self.staff_stays(member)
+        )
+
+    def contact_visible(self, contact_id: ColumnExpressionArgument[int]) -> ColumnElement[bool]:
+        """Whether the contact `contact_id` is in view: a contact of some pupil in view."""
+        link = aliased(StudentContact)
+        return exists().where(
+            link.contact_id == contact_id,
+            link.school_id == self.school_id,
+            self.pupil_visible(link.student_id),
+        )
+
+    def person_visible(
+        self, kind: ColumnExpressionArgument[str], person_id: ColumnExpressionArgument[int]
+    ) -> ColumnElement[bool]:
+        """Whether the person (of a kind given as SQL) is in view."""
+        return or_(
+            and_(kind == "student", self.pupil_visible(person_id)),
+            and_(kind == "contact", self.contact_visible(person_id)),
+            and_(kind == "staff", self.staff_visible(person_id)),
+        )
+
+    def people_in_view(self, kind: str) -> Select[Any]:
+        """The ids of the school's people of one kind in view (for a grant's view ledger)."""
+        if kind == "student":
+            return select(Student.id).where(
+                Student.school_id == self.school_id,
+                self.covers(Student.id),
+                self.pupil_stays(Student),
+            )
+        if kind == "contact":
+            return select(Contact.id).where(
+                Contact.school_id == self.school_id, self.contact_visible(Contact.id)
+            )
+        if kind == "staff":
+            return select(Staff.id).where(
+                Staff.school_id == self.school_id, self.staff_stays(Staff)
+            )
+        raise ValueError(f"no such kind of person: {kind}")
+
     def pupil_ids(self) -> frozenset[int] | None:
         """The pupils the grant covers, loaded (None: every pupil of the school)."""
         if self.narrowing.is_whole_school:
@@ -84,14 +186,30 @@ class Disclosure:
             )
         )
 
+    @property
+    def row_rules(self) -> frozenset[str]:
+        """The row rules in force, named like fields (for a grant's view ledger)."""
+        return (
+            frozenset({EMBARGOED_RESULTS})
+            if "EmbargoedExamsResults" in self.scopes
+            else frozenset()
+        )
+
 
 def disclosure_for(
-    *, school_id: int, scopes: Iterable[str], restrictions: dict | None
+    *,
+    school_id: int,
+    scopes: Iterable[str],
+    restrictions: dict | None,
+    today: dt.date | None = None,
 ) -> Disclosure:
     """The disclosure of a token's scopes and its grant's restrictions at one school."""
     narrowing = Restrictions.from_json(restrictions)
     granted, fields = _granted_fields(frozenset(scopes), narrowing.excluded_fields)
-    return Disclosure(school_id, granted, fields, narrowing)
+    history_from = None
+    if HISTORY_SCOPE in granted:
+        history_from = history_window_start(today or utcnow().date())
+    return Disclosure(school_id, granted, fields, narrowing, history_from)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -106,21 +224,28 @@ def _granted_fields(
 
 
 def rows_visible(disclosure: Disclosure, entity: str, query: Select[Any]) -> Select[Any]:
-    """Narrow a query of `entity` to the school, the pupils the grant covers, and the rows its
-    scopes allow (embargoed exam results, former pupils)."""
+    """Narrow a query of `entity` to the school, the people in view (see the module's
+    docstring), and the rows its scopes allow (embargoed exam results)."""
     if entity == "school":
         return query.where(School.id == disclosure.school_id)
     model = _mis_model(entity)
     query = query.where(model.school_id == disclosure.school_id)
-    if entity == "exam_result" and "EmbargoedExamsResults" not in disclosure.scopes:
+    if entity == "exam_result" and EMBARGOED_RESULTS not in disclosure.row_rules:
         query = query.where(ExamResult.embargoed.is_(False))
-    if entity == "student" and "ThreeYearHistory" not in disclosure.scopes:
-        query = query.where(
-            or_(Student.enrolment_status.is_(None), Student.enrolment_status != FORMER_PUPIL)
-        )
-    if disclosure.narrowing.is_whole_school:
-        return query
-    return _only_pupils(entity, model, query, disclosure)
+    owner = owner_of(model)
+    if owner is None:
+        return query  # structure and school data are about no one in particular
+    if owner.fixed_kind == "student":
+        if model is Student:
+            return query.where(disclosure.covers(Student.id), disclosure.pupil_stays(Student))
+        return query.where(disclosure.pupil_visible(owner.person_id))
+    if owner.fixed_kind == "contact":
+        return query.where(disclosure.contact_visible(owner.person_id))
+    if owner.fixed_kind == "staff":
+        if model is Staff:
+            return query.where(disclosure.staff_stays(Staff))
+        return query.where(disclosure.staff_visible(owner.person_id))
+    return query.where(disclosure.person_visible(owner.kind, owner.person_id))
 
 
 def _mis_model(entity: str) -> type[MisRecord]:
@@ -128,38 +253,3 @@ def _mis_model(entity: str) -> type[MisRecord]:
     if not issubclass(model, MisRecord):
         raise TypeError(f"{entity} is not an MIS entity")
     return model
-
-
-def _only_pupils(
-    entity: str, model: type[MisRecord], query: Select[Any], disclosure: Disclosure
-) -> Select[Any]:
-    covers = disclosure.covers
-    if entity == "student":
-        return query.where(covers(model.id))
-    student_id = getattr(model, "student_id", None)
-    if student_id is not None:
-        return query.where(covers(student_id))
-    linked_contact = exists().where(
-        StudentContact.contact_id == model.id, covers(StudentContact.student_id)
-    )
-    if entity == "contact":
-        return query.where(linked_contact)
-    if entity == "cashless_transaction":
-        return query.where(
-            exists().where(
-                CashlessAccount.id == CashlessTransaction.account_id,
-                covers(CashlessAccount.student_id),
-            )
-        )
-    if entity == "photo":
-        contact_photo = exists().where(
-            StudentContact.contact_id == Photo.person_id, covers(StudentContact.student_id)
-        )
-        return query.where(
-            or_(
-                Photo.person_type == "staff",
-                (Photo.person_type == "student") & covers(Photo.person_id),
-                (Photo.person_type == "contact") & contact_photo,
-            )
-        )
-    return query  # structure, staff and school data are not about particular pupils

@@ -181,8 +181,13 @@ def test_delete_record_removes_dependants_and_unlinks_optional_links(
     session.refresh(application)
     assert application.student_id is None
     assert application.updated_at > long_ago
-    tombstones = sorted(session.scalars(sa.select(Tombstone.entity)).all())
-    assert tombstones == ["photo", "session_mark", "session_mark", "student"]
+    tombstones = session.scalars(sa.select(Tombstone)).all()
+    deleted = sorted(t.entity for t in tombstones if t.reason == "deleted")
+    assert deleted == ["photo", "session_mark", "session_mark", "student"]
+    assert {(t.owner_type, t.owner_id) for t in tombstones} == {("student", student.id)}
+    # The application stays, but no longer as the pupil's: it left their view.
+    [moved] = [t for t in tombstones if t.reason == "moved"]
+    assert (moved.entity, moved.record_id) == ("admission_application", application.id)
 
 
 def test_delete_record_cascades_through_several_levels(session: Session, school: School) -> None:

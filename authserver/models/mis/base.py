@@ -42,8 +42,15 @@ class MisRecord:
         return indexes + tuple(UniqueConstraint(*names) for names in cls.__unique_keys__)
 
 
+#: Why a record has a tombstone: it was deleted, or it was moved off the person who owned it
+#: (a link cleared), so it left the view of whoever could see it only through them.
+DELETED = "deleted"
+MOVED = "moved"
+
+
 class Tombstone(db.Model):
-    """A record that was deleted, kept so that incremental syncs learn of the deletion."""
+    """A record that was deleted (or moved off its owner), kept so that incremental syncs learn
+    of it; the owner at that moment decides which grants are told (see owners.py)."""
 
     __tablename__ = "mis_tombstones"
     __table_args__ = (Index("ix_mis_tombstones_school_id_deleted_at", "school_id", "deleted_at"),)
@@ -53,6 +60,10 @@ class Tombstone(db.Model):
     entity: Mapped[str] = mapped_column(String(50))
     record_id: Mapped[int]
     deleted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The pupil, contact or member of staff the record belonged to (none: about no one).
+    owner_type: Mapped[str | None] = mapped_column(String(10))
+    owner_id: Mapped[int | None]
+    reason: Mapped[str] = mapped_column(String(10), default=DELETED, server_default=DELETED)
 
     def __repr__(self) -> str:
         return f"<Tombstone {self.entity} {self.record_id}>"
@@ -73,16 +84,36 @@ def delete_record(session: Session, record: MisRecord) -> None:
     """
     if not isinstance(record, MisRecord):
         raise TypeError(f"{type(record).__name__} is not an MIS record")
-    _delete_dependants(session, type(record), record.school_id, [record.id])
+    model = type(record)
+    [(_, owner_type, owner_id)] = _owners(
+        session, model, [inspect(model).local_table.c.id == record.id]
+    )
+    _delete_dependants(session, model, record.school_id, [record.id])
     session.add(
         Tombstone(
             school_id=record.school_id,
             entity=record.__entity__,
             record_id=record.id,
             deleted_at=utcnow(),
+            owner_type=owner_type,
+            owner_id=owner_id,
         )
     )
     session.delete(record)
+
+
+def _owners(
+    session: Session, model: type[MisRecord], match: list[Any]
+) -> list[tuple[int, str | None, int | None]]:
+    """The ids of the rows matching the criteria, each with its owner's kind and id."""
+    from authserver.models.mis.owners import owner_of
+
+    table = inspect(model).local_table
+    owner = owner_of(model)
+    if owner is None:
+        return [(i, None, None) for i in session.scalars(select(table.c.id).where(*match))]
+    query = select(table.c.id, owner.kind, owner.person_id).where(*match)
+    return [(i, kind, person) for i, kind, person in session.execute(query)]
 
 
 def _delete_dependants(
@@ -97,6 +128,8 @@ def _delete_dependants(
                 continue
             match = [child_table.c.school_id == school_id, column.in_(ids)]
             if column.nullable:
+                if column.key == "student_id":  # the row's owner (see owners.py)
+                    _moved_off(session, child, school_id, match)
                 session.execute(update(child).where(*match).values({column.key: None}))
             else:
                 _delete_rows(session, child, school_id, match)
@@ -115,13 +148,40 @@ def _delete_rows(
 ) -> None:
     """Delete the rows matching the criteria, their own dependants first, with tombstones."""
     table = inspect(model).local_table
-    ids = list(session.scalars(select(table.c.id).where(*match)))
-    if not ids:
+    rows = _owners(session, model, match)
+    if not rows:
         return
+    ids = [i for i, _, _ in rows]
     _delete_dependants(session, model, school_id, ids)
     now = utcnow()
     session.add_all(
-        Tombstone(school_id=school_id, entity=model.__entity__, record_id=i, deleted_at=now)
-        for i in ids
+        Tombstone(
+            school_id=school_id,
+            entity=model.__entity__,
+            record_id=i,
+            deleted_at=now,
+            owner_type=owner_type,
+            owner_id=owner_id,
+        )
+        for i, owner_type, owner_id in rows
     )
     session.execute(delete(model).where(table.c.id.in_(ids)))
+
+
+def _moved_off(session: Session, model: type[MisRecord], school_id: int, match: list[Any]) -> None:
+    """Before a link is cleared: where it named the row's owner, the row leaves that owner (a
+    grant that saw it only through them must drop it; others see it again by `updated_at`)."""
+    now = utcnow()
+    session.add_all(
+        Tombstone(
+            school_id=school_id,
+            entity=model.__entity__,
+            record_id=i,
+            deleted_at=now,
+            owner_type=owner_type,
+            owner_id=owner_id,
+            reason=MOVED,
+        )
+        for i, owner_type, owner_id in _owners(session, model, match)
+        if owner_type is not None
+    )

@@ -1,0 +1,189 @@
+"""The deletions feed: a signed cursor that loses and repeats nothing, the grant's narrowing,
+and a tombstone for every way a record leaves a vendor's view."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import pytest
+
+from authserver.domain import grants
+from authserver.models.mis.attendance import SessionMark
+from authserver.models.mis.contacts import Contact, StudentContact
+from authserver.models.mis.students import Student
+from tests.api.school_view import SCOPES, SchoolWorld, Vendor
+
+
+@pytest.fixture
+def world(app, client, make_school, make_user, make_app) -> SchoolWorld:
+    application, secret = make_app(
+        name="Mirror", required={}, optional={s: "For the tests." for s in SCOPES}
+    )
+    world = SchoolWorld(app, client, make_school, make_user, application, secret)
+    for index in (0, 0, 1, 1):
+        world.add_pupil(index)
+    for pupil in world.ids(Student):
+        world.add_contact(pupil)
+        world.add_mark(pupil, 0, "AM")
+        world.add_mark(pupil, 0, "PM")
+    world.decide()
+    return world
+
+
+def feed(vendor: Vendor, token: str, since: dt.datetime, limit: int) -> list[dict]:
+    entries, query = [], {"updated_after": since.isoformat()}
+    while True:
+        body = vendor.get("deletions", token, limit=limit, **query).get_json()
+        entries += body["data"]
+        if not body["next"]:
+            return entries
+        query = {"cursor": body["next"]}
+
+
+def test_a_cascade_pages_completely_whatever_the_page_size(world) -> None:
+    vendor = Vendor(world)
+    vendor.sync(itertools.repeat(100))
+    since = dt.datetime.now(dt.UTC)
+    for pupil in world.ids(Student)[:2]:
+        world.delete(Student, pupil)  # each takes its marks, links and memberships with it
+    token = world.token()
+    everything = feed(vendor, token, since, 1000)
+    assert len(everything) >= 2 * (1 + 2 + 1 + 1)  # pupil, marks, contact link, membership
+    # Many share a moment: paging must not lose or repeat any.
+    assert len({e["deleted_at"] for e in everything}) < len(everything)
+    for size in (1, 2, 3, 7):
+        assert feed(vendor, token, since, size) == everything
+
+
+def test_the_feed_needs_a_start_and_refuses_a_forged_or_foreign_cursor(world) -> None:
+    vendor, token = Vendor(world), world.token()
+    assert vendor.get("deletions", token).status_code == 400
+    assert vendor.get("deletions", token, cursor="forged").status_code == 400
+    page = vendor.get("students", token, limit=1).get_json()
+    refused = vendor.get("deletions", token, cursor=page["next"])  # a list's cursor
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "invalid_request"
+
+
+def test_a_narrowed_grant_is_not_told_of_other_pupils_deletions(world) -> None:
+    year7, _ = world.groups
+    world.decide(restrictions=grants.Restrictions(group_ids=(year7,)))
+    vendor = Vendor(world)
+    vendor.sync(itertools.repeat(100))
+    since = dt.datetime.now(dt.UTC)
+    year8_pupil = world.ids(Student)[-1]
+    world.delete(Student, year8_pupil)
+    entries = feed(vendor, world.token(), since, 100)
+    assert entries == []
+
+
+def test_a_pupil_leaving_the_covered_groups_takes_their_records_out(world) -> None:
+    year7, _ = world.groups
+    vendor = Vendor(world)
+    vendor.sync(itertools.repeat(100))
+    world.decide(restrictions=grants.Restrictions(group_ids=(year7,)))
+    moved = world.ids(Student)[0]
+    world.move_pupil(moved, 1)  # now in Year 8, which the grant does not cover
+    vendor.sync(itertools.repeat(3))
+    assert vendor.copy == world.allowed()
+    assert moved not in vendor.copy["students"]
+    assert all(m["student_id"] != moved for m in vendor.copy["session-marks"].values())
+    world.move_pupil(moved, 0)  # and back: their records come back in the next sync
+    vendor.sync(itertools.repeat(3))
+    assert moved in vendor.copy["students"]
+    assert vendor.copy == world.allowed()
+
+
+def test_a_field_left_out_and_a_scope_withdrawn_are_each_in_the_feed(world) -> None:
+    vendor = Vendor(world)
+    vendor.sync(itertools.repeat(100))
+    since = dt.datetime.now(dt.UTC)
+    world.decide(
+        scopes=[s for s in SCOPES if s != "Attendance"],
+        restrictions=grants.Restrictions(excluded_fields=("student.postcode",)),
+    )
+    entries = feed(vendor, world.token(), since, 100)
+    assert {"resource": "students", "field": "postcode", "reason": "left_out"} in [
+        {k: v for k, v in e.items() if k != "deleted_at"} for e in entries
+    ]
+    assert {"resource": "session-marks", "reason": "scope_withdrawn"} in [
+        {k: v for k, v in e.items() if k != "deleted_at"} for e in entries
+    ]
+    vendor.sync(itertools.repeat(2))
+    assert vendor.copy == world.allowed()
+    # Restored, every pupil's record comes back with the field.
+    world.decide(scopes=SCOPES, restrictions=grants.Restrictions())
+    vendor.sync(itertools.repeat(2))
+    assert vendor.copy == world.allowed()
+    assert all("postcode" in s for s in vendor.copy["students"].values())
+
+
+def test_leavers_and_their_records_need_three_year_history(world, monkeypatch) -> None:
+    vendor = Vendor(world)
+    vendor.sync(itertools.repeat(100))
+    recent, long_ago = world.ids(Student)[:2]
+    world.pupil_leaves(recent, long_ago=False)
+    world.pupil_leaves(long_ago, long_ago=True)
+    vendor.sync(itertools.repeat(5))
+    assert vendor.copy == world.allowed()
+    assert recent in vendor.copy["students"]
+    assert long_ago not in vendor.copy["students"]
+    contacts_of = {
+        link["contact_id"]
+        for link in vendor.copy["student-contacts"].values()
+        if link["student_id"] == long_ago
+    }
+    assert contacts_of == set()
+    world.decide(scopes=[s for s in SCOPES if s != "ThreeYearHistory"])
+    vendor.sync(itertools.repeat(5))
+    assert recent not in vendor.copy["students"]
+    assert vendor.copy == world.allowed()
+
+
+def test_the_history_window_passing_takes_a_leaver_out(world, monkeypatch) -> None:
+    import authserver.domain.disclosure as disclosure
+
+    vendor = Vendor(world)
+    recent = world.ids(Student)[0]
+    world.pupil_leaves(recent, long_ago=False)
+    vendor.sync(itertools.repeat(100))
+    assert recent in vendor.copy["students"]
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=3 * 366)
+    monkeypatch.setattr(disclosure, "utcnow", lambda: later)
+    world.today = later.date()
+    vendor.sync(itertools.repeat(100))
+    assert recent not in vendor.copy["students"]
+    assert vendor.copy == world.allowed()
+
+
+def test_a_contact_left_only_with_hidden_pupils_leaves_the_view(world) -> None:
+    year7, _ = world.groups
+    vendor = Vendor(world)
+    vendor.sync(itertools.repeat(100))
+    world.decide(restrictions=grants.Restrictions(group_ids=(year7,)))
+    vendor.sync(itertools.repeat(4))
+    assert vendor.copy == world.allowed()
+    year8_contacts = {c for c in world.ids(Contact) if c not in vendor.copy["contacts"]}
+    assert len(year8_contacts) == 2
+    # Linked to a Year 7 pupil too, a contact comes into view, old as its record is.
+    world.link_contact(world.ids(Student)[0], min(year8_contacts))
+    vendor.sync(itertools.repeat(4))
+    assert min(year8_contacts) in vendor.copy["contacts"]
+    assert vendor.copy == world.allowed()
+    # ... and leaves it when that link is deleted.
+    link = max(world.ids(StudentContact))
+    world.delete(StudentContact, link)
+    vendor.sync(itertools.repeat(4))
+    assert min(year8_contacts) not in vendor.copy["contacts"]
+    assert vendor.copy == world.allowed()
+
+
+def test_a_deleted_mark_reaches_the_copy(world) -> None:
+    vendor = Vendor(world)
+    vendor.sync(itertools.repeat(100))
+    mark = world.ids(SessionMark)[0]
+    world.delete(SessionMark, mark)
+    vendor.sync(itertools.repeat(1))
+    assert mark not in vendor.copy["session-marks"]
+    assert vendor.copy == world.allowed()
