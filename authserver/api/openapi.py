@@ -29,6 +29,7 @@ from authserver.api.schemas import (
 from authserver.domain.catalogue import default_catalogue
 from authserver.domain.webhook_outbox import EVENT_MODELS
 from authserver.domain.writeback import MAX_BATCH, WRITEBACK_RESOURCES
+from authserver.models.mis import entity_fields
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1"
@@ -239,6 +240,27 @@ def _include_parameter(resource: Resource) -> list[dict[str, Any]]:
     ]
 
 
+def _fields_parameter(resource: Resource) -> dict[str, Any]:
+    names = list(resource.fields)
+    for include_name, include in sorted(resource.includes.items()):
+        names += [f"{include_name}.{field}" for field in entity_fields(include.entity)]
+    return {
+        "name": "fields",
+        "in": "query",
+        "description": "Only these fields (a sparse fieldset), comma-separated; an included"
+        " resource's as `include.field` (`contacts.email`). Each must be one the grant shares;"
+        " `id` and `updated_at` always come. Without it, every field the grant shares.",
+        "style": "form",
+        "explode": False,
+        "schema": {
+            "type": "array",
+            "items": {"type": "string", "enum": sorted(set(names))},
+            "minItems": 1,
+            "uniqueItems": True,
+        },
+    }
+
+
 def _resource_paths(paths: dict[str, Any]) -> None:
     for name, resource in RESOURCES.items():
         entity = resource.entity
@@ -265,7 +287,11 @@ def _resource_paths(paths: dict[str, Any]) -> None:
                     ),
                     **_common("400", "401", "403"),
                 },
-                parameters=[*(ref("parameters", f) for f in resource.filters), *includes],
+                parameters=[
+                    *(ref("parameters", f) for f in resource.filters),
+                    *includes,
+                    _fields_parameter(resource),
+                ],
             )
         }
         paths[f"{PREFIX}/{name}/{{id}}"] = {
@@ -275,7 +301,7 @@ def _resource_paths(paths: dict[str, Any]) -> None:
                 "Resources",
                 security,
                 {"200": _json(obj, "The record."), **_common("400", "401", "403", "404")},
-                parameters=[_path_id("id"), *includes],
+                parameters=[_path_id("id"), *includes, _fields_parameter(resource)],
             )
         }
 
@@ -293,12 +319,17 @@ def _school_and_deletions(paths: dict[str, Any]) -> None:
     paths[f"{PREFIX}/deletions"] = {
         "get": _operation(
             "list_deletions",
-            "Records deleted since a moment",
+            "What a copy must remove since a moment",
             "Resources",
             _ANY_TOKEN,
             {"200": _model(responses.DeletionList), **_common("400", "401")},
+            description="Give `updated_after` to start, then each page's `next` as `cursor`"
+            " until it is null. Each entry is one record to delete (`id`), one field to remove"
+            " from every record of the resource (`field`), or, with neither, every record of"
+            ' the resource. See docs/api.md, "Keeping a copy".',
             parameters=[
-                _parameters()["updated_after"] | {"required": True},
+                ref("parameters", "updated_after"),
+                ref("parameters", "cursor"),
                 ref("parameters", "limit"),
             ],
         )

@@ -18,7 +18,7 @@ from sqlalchemy import Select, and_, or_, select, true
 
 from authserver.api import bp
 from authserver.api.protection import insufficient_scope, invalid_token, record_use, require_token
-from authserver.api.registry import RESOURCES, IncludeKind, Resource, resource_name
+from authserver.api.registry import RESOURCES, Include, IncludeKind, Resource, resource_name
 from authserver.api.responses import Deletion, DeletionList, School, model_response, no_store
 from authserver.domain import encoding, views
 from authserver.domain.audit import AuditAction
@@ -134,19 +134,28 @@ def parse_moment(raw: str) -> dt.datetime:
 
 
 def _record_read(
-    token: Token, entity: str, fields: list[str], count: int, includes: list[str]
+    token: Token,
+    entity: str,
+    fields: list[str],
+    count: int,
+    includes: list[str],
+    read_fields: Iterable[str] = (),
 ) -> None:
-    """Remember what the request read (with the scopes that allowed it), and commit."""
+    """Remember what the request read: the fields actually sent (`entity.field`, includes'
+    too) and the scopes that allowed them; then commit."""
     catalogue = default_catalogue()
-    names = {f"{entity}.{f}" for f in fields}
+    sent = sorted(set(read_fields) | {f"{entity}.{f}" for f in fields})
     used = (
-        sorted(s for s in token.scopes if set(catalogue[s].fields) & names) if token.scopes else []
+        sorted(s for s in token.scopes if set(catalogue[s].fields) & set(sent))
+        if token.scopes
+        else []
     )
     record_use(
         token,
         AuditAction.DATA_READ,
         entity=entity,
         fields=sorted(fields),
+        read_fields=sent,
         scopes=used,
         rows=count,
         include=includes,
@@ -158,9 +167,8 @@ def _record_read(
 
 
 def _children_by_student(
-    disclosure: Disclosure, entity: str, ids: list[int]
+    disclosure: Disclosure, entity: str, ids: list[int], fields: list[str]
 ) -> dict[int, list[dict[str, Any]]]:
-    fields = _require(disclosure, entity)
     model = ENTITIES[entity]
     query = rows_visible(disclosure, entity, select(model).where(model.student_id.in_(ids)))
     grouped: dict[int, list[dict[str, Any]]] = {}
@@ -170,9 +178,13 @@ def _children_by_student(
 
 
 def _linked(
-    disclosure: Disclosure, entity: str, link: Any, link_column: Any, ids: list[int]
+    disclosure: Disclosure,
+    entity: str,
+    link: Any,
+    link_column: Any,
+    ids: list[int],
+    fields: list[str],
 ) -> dict[int, list[dict[str, Any]]]:
-    fields = _require(disclosure, entity)
     target = ENTITIES[entity]
     query = rows_visible(
         disclosure,
@@ -187,8 +199,7 @@ def _linked(
     return grouped
 
 
-def _parents(disclosure: Disclosure, rows: list[Any]) -> dict[int, Any]:
-    fields = _require(disclosure, "student")
+def _parents(disclosure: Disclosure, rows: list[Any], fields: list[str]) -> dict[int, Any]:
     model = ENTITIES["student"]
     wanted = {row.student_id for row in rows if row.student_id is not None}
     query = rows_visible(disclosure, "student", select(model).where(model.id.in_(wanted)))
@@ -196,24 +207,110 @@ def _parents(disclosure: Disclosure, rows: list[Any]) -> dict[int, Any]:
     return {row.id: parents.get(row.student_id) for row in rows}
 
 
-def _include(disclosure: Disclosure, resource: Resource, name: str, rows: list[Any]) -> dict:
-    include = resource.includes.get(name)
-    if include is None:
-        abort(json_error(400, "invalid_request", f"{name} cannot be included here."))
+def _include(
+    disclosure: Disclosure, resource: Resource, name: str, rows: list[Any], fields: list[str]
+) -> dict:
+    include = resource.includes[name]
     ids = [row.id for row in rows]
     if include.kind is IncludeKind.LINKED:
-        return _linked(disclosure, include.entity, include.link, include.link_column, ids)
+        return _linked(disclosure, include.entity, include.link, include.link_column, ids, fields)
     if include.kind is IncludeKind.CHILDREN:
-        return _children_by_student(disclosure, include.entity, ids)
-    return _parents(disclosure, rows)
+        return _children_by_student(disclosure, include.entity, ids, fields)
+    return _parents(disclosure, rows, fields)
 
 
-def _includes() -> list[str]:
+def _links_followed(resource: Resource, include: Include) -> list[str]:
+    """The fields a join through the include follows (`entity.field`): the school must have
+    shared each, or the include would say whose a record is when the school chose not to."""
+    if include.kind is IncludeKind.PARENT:
+        return [f"{resource.entity}.student_id"]
+    if include.kind is IncludeKind.CHILDREN:
+        return [f"{include.entity}.student_id"]
+    link = include.link.__entity__
+    return [f"{link}.student_id", f"{link}.{include.link_column.key}"]
+
+
+def _includes(disclosure: Disclosure, resource: Resource) -> list[str]:
     raw = request.args.get("include", "")
-    names = [n.strip() for n in raw.split(",") if n.strip()]
+    names = list(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
     if len(names) > 10 or len(raw) > 300:
         abort(json_error(400, "invalid_request", "Ask for at most 10 includes."))
-    return list(dict.fromkeys(names))
+    for name in names:
+        include = resource.includes.get(name)
+        if include is None:
+            abort(json_error(400, "invalid_request", f"{name} cannot be included here."))
+        _require(disclosure, include.entity)
+        withheld = [f for f in _links_followed(resource, include) if f not in disclosure.fields]
+        if withheld:
+            abort(
+                json_error(
+                    400,
+                    "invalid_request",
+                    f"{name} cannot be included: the school did not share {withheld[0]},"
+                    " the link it follows.",
+                )
+            )
+    return names
+
+
+#: The query parameters each kind of endpoint takes; anything else is refused, so that a
+#: filter or sort the API does not apply (on a field left out, say) is never taken as done.
+_PARAMETERS = {
+    "collection": frozenset({"limit", "cursor", "updated_after", "include", "fields"}),
+    "record": frozenset({"include", "fields"}),
+    "deletions": frozenset({"limit", "cursor", "updated_after"}),
+}
+
+
+def _refuse_unknown_parameters(kind: str, resource: Resource | None = None) -> None:
+    for name in request.args:
+        if name in _PARAMETERS[kind]:
+            continue
+        message = f"{name} is not a parameter here."
+        if resource is not None and name in resource.fields:
+            message = f"{name}: lists are not filtered or sorted by their fields."
+        elif name in ("sort", "order", "order_by", "filter"):
+            message = f"{name}: lists come in id order (updated_at order with updated_after)."
+        abort(json_error(400, "invalid_request", message))
+
+
+def _sparse_fields(
+    disclosure: Disclosure, resource: Resource, includes: list[str]
+) -> tuple[list[str], dict[str, list[str]]]:
+    """The fields to send, of the resource and of each include: all the grant allows, or the
+    ones named in `fields` (`surname`, `contacts.email`), each of which it must allow."""
+    everything = {
+        name: disclosure.visible_fields(resource.includes[name].entity) for name in includes
+    }
+    main = disclosure.visible_fields(resource.entity)
+    raw = request.args.get("fields")
+    if raw is None:
+        return main, everything
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    if not names or len(raw) > 4000:
+        abort(json_error(400, "invalid_request", "fields names the fields to send, by commas."))
+    wanted_main: list[str] = []
+    wanted: dict[str, list[str]] = {}
+    for name in names:
+        scope_of, _, field = name.rpartition(".")
+        if scope_of and scope_of not in includes:
+            abort(json_error(400, "invalid_request", f"fields: {scope_of} is not included."))
+        allowed = everything[scope_of] if scope_of else main
+        entity = resource.includes[scope_of].entity if scope_of else resource.entity
+        if field not in allowed:
+            abort(
+                json_error(
+                    400, "invalid_request", f"fields: {entity}.{field} is not a field you may read."
+                )
+            )
+        (wanted.setdefault(scope_of, []) if scope_of else wanted_main).append(field)
+    picked = {
+        name: [f for f in fields if f in wanted[name]] if name in wanted else fields
+        for name, fields in everything.items()
+    }
+    if wanted_main:
+        main = [f for f in main if f in wanted_main]
+    return main, picked
 
 
 def _with_includes(
@@ -221,11 +318,11 @@ def _with_includes(
     resource: Resource,
     rows: list[Any],
     fields: list[str],
-    includes: list[str],
+    includes: dict[str, list[str]],
 ) -> list[dict[str, Any]]:
     documents = _documents(rows, fields)
-    for name in includes:
-        related = _include(disclosure, resource, name, rows)
+    for name, include_fields in includes.items():
+        related = _include(disclosure, resource, name, rows, include_fields)
         empty = None if resource.includes[name].kind is IncludeKind.PARENT else []
         for row, document in zip(rows, documents, strict=True):
             document[name] = related.get(row.id, empty)
@@ -249,14 +346,16 @@ def school() -> Response:
 class _Read:
     """What a read of a resource starts from: the resource, the token and what it may see."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, kind: str) -> None:
         resource = RESOURCES.get(name)
         if resource is None:
             abort(json_error(404, "not_found", f"There is no resource called {name}."))
         self.resource = resource
         self.token, self.disclosure = _disclosure()
-        self.fields = _require(self.disclosure, resource.entity)
-        self.includes = _includes()
+        _require(self.disclosure, resource.entity)
+        _refuse_unknown_parameters(kind, resource)
+        names = _includes(self.disclosure, resource)
+        self.fields, self.includes = _sparse_fields(self.disclosure, resource, names)
 
     def query(self) -> Select:
         """The rows of the resource this token may see, with only the fields it may see."""
@@ -266,14 +365,26 @@ class _Read:
     def answer(self, rows: list[Any]) -> list[dict[str, Any]]:
         """The rows' documents with their includes; the read recorded and committed."""
         documents = _with_includes(self.disclosure, self.resource, rows, self.fields, self.includes)
-        _record_read(self.token, self.resource.entity, self.fields, len(rows), self.includes)
+        sent = [
+            f"{self.resource.includes[name].entity}.{field}"
+            for name, fields in self.includes.items()
+            for field in fields
+        ]
+        _record_read(
+            self.token,
+            self.resource.entity,
+            self.fields,
+            len(rows),
+            list(self.includes),
+            read_fields=sent,
+        )
         return documents
 
 
 @bp.get("/<resource>")
 def collection(resource: str) -> Response:
     """A page of a resource: `limit`, an opaque `cursor`, `updated_after`, `include`."""
-    read = _Read(resource)
+    read = _Read(resource, "collection")
     limit, since = _limit(), _updated_after()
     grant = _view_of(read.token)
     model = read.resource.model
@@ -321,7 +432,7 @@ def _changed_since(grant: Grant | None, model: Any, entity: str, since: dt.datet
 @bp.get("/<resource>/<int:record_id>")
 def record(resource: str, record_id: int) -> Response:
     """One record, if the token may see it; another school's id is simply not found."""
-    read = _Read(resource)
+    read = _Read(resource, "record")
     row = db.session.execute(read.query().where(read.resource.model.id == record_id)).first()
     if row is None:
         return json_error(404, "not_found", "No such record.")
@@ -335,6 +446,7 @@ def deletions() -> Response:
     """What a copy must remove since `updated_after` (or after `cursor`): records deleted in
     the MIS or gone from the grant's view, fields left out, resources withdrawn."""
     token, disclosure = _disclosure()
+    _refuse_unknown_parameters("deletions")
     limit = _limit()
     raw_cursor = request.args.get("cursor")
     since = _updated_after()

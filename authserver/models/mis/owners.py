@@ -55,6 +55,8 @@ def owner_of(model: type[MisRecord]) -> Owner | None:
         account_owner = (
             select(CashlessAccount.student_id)
             .where(CashlessAccount.id == CashlessTransaction.account_id)
+            # The transaction is the outer query's, however deeply this is nested in it.
+            .correlate_except(CashlessAccount)
             .scalar_subquery()
         )
         return Owner(literal("student"), account_owner, "student")
