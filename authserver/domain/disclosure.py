@@ -66,6 +66,8 @@ class Disclosure:
     narrowing: Restrictions  # the groups and classes the grant covers (none: every pupil)
     # The earliest leaving date still shown (ThreeYearHistory); None: leavers are not shown.
     history_from: dt.date | None = None
+    # The day the disclosure is for (ThreeYearHistory's window moves with it).
+    today: dt.date = dt.date.min
 
     def visible_fields(self, entity: str) -> list[str]:
         """The entity's fields this token may read, in model order."""
@@ -206,10 +208,9 @@ def disclosure_for(
     """The disclosure of a token's scopes and its grant's restrictions at one school."""
     narrowing = Restrictions.from_json(restrictions)
     granted, fields = _granted_fields(frozenset(scopes), narrowing.excluded_fields)
-    history_from = None
-    if HISTORY_SCOPE in granted:
-        history_from = history_window_start(today or utcnow().date())
-    return Disclosure(school_id, granted, fields, narrowing, history_from)
+    today = today or utcnow().date()
+    history_from = history_window_start(today) if HISTORY_SCOPE in granted else None
+    return Disclosure(school_id, granted, fields, narrowing, history_from, today)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -39,8 +39,12 @@ from authserver.models.grants import Grant
 from authserver.models.mis import ENTITIES
 from authserver.models.mis.assessment import ExamResult
 from authserver.models.mis.base import MisRecord, Tombstone
+from authserver.models.mis.contacts import Contact, StudentContact
 from authserver.models.mis.owners import NO_PUPIL, PERSON_KINDS, owned_by, owner_of
-from authserver.models.views import ViewField, ViewMember, ViewTombstone
+from authserver.models.mis.staff import Staff
+from authserver.models.mis.structure import ClassMembership, GroupMembership
+from authserver.models.mis.students import Student
+from authserver.models.views import ViewField, ViewMember, ViewState, ViewTombstone
 
 #: Why something is in the deletions feed.
 DELETED = "deleted"  # deleted in the school's MIS
@@ -48,6 +52,20 @@ OUT_OF_VIEW = "out_of_view"  # its person left the grant's view (groups, leaving
 LEFT_OUT = "left_out"  # the school left the field (or every field of the resource) out
 SCOPE_WITHDRAWN = "scope_withdrawn"  # no scope of the grant covers it any more
 REASONS = (DELETED, OUT_OF_VIEW, LEFT_OUT, SCOPE_WITHDRAWN)
+
+#: The tables whose rows decide who is in a grant's view.
+PEOPLE_AND_MEMBERSHIPS: tuple[type[MisRecord], ...] = (
+    Student,
+    Contact,
+    StudentContact,
+    Staff,
+    GroupMembership,
+    ClassMembership,
+)
+# How long before its last reconciliation a change may still be committing unseen (a write
+# is stamped when made, and visible only once its transaction commits): changes stamped this
+# close to it are looked at again.
+SETTLING = dt.timedelta(hours=1)
 
 # IN lists are cut to this many ids (SQLite's limit on parameters is far above).
 _CHUNK = 500
@@ -57,8 +75,21 @@ def reconcile(grant: Grant, disclosure: Disclosure, *, now: dt.datetime | None =
     """Bring the grant's view ledger up to date with what `disclosure` (the grant's own, not a
     token's narrower one) shows now; the caller commits."""
     now = now or utcnow()
+    today = disclosure.today
+    state = db.session.get(ViewState, grant.id)
+    if (
+        state is not None
+        and state.reconciled_on == today
+        and not _may_have_changed(grant, disclosure.school_id, state.reconciled_at - SETTLING)
+    ):
+        return
     # One reconciliation of a grant at a time: two syncs at once must not both stamp a person.
     db.session.execute(select(Grant.id).where(Grant.id == grant.id).with_for_update())
+    state = db.session.get(ViewState, grant.id, populate_existing=True)
+    if state is None:
+        state = ViewState(grant_id=grant.id)
+        db.session.add(state)
+    state.reconciled_at, state.reconciled_on = now, today
     first = not db.session.scalar(select(exists().where(ViewField.grant_id == grant.id)))
     # A grant's first reconciliation starts its ledger when the grant began: nothing in view
     # then is news, and everything deleted since can be told.
@@ -66,6 +97,25 @@ def reconcile(grant: Grant, disclosure: Disclosure, *, now: dt.datetime | None =
     _reconcile_fields(grant, disclosure, since=since, now=now)
     for kind in PERSON_KINDS:
         _reconcile_people(grant, disclosure, kind, since=since, now=now)
+
+
+def _may_have_changed(grant: Grant, school_id: int, since: dt.datetime) -> bool:
+    """Whether anything that decides who or what is in the grant's view changed after `since`:
+    the grant itself, or the school's people and their memberships (added, changed, deleted).
+    A handful of index probes, against a reconciliation's few full scans."""
+    changed = [
+        exists().where(Grant.id == grant.id, Grant.updated_at > since),
+        exists().where(
+            Tombstone.school_id == school_id,
+            Tombstone.deleted_at > since,
+            Tombstone.entity.in_([m.__entity__ for m in PEOPLE_AND_MEMBERSHIPS]),
+        ),
+        *(
+            exists().where(model.school_id == school_id, model.updated_at > since)
+            for model in PEOPLE_AND_MEMBERSHIPS
+        ),
+    ]
+    return bool(db.session.scalar(select(or_(*changed))))
 
 
 def _reconcile_fields(

@@ -9,7 +9,7 @@ from authserver.models.organisations import School, Trust
 from authserver.models.school_secrets import SchoolSecret
 from authserver.models.tokens import AuthorizationCode, PushedAuthorizationRequest, Token
 from authserver.models.users import Role, RoleAssignment, User
-from authserver.models.views import ViewField, ViewMember, ViewTombstone
+from authserver.models.views import ViewField, ViewMember, ViewState, ViewTombstone
 from authserver.models.webhooks import WebhookDelivery
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "Vendor",
     "ViewField",
     "ViewMember",
+    "ViewState",
     "ViewTombstone",
     "WebhookDelivery",
     "mis",

@@ -66,3 +66,14 @@ class ViewTombstone(db.Model):
     field: Mapped[str | None] = mapped_column(String(80))
     reason: Mapped[str] = mapped_column(String(30))
     deleted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ViewState(db.Model):
+    """When a grant's view ledger was last brought up to date, so that a sync can skip the
+    work when nothing that decides who is in view has changed since."""
+
+    __tablename__ = "view_states"
+
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id"), primary_key=True)
+    reconciled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    reconciled_on: Mapped[dt.date]

@@ -2,7 +2,7 @@
 
 Revision ID: 0009
 Revises: 0006
-Create Date: 2026-12-02 17:25:42.778578
+Create Date: 2026-12-02 17:56:33.072502
 
 """
 from alembic import op
@@ -44,6 +44,13 @@ def upgrade():
         batch_op.create_index('ix_view_members_grant_id_person', ['grant_id', 'person_type', 'person_id'], unique=False)
         batch_op.create_index('ix_view_members_grant_id_since', ['grant_id', 'person_type', 'since'], unique=False)
 
+    op.create_table('view_states',
+    sa.Column('grant_id', sa.Integer(), nullable=False),
+    sa.Column('reconciled_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('reconciled_on', sa.Date(), nullable=False),
+    sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], name=op.f('fk_view_states_grant_id_grants')),
+    sa.PrimaryKeyConstraint('grant_id', name=op.f('pk_view_states'))
+    )
     op.create_table('view_tombstones',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('grant_id', sa.Integer(), nullable=False),
@@ -77,6 +84,7 @@ def downgrade():
         batch_op.drop_index('ix_view_tombstones_grant_id_deleted_at')
 
     op.drop_table('view_tombstones')
+    op.drop_table('view_states')
     with op.batch_alter_table('view_members', schema=None) as batch_op:
         batch_op.drop_index('ix_view_members_grant_id_since')
         batch_op.drop_index('ix_view_members_grant_id_person')

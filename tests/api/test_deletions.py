@@ -187,3 +187,46 @@ def test_a_deleted_mark_reaches_the_copy(world) -> None:
     vendor.sync(itertools.repeat(1))
     assert mark not in vendor.copy["session-marks"]
     assert vendor.copy == world.allowed()
+
+
+def test_reconciling_is_skipped_only_while_no_one_could_have_moved(app, world) -> None:
+    from sqlalchemy import func, select, update
+
+    from authserver.domain import views
+    from authserver.domain.disclosure import disclosure_for
+    from authserver.extensions import db
+    from authserver.models import Grant
+    from authserver.models.views import ViewMember, ViewState
+
+    later = dt.datetime.now(dt.UTC) + 2 * views.SETTLING
+    with app.app_context():
+        grant = db.session.get(Grant, world.grant_id)
+
+        def reconcile(at: dt.datetime) -> None:
+            own = disclosure_for(
+                school_id=grant.school_id, scopes=grant.scopes, restrictions=grant.restrictions
+            )
+            views.reconcile(grant, own, now=at)
+            db.session.commit()
+
+        def still_in_view() -> int:
+            return db.session.scalar(
+                select(func.count(ViewMember.id)).where(
+                    ViewMember.grant_id == grant.id, ViewMember.until.is_(None)
+                )
+            )
+
+        reconcile(later)
+        before = still_in_view()
+        reconcile(later + dt.timedelta(hours=3))  # nothing changed: skipped
+        assert db.session.get(ViewState, grant.id).reconciled_at == later
+        # A pupil leaves, stamped after the last reconciliation: the next one sees it.
+        pupil = world.ids(Student)[0]
+        db.session.execute(
+            update(Student)
+            .where(Student.id == pupil)
+            .values(enrolment_status="leaver", updated_at=later + dt.timedelta(minutes=1))
+        )
+        db.session.commit()
+        reconcile(later + dt.timedelta(minutes=2))
+        assert still_in_view() < before
