@@ -21,7 +21,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from authserver import receipts
-from authserver.domain import grants, sharing
+from authserver.domain import field_use, grants, sharing
 from authserver.domain.audiences import audience_of
 from authserver.extensions import db
 from authserver.models.grants import AccessRequest, Grant
@@ -243,6 +243,20 @@ def history(urn: str) -> BaseResponse:
         since=since,
         until=until,
         truncated=len(events) == HISTORY_PAGE_SIZE,
+    )
+    return _no_store(Response(page))
+
+
+@bp.get("/schools/<urn>/connections/<int:grant_id>/use")
+def connection_use(urn: str, grant_id: int) -> BaseResponse:
+    """Each detail a connection shares, and how much its application read of it lately."""
+    school = _school(urn)
+    grant = _grant_of(school, grant_id)
+    page = render_template(
+        "dashboard/connection_use.html",
+        school=school,
+        grant=grant,
+        use=field_use.use_of(grant, today=dt.datetime.now(dt.UTC).date()),
     )
     return _no_store(Response(page))
 

@@ -99,6 +99,12 @@ class FieldUse:
     def was_read(self) -> bool:
         return self.requests > 0
 
+    @property
+    def described(self) -> str:
+        """The field in words, with whose it is ("Parents and contacts: First name")."""
+        entity = self.field.partition(".")[0]
+        return f"{default_catalogue().entity_labels.get(entity, entity)}: {self.label}"
+
 
 @dataclass(frozen=True)
 class ScopeUse:
@@ -108,8 +114,8 @@ class ScopeUse:
     fields: list[FieldUse]
 
     @property
-    def was_read(self) -> bool:
-        return any(f.was_read for f in self.fields)
+    def fields_read(self) -> int:
+        return sum(1 for f in self.fields if f.was_read)
 
 
 @dataclass(frozen=True)
@@ -127,7 +133,7 @@ class ConnectionUse:
     def never_read(self) -> list[FieldUse]:
         """Each field the grant shares that the application did not read in the window."""
         unread = {f.field: f for s in self.scopes for f in s.fields if not f.was_read}
-        return sorted(unread.values(), key=lambda f: f.label.lower())
+        return sorted(unread.values(), key=lambda f: f.described.lower())
 
     @property
     def never_read_optional(self) -> list[FieldUse]:
@@ -142,6 +148,22 @@ class ConnectionUse:
     @property
     def fields_shared(self) -> int:
         return len({f.field for s in self.scopes for f in s.fields})
+
+    @property
+    def scopes_read(self) -> list[str]:
+        """The granted scopes that serve what the application read: few, and small, enough to
+        cover every field read (a field read through StudentLite does not make Student read)."""
+        left = {f.field for s in self.scopes for f in s.fields if f.was_read}
+        fields = {s.scope.name: {f.field for f in s.fields} for s in self.scopes}
+        order = {s.scope.name: index for index, s in enumerate(self.scopes)}
+        chosen: set[str] = set()
+        # Greedy set cover: the scope covering most of what is left; on a tie the one sharing
+        # fewer fields, then the first granted.
+        while left:
+            best = max(fields, key=lambda n: (len(left & fields[n]), -len(fields[n]), -order[n]))
+            chosen.add(best)
+            left -= fields[best]
+        return [s.scope.name for s in self.scopes if s.scope.name in chosen]
 
 
 def _read_scopes(grant: Grant) -> list[Scope]:

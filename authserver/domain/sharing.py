@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnExpressionArgument, func, select
 from sqlalchemy.orm import joinedload
 
+from authserver.domain import field_use
 from authserver.domain.catalogue import Scope, default_catalogue
 from authserver.domain.grants import Restrictions, visible_fields
 from authserver.extensions import db
@@ -170,38 +171,25 @@ def platform_totals() -> PlatformTotals:
     )
 
 
-USAGE_WINDOW = dt.timedelta(days=30)
-
-
 @dataclass(frozen=True)
 class Usage:
-    """What an application read under a grant lately, against what it may read."""
+    """What an application read under a grant lately, against what it may read, per scope."""
 
     used: list[str]
     unused: list[str]
 
 
 def usage_of(grants: list[Grant], *, now: dt.datetime | None = None) -> dict[int, Usage]:
-    """Per grant in force: the granted scopes read in the last 30 days, and those never read."""
-    since = (now or dt.datetime.now(dt.UTC)) - USAGE_WINDOW
+    """Per grant in force: the read scopes that served its reads in the last 30 days, and the
+    rest (the per-field use of `field_use`, rolled up)."""
     live = [g for g in grants if g.is_in_force()]
-    if not live:
-        return {}
-    read: dict[tuple[int, int], set[str]] = {}
-    events = db.session.execute(
-        select(AuditEvent.school_id, AuditEvent.application_id, AuditEvent.detail).where(
-            AuditEvent.school_id.in_({g.school_id for g in live}),
-            AuditEvent.action == "data:read",
-            AuditEvent.occurred_at >= since,
-        )
-    )
-    for school_id, application_id, detail in events:
-        read.setdefault((school_id, application_id), set()).update(detail.get("scopes", []))
+    today = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).date()
     usage = {}
-    for grant in live:
-        seen = read.get((grant.school_id, grant.application_id), set())
-        usage[grant.id] = Usage(
-            used=[s for s in grant.scopes if s in seen],
-            unused=[s for s in grant.scopes if s not in seen],
-        )
+    for school_id in {g.school_id for g in live}:
+        of_school = [g for g in live if g.school_id == school_id]
+        for grant_id, use in field_use.uses_of(of_school, today=today).items():
+            read = use.scopes_read
+            usage[grant_id] = Usage(
+                used=read, unused=[s.scope.name for s in use.scopes if s.scope.name not in read]
+            )
     return usage
