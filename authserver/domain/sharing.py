@@ -9,6 +9,7 @@ from sqlalchemy import ColumnExpressionArgument, func, select
 from sqlalchemy.orm import joinedload
 
 from authserver.domain import field_use
+from authserver.domain.audit import AuditAction
 from authserver.domain.catalogue import Scope, default_catalogue
 from authserver.domain.grants import Restrictions, visible_fields
 from authserver.extensions import db
@@ -80,19 +81,62 @@ def history_of(
     since: dt.date | None = None,
     until: dt.date | None = None,
     limit: int | None = None,
+    reads: bool = True,
 ) -> list[AuditEvent]:
-    """The school's audit events, newest first, filtered by application and date."""
+    """The school's audit events, newest first, filtered by application and date (and without
+    the data reads, when `reads` is false)."""
     query = select(AuditEvent).where(AuditEvent.school_id == school.id)
     if application_id is not None:
         query = query.where(AuditEvent.application_id == application_id)
     if since is not None:
         query = query.where(AuditEvent.occurred_at >= _start_of(since))
-    if until is not None:
+    if until is not None and until < dt.date.max:  # nothing is later than the last day
         query = query.where(AuditEvent.occurred_at < _start_of(until + dt.timedelta(days=1)))
+    if not reads:
+        query = query.where(AuditEvent.action != str(AuditAction.DATA_READ))
     query = query.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
     if limit is not None:
         query = query.limit(limit)
     return list(db.session.scalars(query))
+
+
+@dataclass(frozen=True)
+class History:
+    """A page of the school's history: events and per-day read summaries, newest first."""
+
+    entries: list[AuditEvent | field_use.ReadSummary]
+    truncated: bool
+
+
+def _moment(entry: AuditEvent | field_use.ReadSummary) -> dt.datetime:
+    return entry.occurred_at if isinstance(entry, AuditEvent) else entry.last_read_at
+
+
+def summarised_history_of(
+    school: School,
+    *,
+    limit: int,
+    application_id: int | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> History:
+    """The latest `limit` entries of the school's history as people read it: every event but
+    data reads, which come summarised per day and application, in date order."""
+    # One more of each than shown: whether anything is left out is then known, not guessed.
+    events = history_of(
+        school,
+        application_id=application_id,
+        since=since,
+        until=until,
+        limit=limit + 1,
+        reads=False,
+    )
+    reads = field_use.read_summaries(
+        school.id, application_id=application_id, since=since, until=until, limit=limit + 1
+    )
+    entries: list[AuditEvent | field_use.ReadSummary] = [*events, *reads]
+    entries.sort(key=_moment, reverse=True)
+    return History(entries=entries[:limit], truncated=len(entries) > limit)
 
 
 def _start_of(day: dt.date) -> dt.datetime:
