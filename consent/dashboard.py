@@ -196,8 +196,8 @@ def review_request(urn: str, request_id: int) -> BaseResponse | tuple[str, int]:
 # the calendar's ends that a day's end (the next midnight) can always be computed.
 FIRST_FILTER_DAY = dt.date(2000, 1, 1)
 LAST_FILTER_DAY = dt.date(2999, 12, 31)
-# Ids are 64-bit signed integers in the database.
-LARGEST_ID = 2**63 - 1
+# Ids are INTEGER columns: 32-bit signed on PostgreSQL, which refuses anything larger.
+LARGEST_ID = 2**31 - 1
 
 
 class FilterError(ValueError):
@@ -228,7 +228,7 @@ def _filter_application() -> int | None:
     if not raw:
         return None
     # Digits only and a length check before int(): no sign, no huge number parsed.
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not 0 < int(raw) <= LARGEST_ID:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10) or not 0 < int(raw) <= LARGEST_ID:
         raise FilterError("The “Application” filter must be one of the applications listed.")
     return int(raw)
 

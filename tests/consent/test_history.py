@@ -161,6 +161,7 @@ def test_a_long_history_says_what_it_leaves_out(monkeypatch, client, school, mat
     [
         ({"application": "99999999999999999999999"}, "“Application”"),
         ({"application": "9223372036854775808"}, "“Application”"),
+        ({"application": str(2**31)}, "“Application”"),
         ({"application": "-1"}, "“Application”"),
         ({"application": "0"}, "“Application”"),
         ({"application": "maths"}, "“Application”"),
@@ -204,7 +205,7 @@ def test_every_wrong_filter_is_named_at_once(client, school, school_admin) -> No
 @pytest.mark.parametrize("form", ["page", "csv"])
 def test_the_widest_dates_and_largest_id_are_accepted(client, school, school_admin, form) -> None:
     sign_in(client, school_admin.email)
-    query = {"since": "2000-01-01", "until": "2999-12-31", "application": str(2**63 - 1)}
+    query = {"since": "2000-01-01", "until": "2999-12-31", "application": str(2**31 - 1)}
     if form == "csv":
         query["format"] = "csv"
     assert client.get(f"/schools/{school.urn}/history", query_string=query).status_code == 200
