@@ -6,6 +6,8 @@ import csv
 import datetime as dt
 import io
 import json
+from collections.abc import Callable
+from typing import TypeVar
 
 from flask import (
     Blueprint,
@@ -21,7 +23,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from authserver import receipts
-from authserver.domain import grants, sharing
+from authserver.domain import field_use, grants, sharing
 from authserver.domain.audiences import audience_of
 from authserver.extensions import db
 from authserver.models.grants import AccessRequest, Grant
@@ -34,6 +36,7 @@ from consent.signin import current_user, signed_in_user
 bp = Blueprint("dashboard", __name__)
 
 HISTORY_PAGE_SIZE = 500
+T = TypeVar("T")
 
 
 @bp.before_request
@@ -189,28 +192,93 @@ def review_request(urn: str, request_id: int) -> BaseResponse | tuple[str, int]:
     return _no_store(Response(page, status=status))
 
 
-def _parse_day(value: str | None) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(value) if value else None
-    except ValueError:
+# The dates a history filter may name: wide enough for any real question, and far enough from
+# the calendar's ends that a day's end (the next midnight) can always be computed.
+FIRST_FILTER_DAY = dt.date(2000, 1, 1)
+LAST_FILTER_DAY = dt.date(2999, 12, 31)
+# Ids are INTEGER columns: 32-bit signed on PostgreSQL, which refuses anything larger.
+LARGEST_ID = 2**31 - 1
+
+
+class FilterError(ValueError):
+    """A history filter that cannot be used; the message says which and why, for people."""
+
+
+def _filter_day(name: str, label: str) -> dt.date | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
         return None
+    try:
+        day = dt.date.fromisoformat(raw)
+    except ValueError:
+        raise FilterError(
+            f"The “{label}” date is not a date we can read: write it as year-month-day, "
+            "for example 2026-12-02."
+        ) from None
+    if not FIRST_FILTER_DAY <= day <= LAST_FILTER_DAY:
+        raise FilterError(
+            f"The “{label}” date must be between {FIRST_FILTER_DAY:%d %B %Y} and "
+            f"{LAST_FILTER_DAY:%d %B %Y}."
+        )
+    return day
+
+
+def _filter_application() -> int | None:
+    raw = request.args.get("application", "").strip()
+    if not raw:
+        return None
+    # Digits only and a length check before int(): no sign, no huge number parsed.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10) or not 0 < int(raw) <= LARGEST_ID:
+        raise FilterError("The “Application” filter must be one of the applications listed.")
+    return int(raw)
+
+
+def _history_filters() -> tuple[int | None, dt.date | None, dt.date | None]:
+    """The application, since and until of a history query; FilterError naming each that is
+    wrong."""
+    problems: list[str] = []
+
+    def checked(parse: Callable[[], T]) -> T | None:
+        try:
+            return parse()
+        except FilterError as error:
+            problems.append(str(error))
+            return None
+
+    application_id = checked(_filter_application)
+    since = checked(lambda: _filter_day("since", "From"))
+    until = checked(lambda: _filter_day("until", "To"))
+    if since and until and since > until:
+        problems.append("The “From” date is after the “To” date: swap them, or change one.")
+    if problems:
+        raise FilterError(" ".join(problems))
+    return application_id, since, until
+
+
+def _filter_refused(school: School, error: FilterError) -> BaseResponse:
+    page = render_template(
+        "error.html",
+        status=400,
+        title="That history filter cannot be used",
+        message=str(error),
+        back_url=url_for("dashboard.history", urn=school.urn),
+        back_text=f"Show all of {school.name}'s history",
+    )
+    return _no_store(Response(page, status=400))
 
 
 @bp.get("/schools/<urn>/history")
 def history(urn: str) -> BaseResponse:
-    """The school's audit log, filterable by application and dates; CSV on request."""
+    """The school's history: events, with data reads summarised per day and application,
+    filterable by application and dates; every event, reads included, as CSV on request."""
     school = _school(urn)
-    application_id = request.args.get("application", type=int)
-    since, until = _parse_day(request.args.get("since")), _parse_day(request.args.get("until"))
+    try:
+        application_id, since, until = _history_filters()
+    except FilterError as error:
+        return _filter_refused(school, error)
     as_csv = request.args.get("format") == "csv"
-    events = sharing.history_of(
-        school,
-        application_id=application_id,
-        since=since,
-        until=until,
-        limit=None if as_csv else HISTORY_PAGE_SIZE,
-    )
     if as_csv:
+        events = sharing.history_of(school, application_id=application_id, since=since, until=until)
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(["occurred_at", "action", "actor", "application_id", "detail"])
@@ -233,16 +301,38 @@ def history(urn: str) -> BaseResponse:
             )
         )
     applications = sharing.applications_seen_by(school)
+    shown = sharing.summarised_history_of(
+        school,
+        application_id=application_id,
+        since=since,
+        until=until,
+        limit=HISTORY_PAGE_SIZE,
+    )
     page = render_template(
         "dashboard/history.html",
         school=school,
-        events=events,
+        entries=shown.entries,
+        is_read_summary=lambda entry: isinstance(entry, field_use.ReadSummary),
         applications=applications,
         names={a.id: a.name for a in applications},
         application_id=application_id,
         since=since,
         until=until,
-        truncated=len(events) == HISTORY_PAGE_SIZE,
+        truncated=shown.truncated,
+    )
+    return _no_store(Response(page))
+
+
+@bp.get("/schools/<urn>/connections/<int:grant_id>/use")
+def connection_use(urn: str, grant_id: int) -> BaseResponse:
+    """Each detail a connection shares, and how much its application read of it lately."""
+    school = _school(urn)
+    grant = _grant_of(school, grant_id)
+    page = render_template(
+        "dashboard/connection_use.html",
+        school=school,
+        grant=grant,
+        use=field_use.use_of(grant, today=dt.datetime.now(dt.UTC).date()),
     )
     return _no_store(Response(page))
 

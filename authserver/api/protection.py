@@ -14,7 +14,7 @@ from flask import abort
 from sqlalchemy import or_
 
 from authserver.api.responses import InsufficientScopeError
-from authserver.domain import audit, tokens
+from authserver.domain import audit, field_use, tokens
 from authserver.domain.audit import AuditAction
 from authserver.extensions import db
 from authserver.models.applications import Application
@@ -98,8 +98,8 @@ def insufficient_scope(scopes: list[str]) -> None:
 
 
 def record_use(token: Token, action: AuditAction, *, entity: str, **detail: Any) -> None:
-    """Audit what a school token read or wrote, and mark its grant as used, so the school sees
-    what the application really does. In the caller's unit of work: the caller commits."""
+    """Audit what a school token read or wrote, count a read per field it sent, and mark its
+    grant as used, so the school sees what the application really does. The caller commits."""
     audit.record(
         action,
         actor=token.application,
@@ -108,10 +108,22 @@ def record_use(token: Token, action: AuditAction, *, entity: str, **detail: Any)
         entity=entity,
         **detail,
     )
+    now = utcnow()
+    if action is AuditAction.DATA_READ and token.school_id is not None:
+        # What was sent: `read_fields` ("entity.field", includes and sparse fieldsets counted)
+        # where the caller names them, else the main entity's `fields`.
+        field_use.record_read(
+            school_id=token.school_id,
+            application_id=token.application_id,
+            fields=field_use.fields_sent(
+                entity, detail.get("fields", ()), detail.get("read_fields")
+            ),
+            rows=int(detail.get("rows", 0)),
+            at=now,
+        )
     if token.grant_id is not None:
         # The dashboard shows the last use to the minute: rewriting the grant row on every
         # request of a sync would only churn it (and contend for it across workers).
-        now = utcnow()
         db.session.connection().execute(
             Grant.__table__.update()
             .where(

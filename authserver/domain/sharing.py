@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnExpressionArgument, func, select
 from sqlalchemy.orm import joinedload
 
+from authserver.domain import field_use
+from authserver.domain.audit import AuditAction
 from authserver.domain.catalogue import Scope, default_catalogue
 from authserver.domain.grants import Restrictions, visible_fields
 from authserver.extensions import db
@@ -79,19 +81,62 @@ def history_of(
     since: dt.date | None = None,
     until: dt.date | None = None,
     limit: int | None = None,
+    reads: bool = True,
 ) -> list[AuditEvent]:
-    """The school's audit events, newest first, filtered by application and date."""
+    """The school's audit events, newest first, filtered by application and date (and without
+    the data reads, when `reads` is false)."""
     query = select(AuditEvent).where(AuditEvent.school_id == school.id)
     if application_id is not None:
         query = query.where(AuditEvent.application_id == application_id)
     if since is not None:
         query = query.where(AuditEvent.occurred_at >= _start_of(since))
-    if until is not None:
+    if until is not None and until < dt.date.max:  # nothing is later than the last day
         query = query.where(AuditEvent.occurred_at < _start_of(until + dt.timedelta(days=1)))
+    if not reads:
+        query = query.where(AuditEvent.action != str(AuditAction.DATA_READ))
     query = query.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
     if limit is not None:
         query = query.limit(limit)
     return list(db.session.scalars(query))
+
+
+@dataclass(frozen=True)
+class History:
+    """A page of the school's history: events and per-day read summaries, newest first."""
+
+    entries: list[AuditEvent | field_use.ReadSummary]
+    truncated: bool
+
+
+def _moment(entry: AuditEvent | field_use.ReadSummary) -> dt.datetime:
+    return entry.occurred_at if isinstance(entry, AuditEvent) else entry.last_read_at
+
+
+def summarised_history_of(
+    school: School,
+    *,
+    limit: int,
+    application_id: int | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> History:
+    """The latest `limit` entries of the school's history as people read it: every event but
+    data reads, which come summarised per day and application, in date order."""
+    # One more of each than shown: whether anything is left out is then known, not guessed.
+    events = history_of(
+        school,
+        application_id=application_id,
+        since=since,
+        until=until,
+        limit=limit + 1,
+        reads=False,
+    )
+    reads = field_use.read_summaries(
+        school.id, application_id=application_id, since=since, until=until, limit=limit + 1
+    )
+    entries: list[AuditEvent | field_use.ReadSummary] = [*events, *reads]
+    entries.sort(key=_moment, reverse=True)
+    return History(entries=entries[:limit], truncated=len(entries) > limit)
 
 
 def _start_of(day: dt.date) -> dt.datetime:
@@ -170,38 +215,25 @@ def platform_totals() -> PlatformTotals:
     )
 
 
-USAGE_WINDOW = dt.timedelta(days=30)
-
-
 @dataclass(frozen=True)
 class Usage:
-    """What an application read under a grant lately, against what it may read."""
+    """What an application read under a grant lately, against what it may read, per scope."""
 
     used: list[str]
     unused: list[str]
 
 
 def usage_of(grants: list[Grant], *, now: dt.datetime | None = None) -> dict[int, Usage]:
-    """Per grant in force: the granted scopes read in the last 30 days, and those never read."""
-    since = (now or dt.datetime.now(dt.UTC)) - USAGE_WINDOW
+    """Per grant in force: the read scopes that served its reads in the last 30 days, and the
+    rest (the per-field use of `field_use`, rolled up)."""
     live = [g for g in grants if g.is_in_force()]
-    if not live:
-        return {}
-    read: dict[tuple[int, int], set[str]] = {}
-    events = db.session.execute(
-        select(AuditEvent.school_id, AuditEvent.application_id, AuditEvent.detail).where(
-            AuditEvent.school_id.in_({g.school_id for g in live}),
-            AuditEvent.action == "data:read",
-            AuditEvent.occurred_at >= since,
-        )
-    )
-    for school_id, application_id, detail in events:
-        read.setdefault((school_id, application_id), set()).update(detail.get("scopes", []))
+    today = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).date()
     usage = {}
-    for grant in live:
-        seen = read.get((grant.school_id, grant.application_id), set())
-        usage[grant.id] = Usage(
-            used=[s for s in grant.scopes if s in seen],
-            unused=[s for s in grant.scopes if s not in seen],
-        )
+    for school_id in {g.school_id for g in live}:
+        of_school = [g for g in live if g.school_id == school_id]
+        for grant_id, use in field_use.uses_of(of_school, today=today).items():
+            read = use.scopes_read
+            usage[grant_id] = Usage(
+                used=read, unused=[s.scope.name for s in use.scopes if s.scope.name not in read]
+            )
     return usage

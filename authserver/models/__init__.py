@@ -3,6 +3,7 @@
 from authserver.models import mis
 from authserver.models.applications import Application, ApplicationScope, ResourceServer, Vendor
 from authserver.models.audit import AuditEvent
+from authserver.models.field_use import FieldUseDay
 from authserver.models.grants import AccessRequest, AccessRequestStatus, Grant, GrantStatus
 from authserver.models.keys import SigningKey
 from authserver.models.organisations import School, Trust
@@ -19,6 +20,7 @@ __all__ = [
     "ApplicationScope",
     "AuditEvent",
     "AuthorizationCode",
+    "FieldUseDay",
     "Grant",
     "GrantStatus",
     "PushedAuthorizationRequest",

@@ -1,0 +1,106 @@
+"""Migration 0008 counts the reads already in the audit log, so that the dashboard's use and
+history do not start empty on an existing database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import select
+
+from authserver import create_app
+from authserver.extensions import db
+from tests.conftest import BACKENDS, SUITE_SCHEMA, postgres_url, reset_postgres_schema
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'migrated.db'}"
+    reset_postgres_schema(f"{SUITE_SCHEMA}_field_use")
+    return postgres_url(f"{SUITE_SCHEMA}_field_use")
+
+
+def test_the_reads_already_logged_are_counted(empty_database_url: str, tmp_path: Path) -> None:
+    from authserver.domain.applications import register_application, scope_requests_from
+    from authserver.models import AuditEvent, FieldUseDay, School, Vendor
+
+    app = create_app(
+        {
+            "DATABASE_URL": empty_database_url,
+            "APP_ENV": "testing",
+            "INSTANCE_PATH": str(tmp_path),
+            "SECRET_KEY": "migrations",
+        }
+    )
+    with app.app_context():
+        flask_migrate.upgrade(revision="0006")
+        school = School(urn="100001", name="Logged Academy", phase="primary")
+        vendor = Vendor(name="Vendor")
+        db.session.add_all([school, vendor])
+        db.session.flush()
+        application, _ = register_application(
+            vendor,
+            name="Old App",
+            redirect_uris=["https://app.example.com/callback"],
+            scopes=scope_requests_from({"StudentLite": "Names."}, {}),
+            privacy_policy_url="https://app.example.com/privacy",
+            terms_url="https://app.example.com/terms",
+        )
+        late = dt.datetime(2026, 11, 30, 23, 59, tzinfo=dt.UTC)
+
+        def read(at: dt.datetime, **detail: object) -> AuditEvent:
+            return AuditEvent(
+                occurred_at=at,
+                action="data:read",
+                actor="application old",
+                school_id=school.id,
+                application_id=application.id,
+                detail=detail,
+            )
+
+        db.session.add_all(
+            [
+                read(late, entity="student", fields=["forename", "surname"], rows=30),
+                read(late - dt.timedelta(hours=1), entity="student", fields=["forename"], rows=5),
+                read(
+                    late + dt.timedelta(minutes=2),
+                    entity="student",
+                    fields=["forename"],
+                    read_fields=["student.forename", "contact.email"],
+                    rows=7,
+                ),
+                AuditEvent(
+                    occurred_at=late,
+                    action="grant:approved",
+                    actor="someone",
+                    school_id=school.id,
+                    application_id=application.id,
+                    detail={"fields": ["not.a.read"]},
+                ),
+            ]
+        )
+        db.session.commit()
+
+        flask_migrate.upgrade()
+        rows = db.session.scalars(select(FieldUseDay)).all()
+        assert {(r.school_id, r.application_id) for r in rows} == {(school.id, application.id)}
+        counts = {
+            (row.day.isoformat(), row.field): (row.requests, row.rows, row.last_read_at)
+            for row in rows
+        }
+        db.session.close()  # its read lock would hold up the DROP TABLE on PostgreSQL
+        flask_migrate.downgrade(revision="0006")  # and back, with the data in place
+        assert "field_use_days" not in sa.inspect(db.engine).get_table_names()
+        db.engine.dispose()
+    assert counts == {
+        ("2026-11-30", "*"): (2, 35, late),
+        ("2026-11-30", "student.forename"): (2, 35, late),
+        ("2026-11-30", "student.surname"): (1, 30, late),
+        ("2026-12-01", "*"): (1, 7, late + dt.timedelta(minutes=2)),
+        ("2026-12-01", "student.forename"): (1, 7, late + dt.timedelta(minutes=2)),
+        ("2026-12-01", "contact.email"): (1, 7, late + dt.timedelta(minutes=2)),
+    }
