@@ -181,3 +181,14 @@ def test_another_schools_connection_is_not_found(
     assert visitor.get(f"/schools/{school.urn}{path}").status_code == 302
     sign_in(visitor, elsewhere_admin.email)
     assert visitor.get(f"/schools/{school.urn}{path}").status_code == 404
+
+
+def test_only_the_fields_sent_count_as_read_includes_and_sparse_fieldsets_too(
+    client, school, maths_app
+) -> None:
+    maths_app.read("students", limit=4, include="contacts", fields="surname,contacts.email")
+    page = use_page(client, school, maths_app)
+    assert row_of(page, "student.surname")[0] == "1"
+    assert row_of(page, "contact.email")[0] == "1"
+    for unsent in ("student.forename", "contact.surname"):
+        assert described(unsent) in never_read(page)
