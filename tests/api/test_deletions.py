@@ -230,3 +230,19 @@ def test_reconciling_is_skipped_only_while_no_one_could_have_moved(app, world) -
         db.session.commit()
         reconcile(later + dt.timedelta(minutes=2))
         assert still_in_view() < before
+
+
+def test_a_mark_moved_to_a_pupil_out_of_view_leaves_the_copy(world) -> None:
+    """A register mark corrected onto the right pupil, in Year 8, which is not shared."""
+    year7, _ = world.groups
+    world.decide(restrictions=grants.Restrictions(group_ids=(year7,)))
+    vendor = Vendor(world)
+    vendor.sync(itertools.repeat(100))
+    year7_pupil, year8_pupil = world.ids(Student)[0], world.ids(Student)[-1]
+    mark = next(
+        m for m, d in vendor.copy["session-marks"].items() if d["student_id"] == year7_pupil
+    )
+    world.change(SessionMark, mark, student_id=year8_pupil, date=dt.date(2026, 9, 9))
+    vendor.sync(itertools.repeat(2))
+    assert mark not in vendor.copy["session-marks"]
+    assert vendor.copy == world.allowed()

@@ -5,7 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, delete, inspect, select, update
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    delete,
+    event,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from authserver.extensions import db
@@ -185,3 +195,71 @@ def _moved_off(session: Session, model: type[MisRecord], school_id: int, match: 
         for i, owner_type, owner_id in _owners(session, model, match)
         if owner_type is not None
     )
+
+
+#: The columns that say whose a record is (see owners.py): changing one moves the record.
+OWNER_COLUMNS = ("student_id", "staff_id", "person_type", "person_id", "account_id")
+
+
+@event.listens_for(Session, "before_flush")
+def _tombstone_moved_records(session: Session, _context: Any, _instances: Any) -> None:
+    """A record given to another owner (a mark corrected onto the right pupil) leaves its old
+    owner's view: grants that saw it only through them are told, as for a cleared link."""
+    from authserver.models.mis.owners import owner_of
+
+    for record in list(session.dirty):
+        if not isinstance(record, MisRecord) or owner_of(type(record)) is None:
+            continue
+        state = inspect(record)
+        before: dict[str, Any] = {}
+        for name in OWNER_COLUMNS:
+            if name not in state.attrs:
+                continue
+            history = state.attrs[name].history
+            if history.has_changes() and history.deleted:
+                before[name] = history.deleted[0]
+        if not before:
+            continue
+        owner_type, owner_id = _owner_before(record, before)
+        if owner_type is None:
+            continue
+        session.add(
+            Tombstone(
+                school_id=record.school_id,
+                entity=record.__entity__,
+                record_id=record.id,
+                deleted_at=utcnow(),
+                owner_type=owner_type,
+                owner_id=owner_id,
+                reason=MOVED,
+            )
+        )
+
+
+def _owner_before(record: MisRecord, before: dict[str, Any]) -> tuple[str | None, int | None]:
+    """The record's owner as it was before the changes in `before` (column: old value), or
+    (None, None) when no change touched the column that names its owner."""
+    from authserver.models.mis.catering import CashlessAccount, CashlessTransaction
+    from authserver.models.mis.owners import NO_PUPIL, owner_of
+
+    owner = owner_of(type(record))
+    if owner is None:
+        return None, None
+
+    def old(name: str) -> Any:
+        return before.get(name, getattr(record, name))
+
+    if owner.fixed_kind is None:  # photos: the row names its person
+        if "person_type" in before or "person_id" in before:
+            return old("person_type"), old("person_id")
+    elif isinstance(record, CashlessTransaction):
+        if "account_id" in before:
+            session = inspect(record).session
+            account = session.get(CashlessAccount, old("account_id")) if session else None
+            return ("student", account.student_id) if account is not None else (None, None)
+    elif owner.fixed_kind == "student" and "student_id" in before:
+        value = old("student_id")
+        return "student", NO_PUPIL if value is None else value
+    elif owner.fixed_kind == "staff" and "staff_id" in before:
+        return "staff", old("staff_id")
+    return None, None
