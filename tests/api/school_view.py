@@ -197,6 +197,24 @@ class SchoolWorld:
                     )
                 )
 
+    def move_mark(self, mark_id: int, pupil_id: int) -> None:
+        """Correct a mark onto another pupil (on a day that pupil has no mark for)."""
+        with self.mis() as session:
+            mark = session.get(SessionMark, mark_id)
+            taken = set(
+                session.scalars(
+                    select(SessionMark.date).where(
+                        SessionMark.student_id == pupil_id, SessionMark.session == mark.session
+                    )
+                )
+            )
+            day = next(
+                dt.date(2026, 10, 1) + dt.timedelta(days=n)
+                for n in itertools.count()
+                if dt.date(2026, 10, 1) + dt.timedelta(days=n) not in taken
+            )
+            mark.student_id, mark.date = pupil_id, day
+
     # --- The school's decisions -------------------------------------------------------------
 
     def decide(self, *, scopes: list[str] | None = None, restrictions=None) -> None:

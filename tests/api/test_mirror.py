@@ -29,6 +29,7 @@ CHANGES = [
     "contact_unlinked",
     "mark_deleted",
     "mark_corrected",
+    "mark_moved_to_another_pupil",
     "school_narrows",
     "school_changes_scopes",
     "school_leaves_out",
@@ -123,6 +124,12 @@ def test_a_vendors_copy_is_what_the_grant_allows_after_every_sync(
         def mark_corrected(self, data, code="N"):
             if (mark := self.pick(SessionMark, data)) is not None:
                 self.world.change(SessionMark, mark, code=code)
+
+        @rule(data=st.data())
+        def mark_moved_to_another_pupil(self, data):
+            mark, pupil = self.pick(SessionMark, data), self.pick(Student, data)
+            if mark is not None and pupil is not None:
+                self.world.move_mark(mark, pupil)
 
         @rule(data=st.data())
         def mark_deleted(self, data):
