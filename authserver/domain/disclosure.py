@@ -176,17 +176,10 @@ class Disclosure:
             )
         raise ValueError(f"no such kind of person: {kind}")
 
-    def pupil_ids(self) -> frozenset[int] | None:
-        """The pupils the grant covers, loaded (None: every pupil of the school)."""
-        if self.narrowing.is_whole_school:
-            return None
-        return frozenset(
-            db.session.scalars(
-                select(Student.id).where(
-                    Student.school_id == self.school_id, self.covers(Student.id)
-                )
-            )
-        )
+    def pupil_ids(self) -> frozenset[int]:
+        """The pupils in view, loaded: those the grant covers, on roll or left within the
+        window (a writeback may name only them)."""
+        return frozenset(db.session.scalars(self.people_in_view("student")))
 
     @property
     def row_rules(self) -> frozenset[str]:

@@ -451,3 +451,20 @@ def test_every_writeback_answer_conforms_to_the_document(client, tokens, ids) ->
         response = tokens.post("session-marks", token, batch)
         assert response.status_code == status, response.get_json()
         assert_conforms(document, "POST", path, response)
+
+
+def test_a_leaver_is_unknown_to_a_grant_without_three_year_history(app, tokens, ids) -> None:
+    """A writeback cannot tell a vendor that a pupil it may not see exists."""
+    from authserver.models.mis import Student
+
+    with app.app_context():
+        leaver = db.session.scalar(
+            select(Student.id).where(
+                Student.id.in_(ids.students), Student.enrolment_status == "leaver"
+            )
+        )
+    assert leaver is not None, "the demo school has recent leavers"
+    token = tokens.token("WritebackAttendance")
+    response = tokens.post("session-marks", token, [session_mark(leaver)])
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["message"] == f"Unknown student_id: {leaver}."
