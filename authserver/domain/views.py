@@ -40,7 +40,7 @@ from authserver.models.mis import ENTITIES
 from authserver.models.mis.assessment import ExamResult
 from authserver.models.mis.base import MisRecord, Tombstone
 from authserver.models.mis.contacts import Contact, StudentContact
-from authserver.models.mis.owners import NO_PUPIL, PERSON_KINDS, owned_by, owner_of
+from authserver.models.mis.owners import NO_PUPIL, PERSON_KINDS, Owner, owned_by, owner_of
 from authserver.models.mis.staff import Staff
 from authserver.models.mis.structure import ClassMembership, GroupMembership
 from authserver.models.mis.students import Student
@@ -67,8 +67,8 @@ PEOPLE_AND_MEMBERSHIPS: tuple[type[MisRecord], ...] = (
 # close to it are looked at again.
 SETTLING = dt.timedelta(hours=1)
 
-# IN lists are cut to this many ids (SQLite's limit on parameters is far above).
-_CHUNK = 500
+# IN lists are cut to this many ids (SQLite's limit on parameters is 32,766).
+_CHUNK = 2000
 
 
 def reconcile(grant: Grant, disclosure: Disclosure, *, now: dt.datetime | None = None) -> None:
@@ -202,8 +202,7 @@ def _reconcile_people(
                 continue
             if not disclosure.may_read(model.__entity__):
                 continue  # the vendor holds none of it (or a resource tombstone said so)
-            condition = and_(owner.kind == kind, owner.person_id.in_(chunk))
-            _records_left(grant, disclosure, model, condition, now)
+            _records_left(grant, disclosure, model, _owned_by_any(owner, kind, chunk), now)
         db.session.execute(
             update(ViewMember)
             .where(
@@ -214,6 +213,15 @@ def _reconcile_people(
             )
             .values(until=now)
         )
+
+
+def _owned_by_any(owner: Owner, kind: str, ids: list[int]) -> ColumnElement[bool]:
+    """SQL for "the row belongs to one of these people", on the owner's own indexed column
+    where it has one (a leaving year group is many thousand rows to find)."""
+    if owner.column is None:
+        return and_(owner.kind == kind, owner.person_id.in_(ids))
+    named = owner.column.in_([i for i in ids if i != NO_PUPIL])
+    return or_(named, owner.column.is_(None)) if NO_PUPIL in ids else named
 
 
 def _records_left(
