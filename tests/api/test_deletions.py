@@ -246,3 +246,17 @@ def test_a_mark_moved_to_a_pupil_out_of_view_leaves_the_copy(world) -> None:
     vendor.sync(itertools.repeat(2))
     assert mark not in vendor.copy["session-marks"]
     assert vendor.copy == world.allowed()
+
+
+def test_a_parent_of_a_leaver_only_is_served_only_with_three_year_history(world) -> None:
+    pupil = world.ids(Student)[0]
+    parent = min(world.ids(Contact))  # the first pupil's, linked to no one else
+    world.pupil_leaves(pupil, long_ago=False)
+    vendor = Vendor(world)
+    assert vendor.get(f"contacts/{parent}", world.token()).status_code == 200
+    world.decide(scopes=[s for s in SCOPES if s != "ThreeYearHistory"])
+    token = world.token()
+    assert vendor.get(f"contacts/{parent}", token).status_code == 404
+    assert vendor.get(f"students/{pupil}", token, include="contacts").status_code == 404
+    listed = vendor.get("contacts", token, limit=1000).get_json()["data"]
+    assert parent not in {c["id"] for c in listed}
