@@ -130,6 +130,30 @@ def _resolve(host: str, port: int) -> list[AddressInfo]:
     return list(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
 
 
+def _resolve_within(host: str, port: int, seconds: float) -> list[AddressInfo]:
+    """As `_resolve`, giving up after `seconds` (TimeoutError): the system's resolver takes no
+    timeout, and a vendor's slow name server must not hold the worker for ever."""
+    found: list[AddressInfo] = []
+    failed: list[OSError] = []
+    done = threading.Event()
+
+    def look_up() -> None:
+        try:
+            found.extend(_resolve(host, port))
+        except OSError as failure:
+            failed.append(failure)
+        finally:
+            done.set()
+
+    # A daemon thread: one stuck in the resolver is left behind, not waited for.
+    threading.Thread(target=look_up, name="webhook-dns", daemon=True).start()
+    if not done.wait(seconds):
+        raise TimeoutError(f"no DNS answer within {seconds:g} s")
+    if failed:
+        raise failed[0]
+    return found
+
+
 def check_webhook_url(url: str) -> str:
     """The URL, trimmed, if events may be sent to it: absolute https (plain http only to
     loopback, for development), no user name or password, no fragment."""
@@ -379,7 +403,7 @@ def _post(
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
-        addresses = _resolve(host, _port_of(parts.scheme, parts.port))
+        addresses = _resolve_within(host, _port_of(parts.scheme, parts.port), timeout_seconds)
     except OSError as failure:
         log.warning("webhook host %s does not resolve: %s", host, failure)
         raise UnreachableHost(UNREACHABLE) from None

@@ -179,3 +179,32 @@ def test_a_closed_port_an_unknown_name_and_a_refusal_read_alike(
     )
     assert deliver(app, later(60))["failed"] == 1
     assert development_error == delivery_of(app, delivery_id).last_error == webhooks.UNREACHABLE
+
+
+def test_a_name_server_that_never_answers_cannot_hold_the_worker(
+    app, vendor_app, monkeypatch
+) -> None:
+    """The lookup has the delivery's own time limit; past it the delivery fails as an
+    unreachable host, and is retried later."""
+    import threading
+
+    application, _ = vendor_app
+    point_webhook(app, application.id, "https://slow-dns.example.test/hook")
+    answered, returned = threading.Event(), threading.Event()
+    real = socket.getaddrinfo
+
+    def silent(host, *args, **kwargs):
+        if host == "slow-dns.example.test":
+            answered.wait(30)  # released when the test ends
+            returned.set()
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", silent)
+    delivery_id = enqueue(app, application.id)
+    try:
+        assert deliver(app, later()) == {"delivered": 0, "failed": 1}
+        assert not returned.is_set()  # the worker went on without waiting for the lookup
+    finally:
+        answered.set()
+    delivery = delivery_of(app, delivery_id)
+    assert (delivery.status, delivery.last_error) == ("retrying", webhooks.UNREACHABLE)
