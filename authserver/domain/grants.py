@@ -538,6 +538,7 @@ def _notify(
     *,
     request: AccessRequest | None = None,
     changes: GrantChanges | None = None,
+    now: dt.datetime | None = None,
 ) -> None:
     """Tell the vendor, through the outbox, in the same transaction as the change."""
     in_force = grant.is_in_force()
@@ -562,7 +563,7 @@ def _notify(
     elif event is webhook_outbox.WebhookEvent.EXPIRING:
         if grant.expires_at is None:
             raise ValueError("only a grant with an end date can be ending")
-        days_left = math.ceil((grant.expires_at - utcnow()) / dt.timedelta(days=1))
+        days_left = math.ceil((grant.expires_at - (now or utcnow())) / dt.timedelta(days=1))
         data = ConnectionExpiringData(
             **connection.model_dump(), expires_at=grant.expires_at, days_left=days_left
         )
@@ -1048,7 +1049,7 @@ def remind_due(now: dt.datetime | None = None) -> list[Reminder]:
             continue
         for days in due:
             db.session.add(GrantReminder(grant_id=grant.id, expires_at=end, days_before=days))
-        _notify(grant, webhook_outbox.WebhookEvent.EXPIRING)
+        _notify(grant, webhook_outbox.WebhookEvent.EXPIRING, now=now)
         audit.record(
             AuditAction.GRANT_EXPIRY_REMINDED,
             actor="the consent's end date",

@@ -7,9 +7,6 @@ import datetime as dt
 import json
 
 import pytest
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 from sqlalchemy import select
 
 from authserver import webhooks
@@ -17,9 +14,9 @@ from authserver.domain.grants import end_of_academic_year
 from authserver.extensions import db
 from authserver.models import Application, AuditEvent, Grant, GrantReceipt, Role, WebhookDelivery
 from authserver.receipts import verify_receipt
-from tests.api.test_openapi import DOCUMENT_URI, _pointer
 from tests.consent.change_pages import submitted
 from tests.oauth_flow import OAuthFlow, basic_auth, csrf_token, query_of, sign_in
+from tests.webhook_deliveries import assert_matches_document
 
 REDIRECT_URI = "https://app.example.com/callback"
 
@@ -424,21 +421,3 @@ def test_the_change_payload_is_as_the_openapi_document_says(
     )
     (event,) = events(app, "connection.scopes_changed")
     assert_matches_document(client, event)
-
-
-def assert_matches_document(client, body: dict) -> None:
-    """The webhook body validates against the OpenAPI document's entry for its type."""
-    document = client.get("/api/v1/openapi.json").get_json()
-    registry = Registry().with_resource(
-        DOCUMENT_URI, Resource.from_contents(document, default_specification=DRAFT202012)
-    )
-    pointer = _pointer(
-        "webhooks", body["type"], "post", "requestBody", "content", "application/json"
-    )
-    validator = Draft202012Validator(
-        {"$ref": f"{DOCUMENT_URI}#{pointer}/schema"},
-        registry=registry,
-        format_checker=Draft202012Validator.FORMAT_CHECKER,
-    )
-    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
-    assert not errors, (body["type"], errors)
