@@ -222,7 +222,7 @@ class GrantChanges:
 
         lines = []
         if self.scopes_added:
-            lines.append(f"Shares again: {listed(self.scopes_added)}")
+            lines.append(f"Now also shares: {listed(self.scopes_added)}")
         if self.scopes_removed:
             lines.append(f"No longer shares: {listed(self.scopes_removed)}")
         if self.fields_left_out:
