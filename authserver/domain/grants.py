@@ -1058,6 +1058,7 @@ def remind_due(now: dt.datetime | None = None) -> list[Reminder]:
             version=grant.version,
             expires_at=end.isoformat(),
             days_before=min(due),
+            summary=f"{grant.application.name} was told that sharing ends after {_day_of(end)}.",
         )
         sent.append(Reminder(grant, min(due)))
     db.session.flush()

@@ -421,3 +421,31 @@ def test_the_change_payload_is_as_the_openapi_document_says(
     )
     (event,) = events(app, "connection.scopes_changed")
     assert_matches_document(client, event)
+
+
+def test_approving_more_on_the_consent_screen_names_what_was_added(app, connection) -> None:
+    flow = connection["flow"]
+    flow.start()
+    query_of(flow.decide(optional=("DietaryNeeds",)))
+    (event,) = events(app, "connection.scopes_changed")
+    assert event["data"]["grant_version"] == 2
+    assert event["data"]["changes"]["scopes"] == {"added": ["DietaryNeeds"], "removed": []}
+    assert event["data"]["changes"]["narrowed"] is False
+    with app.app_context():
+        kept = db.session.scalars(select(GrantReceipt.version).order_by(GrantReceipt.version))
+        assert list(kept) == [1, 2]  # the consent screen keeps each version's receipt too
+
+
+def test_a_reminder_is_in_the_schools_history_in_words(
+    app, client, school, change_page, connection
+) -> None:
+    from authserver.domain import grants
+
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=10)
+    change_page.confirm(duration="on_date", end_date=day.isoformat())
+    with app.app_context():
+        assert len(grants.remind_due()) == 1
+        db.session.commit()
+    html = client.get(f"/schools/{school.urn}/history").get_data(as_text=True)
+    assert "grant:expiry_reminded" in html
+    assert f"Register Radar was told that sharing ends after {day.day} {day:%B %Y}." in html
