@@ -61,30 +61,42 @@ def receipt_document(grant: Grant) -> dict[str, Any]:
 def signed_receipt(grant: Grant) -> dict[str, Any]:
     """The receipt together with a JWS (RS256) whose payload is exactly its JSON."""
     document = receipt_document(grant)
+    return {"receipt": document, "signature": _sign(document)}
+
+
+def _sign(document: dict[str, Any]) -> str:
     payload = json.dumps(document, sort_keys=True, separators=(",", ":"))
     key = active_signing_key()
-    signature = jws.serialize_compact(
+    return jws.serialize_compact(
         {"alg": ALGORITHM, "kid": key.kid, "typ": RECEIPT_TYPE}, payload, key
     )
-    return {"receipt": document, "signature": signature}
 
 
 def keep(grant: Grant) -> GrantReceipt:
-    """Sign and store the receipt of the grant's current version, once: a new version gets
-    its own, and earlier ones stay as they were issued. Does not commit."""
+    """Keep the receipt of the grant's current version, once: a new version gets its own, and
+    earlier ones stay as they were. Signed when first downloaded. Does not commit."""
     kept = stored(grant, grant.version)
     if kept is not None:
         return kept
-    signed = signed_receipt(grant)
+    document = receipt_document(grant)
     kept = GrantReceipt(
         grant_id=grant.id,
         version=grant.version,
-        issued_at=dt.datetime.fromisoformat(signed["receipt"]["issued_at"]),
-        signed=signed,
+        issued_at=dt.datetime.fromisoformat(document["issued_at"]),
+        document=document,
     )
     db.session.add(kept)
     db.session.flush()
     return kept
+
+
+def signed_copy(kept: GrantReceipt) -> dict[str, Any]:
+    """A kept receipt with its signature, made (and kept) the first time it is asked for;
+    every later download is the same bytes. Does not commit."""
+    if kept.signature is None:
+        kept.signature = _sign(kept.document)
+        db.session.flush()
+    return {"receipt": kept.document, "signature": kept.signature}
 
 
 def stored(grant: Grant, version: int) -> GrantReceipt | None:

@@ -330,13 +330,15 @@ def receipt(urn: str, grant_id: int) -> BaseResponse:
 
 @bp.get("/schools/<urn>/connections/<int:grant_id>/receipts/<int:version>")
 def receipt_of_version(urn: str, grant_id: int, version: int) -> BaseResponse:
-    """The signed receipt kept for one version of a grant, exactly as it was issued."""
+    """The receipt kept for one version of a grant, as it was when that version began, signed."""
     school = _school(urn)
     grant = _grant_of(school, grant_id)
     kept = receipts.stored(grant, version)
     if kept is None:
         abort(404)
-    return _receipt_download(school, grant, version, kept.signed)
+    signed = receipts.signed_copy(kept)
+    db.session.commit()  # its first download keeps the signature
+    return _receipt_download(school, grant, version, signed)
 
 
 @bp.get("/schools/<urn>/exposure")

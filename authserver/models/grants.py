@@ -110,7 +110,8 @@ class AccessRequest(db.Model):
 
 
 class GrantReceipt(db.Model):
-    """The signed consent receipt of one version of a grant, kept as it was issued."""
+    """The consent receipt of one version of a grant, kept as it was when the version began;
+    signed the first time it is downloaded (so that deciding never waits on a signing key)."""
 
     __tablename__ = "grant_receipts"
     __table_args__ = (UniqueConstraint("grant_id", "version"),)
@@ -119,8 +120,10 @@ class GrantReceipt(db.Model):
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
     version: Mapped[int] = mapped_column(Integer)
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # {"receipt": {...}, "signature": "<JWS>"}, exactly as the school downloads it.
-    signed: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # What the school approved, exactly as `authserver.receipts.receipt_document` wrote it.
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The compact JWS over the document, made once; the download is {receipt, signature}.
+    signature: Mapped[str | None] = mapped_column(Text)
 
     grant: Mapped[Grant] = relationship()
 

@@ -23,7 +23,8 @@ def upgrade():
     sa.Column('grant_id', sa.Integer(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('issued_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('signed', sa.JSON(), nullable=False),
+    sa.Column('document', sa.JSON(), nullable=False),
+    sa.Column('signature', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['grant_id'], ['grants.id'], name=op.f('fk_grant_receipts_grant_id_grants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_grant_receipts')),
     sa.UniqueConstraint('grant_id', 'version', name=op.f('uq_grant_receipts_grant_id_version'))
