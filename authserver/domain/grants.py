@@ -136,9 +136,6 @@ class GrantChanges:
     groups_removed: list[int]
     classes_added: list[int]
     classes_removed: list[int]
-    end_moved: bool
-    expires_before: dt.datetime | None
-    expires_after: dt.datetime | None
     narrowed: bool
     before: Terms
     after: Terms
@@ -166,13 +163,22 @@ class GrantChanges:
             groups_removed=groups_removed,
             classes_added=classes_added,
             classes_removed=classes_removed,
-            end_moved=before.expires_at != after.expires_at,
-            expires_before=before.expires_at,
-            expires_after=after.expires_at,
             narrowed=narrowed,
             before=before,
             after=after,
         )
+
+    @property
+    def end_moved(self) -> bool:
+        return self.before.expires_at != self.after.expires_at
+
+    @property
+    def expires_before(self) -> dt.datetime | None:
+        return self.before.expires_at
+
+    @property
+    def expires_after(self) -> dt.datetime | None:
+        return self.after.expires_at
 
     @property
     def is_empty(self) -> bool:

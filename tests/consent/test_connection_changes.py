@@ -12,7 +12,15 @@ from sqlalchemy import select
 from authserver import webhooks
 from authserver.domain.grants import end_of_academic_year
 from authserver.extensions import db
-from authserver.models import Application, AuditEvent, Grant, GrantReceipt, Role, WebhookDelivery
+from authserver.models import (
+    Application,
+    AuditEvent,
+    Grant,
+    GrantReceipt,
+    Role,
+    User,
+    WebhookDelivery,
+)
 from authserver.receipts import verify_receipt
 from tests.consent.change_pages import submitted
 from tests.oauth_flow import OAuthFlow, basic_auth, csrf_token, query_of, sign_in
@@ -449,3 +457,63 @@ def test_a_reminder_is_in_the_schools_history_in_words(
     html = client.get(f"/schools/{school.urn}/history").get_data(as_text=True)
     assert "grant:expiry_reminded" in html
     assert f"Register Radar was told that sharing ends after {day.day} {day:%B %Y}." in html
+
+
+@pytest.mark.parametrize(
+    ("added", "message"),
+    [
+        ("StudentMedical", "Register Radar does not ask for StudentMedical"),
+        ("Behaviour", "unknown scope"),
+    ],
+)
+def test_the_domain_refuses_a_scope_the_application_does_not_ask_for(
+    app, connection, school_admin, added: str, message: str
+) -> None:
+    from authserver.domain import grants
+    from authserver.domain.catalogue import UnknownScopeError
+
+    with app.app_context():
+        grant = db.session.get(Grant, connection["grant_id"])
+        with pytest.raises((grants.ConsentError, UnknownScopeError), match=message):
+            grants.change(
+                grant,
+                by=db.session.get(User, school_admin.id),
+                scopes=[*grant.scopes, added],
+                restrictions=grants.Restrictions(),
+                expires_at=None,
+            )
+
+
+def test_a_newly_required_scope_comes_through_the_applications_request(
+    app, client, school, change_page, connection, school_admin
+) -> None:
+    from authserver.domain import grants
+    from authserver.domain.applications import scope_requests_from, update_application
+
+    with app.app_context():
+        application = db.session.get(Application, connection["application"].id)
+        update_application(
+            application,
+            name=application.name,
+            redirect_uris=application.redirect_uris,
+            privacy_policy_url=application.privacy_policy_url,
+            scopes=scope_requests_from(
+                {"StudentLite": "Names.", "Attendance": "Registers.", "Conduct": "Points."},
+                {"Contact": "To phone parents.", "DietaryNeeds": "Allergies."},
+            ),
+        )
+        db.session.commit()
+        grant = db.session.get(Grant, connection["grant_id"])
+        with pytest.raises(grants.ConsentError, match="answer its request"):
+            grants.change(
+                grant,
+                by=db.session.get(User, school_admin.id),
+                scopes=[*grant.scopes, "Conduct"],
+                restrictions=grants.Restrictions(),
+                expires_at=None,
+            )
+    # The change page does not offer it; the request waits on the dashboard.
+    assert 'id="scope-Conduct"' not in change_page.open().get_data(as_text=True)
+    assert "Review the request from Register Radar" in client.get(
+        f"/schools/{school.urn}"
+    ).get_data(as_text=True)
