@@ -517,3 +517,10 @@ def test_a_newly_required_scope_comes_through_the_applications_request(
     assert "Review the request from Register Radar" in client.get(
         f"/schools/{school.urn}"
     ).get_data(as_text=True)
+
+
+def test_the_change_page_gives_the_reason_for_each_scope(change_page) -> None:
+    html = change_page.open().get_data(as_text=True)
+    dietary = html.split('id="scope-DietaryNeeds-about"')[1].split("</div>")[0]
+    assert "Why they ask:</strong> Allergies." in dietary
+    assert "Not shared now" in html.split('for="scope-DietaryNeeds"')[1].split("</label>")[0]
