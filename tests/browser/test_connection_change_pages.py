@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from playwright.sync_api import Page
 from sqlalchemy import select
@@ -9,6 +11,7 @@ from sqlalchemy import select
 from authserver.domain import grants
 from authserver.extensions import db
 from authserver.models import Application, Grant, School, User
+from authserver.models.columns import utcnow
 from tests.browser.conftest import sign_in_with_keyboard, tab_to
 from tests.oauth_flow import PASSWORD
 
@@ -55,7 +58,8 @@ def test_a_school_admin_changes_a_connection_with_the_keyboard(
     check_accessibility(page, "change-connection-error")
     assert "Enter the date the sharing should end" in page.inner_text("#end-date-error")
     assert page.get_attribute("#end-date", "aria-invalid") == "true"
-    page.fill("#end-date", "2027-07-31")
+    last_day = utcnow().date() + dt.timedelta(days=10)
+    page.fill("#end-date", last_day.isoformat())
     page.click("button[name=review]")
     check_accessibility(page, "change-connection-check")
     assert "No longer shares: Contact" in page.inner_text("main")
@@ -63,10 +67,12 @@ def test_a_school_admin_changes_a_connection_with_the_keyboard(
     page.wait_for_url(lambda url: "/change" not in url)
     check_accessibility(page, "dashboard-after-change")
     assert "now has version 2" in page.content()
+    # Ending within 30 days: the dashboard says so at the top.
+    assert "10 days left" in page.inner_text("#ending-soon")
     with app.app_context():
         grant = db.session.scalar(select(Grant))
         assert grant.scopes == ["StudentLite", "Attendance"]
-        assert grant.expires_at.date().isoformat() == "2027-08-01"
+        assert grant.expires_at.date() == last_day + dt.timedelta(days=1)
 
     # Withdrawing a required scope says it ends the connection before it does.
     page.click("text=Change what Register Radar can see")

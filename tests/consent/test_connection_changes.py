@@ -193,6 +193,10 @@ def test_withdrawing_a_required_scope_says_it_ends_the_connection_before_it_does
     assert not is_active(client, resource_server, connection["token"]["access_token"])
     assert [e["data"]["scopes"] for e in events(app, "connection.revoked")] == [[]]
     assert "Access withdrawn" in client.get(done.headers["Location"]).get_data(as_text=True)
+    history = client.get(done.headers["Location"].split("#")[0] + "/history")
+    assert "Ended by withdrawing Attendance, which the application requires." in (
+        history.get_data(as_text=True)
+    )
 
 
 def test_going_back_from_the_check_keeps_the_choices_and_saves_nothing(
