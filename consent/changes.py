@@ -29,6 +29,17 @@ class ChangeScreen:
     plan: PlannedChange | None = None
 
     @property
+    def problems(self) -> list[str]:
+        """Every message of a refused change, once each: the domain's, then each field's."""
+        found = []
+        if self.error:
+            text = self.error[:1].upper() + self.error[1:]
+            found.append(text if text.endswith(".") else text + ".")
+        for form_field in self.form:
+            found += [m for m in form_field.errors if isinstance(m, str) and m not in found]
+        return found
+
+    @property
     def application(self) -> Any:
         return self.grant.application
 

@@ -528,3 +528,28 @@ def test_the_change_page_gives_the_reason_for_each_scope(change_page) -> None:
     dietary = html.split('id="scope-DietaryNeeds-about"')[1].split("</div>")[0]
     assert "Why they ask:</strong> Allergies." in dietary
     assert "Not shared now" in html.split('for="scope-DietaryNeeds"')[1].split("</label>")[0]
+
+
+@pytest.mark.parametrize(
+    "choices",
+    [
+        {"audience": "some", "group_ids": "abc"},
+        {"audience": "nobody"},
+        {"duration": "forever"},
+        {"duration": "on_date", "end_date": "x" * 50},
+        {"duration": "on_date", "end_date": "0000-00-00"},
+        {"duration": "on_date", "end_date": "31/12/99999"},
+        {"scopes": ["<script>"]},
+    ],
+)
+@pytest.mark.parametrize("step", ["review", "confirm"])
+def test_a_malformed_change_is_a_400_page_and_changes_nothing(
+    app, client, change_page, connection, choices: dict, step: str
+) -> None:
+    page = change_page.open().get_data(as_text=True)
+    data = submitted(page, change_page.path, **choices)
+    response = client.post(change_page.path, data={**data, step: "1"})
+    assert response.status_code == 400
+    alert = response.get_data(as_text=True).split('id="change-error">')[1].split("</div>")[0]
+    assert "<p>" in alert  # says what is wrong
+    assert grant_now(app, connection["grant_id"]).version == 1
