@@ -144,12 +144,16 @@ grants_group = AppGroup("grants", help="Schools' grants.")
 
 @grants_group.command("expire")
 def expire_command() -> None:
-    """Mark grants whose consent has reached its end date as expired (run it from cron)."""
-    from authserver.domain.grants import expire_due
+    """Mark grants whose consent has reached its end date as expired, then tell the vendors
+    of consents ending within 30 and 7 days, once each (run it from cron)."""
+    from authserver.domain.grants import expire_due, remind_due
 
     expired = expire_due()
     db.session.commit()
     click.echo(f"{len(expired)} grant(s) reached their end date.")
+    reminded = remind_due()
+    db.session.commit()
+    click.echo(f"{len(reminded)} reminder(s) of an end date sent.")
 
 
 tokens_group = AppGroup("tokens", help="Access and refresh tokens, codes and pushed requests.")

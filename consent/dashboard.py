@@ -26,11 +26,13 @@ from authserver import receipts
 from authserver.domain import field_use, grants, sharing
 from authserver.domain.audiences import audience_of
 from authserver.extensions import db
+from authserver.models.columns import utcnow
 from authserver.models.grants import AccessRequest, Grant
 from authserver.models.organisations import School, Trust
 from authserver.models.users import Role
-from consent.decisions import approve_as_decided, new_screen
-from consent.forms import ConfirmForm, DecisionForm
+from consent.changes import ChangeScreen, new_change_screen, terms_from
+from consent.decisions import DecisionProblem, approve_as_decided, new_screen
+from consent.forms import ChangeForm, ConfirmForm, DecisionForm
 from consent.signin import current_user, signed_in_user
 
 bp = Blueprint("dashboard", __name__)
@@ -111,6 +113,10 @@ def school(urn: str) -> BaseResponse:
         audience=audience_of(school.id),
         can_decide=user.can_approve_for(school),
         form=ConfirmForm(),
+        ending=grants.ending_soon(school_grants),
+        today=utcnow().date(),
+        one_day=dt.timedelta(days=1),
+        receipts_kept=receipts.versions_of(school_grants),
     )
     return _no_store(Response(page))
 
@@ -337,14 +343,60 @@ def connection_use(urn: str, grant_id: int) -> BaseResponse:
     return _no_store(Response(page))
 
 
-@bp.get("/schools/<urn>/connections/<int:grant_id>/receipt")
-def receipt(urn: str, grant_id: int) -> BaseResponse:
-    """A signed consent receipt for one grant, to download and keep."""
+@bp.route("/schools/<urn>/connections/<int:grant_id>/change", methods=["GET", "POST"])
+def change(urn: str, grant_id: int) -> BaseResponse:
+    """Change a connection in place, in two steps: choose, then confirm what changes."""
     school = _school(urn)
     grant = _grant_of(school, grant_id)
-    signed = receipts.signed_receipt(grant)
-    db.session.commit()  # the first receipt ever may have made the signing key
-    filename = f"consent-receipt-{school.urn}-{grant.application.client_id}-v{grant.version}.json"
+    user = signed_in_user()
+    if not user.can_approve_for(school):
+        abort(403)
+    if not grant.is_in_force():
+        flash(f"{grant.application.name} is no longer connected: renew it instead.", "info")
+        return redirect(url_for("dashboard.school", urn=urn))
+    form = ChangeForm()
+    screen = new_change_screen(grant, form)
+    if request.method == "GET":
+        return _change_page(screen)
+    if not form.validate_on_submit():
+        return _change_page(screen, 400)
+    if form.back.data:
+        return _change_page(screen)
+    try:
+        scopes, restrictions, expires_at = terms_from(screen)
+        plan = grants.plan_change(
+            grant, scopes=scopes, restrictions=restrictions, expires_at=expires_at
+        )
+        if not form.confirm.data:
+            screen.plan = plan
+            return _change_page(screen)
+        outcome = grants.change(
+            grant, by=user, scopes=scopes, restrictions=restrictions, expires_at=expires_at
+        )
+    except (grants.ConsentError, DecisionProblem) as refusal:
+        db.session.rollback()
+        screen.error = str(refusal)
+        return _change_page(screen, 400)
+    name = grant.application.name
+    if outcome.ended:
+        db.session.commit()
+        flash(
+            f"{name} can no longer read {school.name}'s data: the connection has ended.", "success"
+        )
+    else:
+        receipts.keep(grant)
+        db.session.commit()
+        flash(f"Saved: {name} now has version {grant.version} of your approval.", "success")
+    return redirect(url_for("dashboard.school", urn=urn, _anchor=f"grant-{grant.id}"))
+
+
+def _change_page(screen: ChangeScreen, status: int = 200) -> BaseResponse:
+    page = render_template("dashboard/change.html", screen=screen, form=screen.form)
+    return _no_store(Response(page, status=status))
+
+
+def _receipt_download(school: School, grant: Grant, version: int, signed: dict) -> BaseResponse:
+    filename = f"consent-receipt-{school.urn}-{grant.application.client_id}-v{version}.json"
     return _no_store(
         Response(
             json.dumps(signed, indent=2),
@@ -352,6 +404,31 @@ def receipt(urn: str, grant_id: int) -> BaseResponse:
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
     )
+
+
+@bp.get("/schools/<urn>/connections/<int:grant_id>/receipt")
+def receipt(urn: str, grant_id: int) -> BaseResponse:
+    """A signed consent receipt for one grant as it stands now, to download and keep."""
+    school = _school(urn)
+    grant = _grant_of(school, grant_id)
+    signed = receipts.signed_receipt(grant)
+    if grant.is_in_force():
+        receipts.keep(grant)  # a version approved before receipts were kept gets one now
+    db.session.commit()  # the first receipt ever may have made the signing key
+    return _receipt_download(school, grant, grant.version, signed)
+
+
+@bp.get("/schools/<urn>/connections/<int:grant_id>/receipts/<int:version>")
+def receipt_of_version(urn: str, grant_id: int, version: int) -> BaseResponse:
+    """The receipt kept for one version of a grant, as it was when that version began, signed."""
+    school = _school(urn)
+    grant = _grant_of(school, grant_id)
+    kept = receipts.stored(grant, version)
+    if kept is None:
+        abort(404)
+    signed = receipts.signed_copy(kept)
+    db.session.commit()  # its first download keeps the signature
+    return _receipt_download(school, grant, version, signed)
 
 
 @bp.get("/schools/<urn>/exposure")

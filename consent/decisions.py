@@ -8,6 +8,7 @@ from typing import Any
 
 from wtforms import SelectChoice
 
+from authserver import receipts
 from authserver.domain import grants
 from authserver.domain.audiences import Audience, audience_of
 from authserver.domain.catalogue import Scope, default_catalogue
@@ -38,6 +39,15 @@ class ConsentScreen:
     def end_of_year(self) -> dt.date:
         """The last day of the academic year, for the duration choice."""
         return (end_of_academic_year(utcnow().date()) - dt.timedelta(days=1)).date()
+
+    @property
+    def today(self) -> dt.date:
+        return utcnow().date()
+
+    @property
+    def latest_day(self) -> dt.date:
+        """The furthest end date the school may choose."""
+        return grants.latest_end_day(self.today)
 
     @property
     def catalogue(self) -> Any:
@@ -81,8 +91,7 @@ def prepare(form: DecisionForm, screen: ConsentScreen) -> None:
     ]
     if not form.is_submitted():
         form.shared_fields.data = shared  # every detail shared unless the school unticks it
-        if screen.grant is not None and screen.grant.is_in_force() and screen.grant.expires_at:
-            form.duration.data = "end_of_year"
+        duration_of(screen.grant, form)
         earlier = Restrictions.from_json(screen.grant.restrictions if screen.grant else None)
         if screen.grant is not None and screen.grant.is_in_force() and not earlier.is_whole_school:
             form.audience.data = "some"
@@ -112,11 +121,53 @@ def restrictions_from(form: DecisionForm, screen: ConsentScreen) -> Restrictions
     return Restrictions(excluded_fields=tuple(sorted(left_out | kept)))
 
 
-def expiry_from(form: DecisionForm, today: dt.date | None = None) -> dt.datetime | None:
-    """When the school's consent ends, if it chose an end."""
-    if form.duration.data == "end_of_year":
-        return end_of_academic_year(today or utcnow().date())
+DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d %B %Y", "%d %b %Y")
+
+
+def parse_day(text: str | None) -> dt.date | None:
+    """A date as a browser's date box sends it (2027-07-31) or as a person types it
+    (31/07/2027, 31 July 2027); None when it is none of these."""
+    text = " ".join((text or "").split())
+    for pattern in DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(text, pattern).date()  # noqa: DTZ007 (a day, no time)
+        except ValueError:
+            continue
     return None
+
+
+def expiry_from(form: Any, today: dt.date | None = None) -> dt.datetime | None:
+    """When the school's consent ends, if it chose an end (`form` has `duration` and
+    `end_date`); a date that cannot be used is a DecisionProblem, also shown by the field."""
+    today = today or utcnow().date()
+    if form.duration.data == "end_of_year":
+        return end_of_academic_year(today)
+    if form.duration.data != "on_date":
+        return None
+    day = parse_day(form.end_date.data)
+    if day is None:
+        problem = "Enter the end date as a date, such as 31/07/2027."
+        if not (form.end_date.data or "").strip():
+            problem = "Enter the date the sharing should end, or choose another option."
+        form.end_date.errors = [problem]
+        raise DecisionProblem(problem)
+    try:
+        return grants.consent_ends_on(day, today=today)
+    except grants.ConsentError as refusal:
+        problem = str(refusal)[:1].upper() + str(refusal)[1:] + "."
+        form.end_date.errors = [problem]
+        raise DecisionProblem(problem) from None
+
+
+def duration_of(grant: Grant | None, form: Any) -> None:
+    """Set the duration choice from a grant's end: the end of the academic year, or its date."""
+    if grant is None or not grant.is_in_force() or grant.expires_at is None:
+        return
+    if grant.expires_at == end_of_academic_year(utcnow().date()):
+        form.duration.data = "end_of_year"
+    else:
+        form.duration.data = "on_date"
+        form.end_date.data = (grant.expires_at - dt.timedelta(days=1)).date().isoformat()
 
 
 def new_screen(
@@ -140,7 +191,7 @@ def approve_as_decided(
     """Approve what the form says; on a refusal the screen shows why and nothing is kept."""
     form = screen.form
     try:
-        return grants.approve(
+        grant = grants.approve(
             screen.application,
             screen.school,
             approver=approver,
@@ -154,3 +205,5 @@ def approve_as_decided(
         db.session.rollback()
         screen.error = str(refusal)
         return None
+    receipts.keep(grant)
+    return grant

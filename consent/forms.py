@@ -29,32 +29,47 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+AUDIENCE_CHOICES = [
+    SelectChoice("all", "All pupils"),
+    SelectChoice("some", "Only some year groups or classes"),
+]
+DURATION_CHOICES = [
+    SelectChoice("until_withdrawn", "Until we withdraw it"),
+    SelectChoice("end_of_year", "Until the end of this academic year"),
+    SelectChoice("on_date", "Until a date we choose"),
+]
+
+
 class DecisionForm(FlaskForm):
     """A school's decision on a request for its data; choices are set per request."""
 
     school = StringField("School", validators=[DataRequired(), Length(max=16)])
     optional_scopes = MultiCheckboxField("Optional data", choices=[])
     shared_fields = MultiCheckboxField("Details shared", choices=[])
-    audience = RadioField(
-        "Which pupils",
-        choices=[
-            SelectChoice("all", "All pupils"),
-            SelectChoice("some", "Only some year groups or classes"),
-        ],
-        default="all",
-    )
-    duration = RadioField(
-        "For how long",
-        choices=[
-            SelectChoice("until_withdrawn", "Until we withdraw it"),
-            SelectChoice("end_of_year", "Until the end of this academic year"),
-        ],
-        default="until_withdrawn",
-    )
+    audience = RadioField("Which pupils", choices=AUDIENCE_CHOICES, default="all")
+    duration = RadioField("For how long", choices=DURATION_CHOICES, default="until_withdrawn")
+    # Read by consent.decisions.expiry_from, which says what is wrong with it in words.
+    end_date = StringField("End date", validators=[Length(max=20)])
     group_ids = MultiCheckboxField("Year groups", choices=[], coerce=int)
     class_ids = MultiCheckboxField("Classes", choices=[], coerce=int)
     approve = SubmitField("Approve")
     deny = SubmitField("Deny")
+
+
+class ChangeForm(FlaskForm):
+    """A school's change of a connection in force; choices are set per connection. The same
+    form, its values carried in hidden fields, confirms the change on the next page."""
+
+    scopes = MultiCheckboxField("Data shared", choices=[])
+    shared_fields = MultiCheckboxField("Details shared", choices=[])
+    audience = RadioField("Which pupils", choices=AUDIENCE_CHOICES, default="all")
+    group_ids = MultiCheckboxField("Year groups", choices=[], coerce=int)
+    class_ids = MultiCheckboxField("Classes", choices=[], coerce=int)
+    duration = RadioField("For how long", choices=DURATION_CHOICES, default="until_withdrawn")
+    end_date = StringField("End date", validators=[Length(max=20)])
+    review = SubmitField("Review the change")
+    confirm = SubmitField("Confirm the change")
+    back = SubmitField("Go back and change it")
 
 
 class ConfirmForm(FlaskForm):

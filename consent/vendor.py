@@ -21,7 +21,7 @@ from flask import (
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from authserver import webhooks
+from authserver import receipts, webhooks
 from authserver.domain import audit, grants, webhook_outbox
 from authserver.domain.applications import (
     RegistrationError,
@@ -190,14 +190,17 @@ def _offered_scopes(application: Application | None = None) -> list[Scope]:
 
 
 def _form_page(
-    form: ApplicationForm, error: str | None, application: Application | None = None
+    form: ApplicationForm,
+    error: str | None,
+    application: Application | None = None,
+    status: int | None = None,
 ) -> BaseResponse:
     grouped: dict[str, list[Scope]] = {}
     for scope in form.scopes:
         grouped.setdefault(scope.category, []).append(scope)
     return _page(
         "vendor/application_form.html",
-        status=400 if request.method == "POST" else 200,
+        status=status or (400 if request.method == "POST" else 200),
         form=form,
         error=error,
         application=application,
@@ -312,14 +315,40 @@ def edit_application(application_id: int) -> BaseResponse:
         if (choice.value == "none") == application.is_public
     ]
     error = None
+    if request.method == "POST" and request.form.get("back"):
+        return _form_page(form, None, application, status=200)
     if form.validate_on_submit():
-        saved, error = _save(
-            form,
-            lambda **fields: update_application(application, **fields),
-            AuditAction.APPLICATION_CHANGED,
-        )
+        asked = [
+            r.scope for r in form.scope_requests() + unlisted_scope_requests(request.form, form)
+        ]
+        losses = grants.scope_losses(application, asked)
+        if losses and not request.form.get("confirm_removal"):
+            return _page(
+                "vendor/confirm_scope_removal.html",
+                application=application,
+                losses=losses,
+                carried=[
+                    (name, value)
+                    for name, values in request.form.lists()
+                    if name not in {"csrf_token", "confirm_removal", "back", "submit"}
+                    for value in values
+                ],
+                form=form,
+            )
+
+        def update(**fields: Any) -> Application:
+            saved = update_application(application, **fields)
+            for loss in losses:
+                if loss.grant.is_in_force():
+                    receipts.keep(loss.grant)  # the school's record of its new version
+            return saved
+
+        saved, error = _save(form, update, AuditAction.APPLICATION_CHANGED)
         if saved is not None:
             flash(f"Saved the changes to {application.name}.", "success")
+            if losses:
+                schools = "1 school" if len(losses) == 1 else f"{len(losses)} schools"
+                flash(f"{schools} no longer share what you stopped asking for.", "info")
             return redirect(url_for("vendor.applications", _anchor=_anchor(application)))
     return _form_page(form, error, application)
 

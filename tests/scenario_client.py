@@ -154,7 +154,8 @@ def approval_form(send: Send, urn: str, request_id: int) -> dict[str, str] | Non
 
 def approval_acknowledged(reply: Reply, urn: str) -> bool:
     """Whether the consent form's answer says the approval was kept (back to the dashboard)."""
-    return reply.status == 302 and reply.headers.get("Location", "").endswith(f"/schools/{urn}")
+    location = reply.headers.get("Location", "").split("#")[0]
+    return reply.status == 302 and location.endswith(f"/schools/{urn}")
 
 
 def vendor_bearer(send: Send, client: tuple[str, str]) -> dict[str, str]:

@@ -19,6 +19,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from authserver.extensions import db
+from tests.consent.change_pages import submitted
 from tests.live_processes import LiveServer, running, wait_for
 from tests.oauth_flow import OAuthFlow, basic_auth, csrf_token
 from tests.scenario_client import (
@@ -286,13 +287,25 @@ class Connection:
 
     def narrowing(self, kind: str, admin: Send | None = None) -> Callable[[], Reply]:
         """The school admin's narrowing, its form loaded: the grant revoked from the dashboard,
-        or a request approved for Year 7 only (the grant was for the whole school)."""
+        a request approved for Year 7 only (the grant was for the whole school), or the
+        connection changed to Year 7 in place."""
         admin = admin or in_process(self.app)
         sign_in_live(admin, self.admin_email)
         if kind == "revoke":
             page = admin("GET", f"/schools/{self.urn}")
             path = f"/schools/{self.urn}/connections/{self.grant_id}/revoke"
             form = {"csrf_token": csrf_token(page.body["html"])}
+        elif kind == "change page":
+            # The same narrowing made in place from the dashboard, confirmed in one post.
+            path = f"/schools/{self.urn}/connections/{self.grant_id}/change"
+            page = admin("GET", path)
+            form = submitted(
+                page.body["html"],
+                path,
+                audience="some",
+                group_ids=[str(self.year_7)],
+                confirm="1",
+            )
         else:
             asked = self.app.test_client().post(
                 "/api/v1/access-requests", json={"school_urn": self.urn}, headers=self.bearer
@@ -395,7 +408,7 @@ def beyond_the_grant(app: Flask, grant_id: int) -> list[str]:
     return problems
 
 
-NARROWINGS = ["revoke", "some pupils"]
+NARROWINGS = ["revoke", "some pupils", "change page"]
 
 
 def test_a_narrowing_raced_by_token_requests_and_a_refresh_leaves_nothing_wider(

@@ -145,7 +145,7 @@ def test_each_setting_issues_a_new_secret_kept_sealed(app, vendor_app) -> None:
 
 def test_a_delivery_is_signed_with_the_secret_shown(app, hooked, receiver) -> None:
     application_id, secret = hooked
-    delivery_id = enqueue(app, application_id, WebhookEvent.SCOPES_CHANGED, grant_version=2)
+    delivery_id = enqueue(app, application_id, WebhookEvent.REVOKED, grant_version=2)
     now = later()
     assert deliver(app, now) == {"delivered": 1, "failed": 0}
 
@@ -157,7 +157,7 @@ def test_a_delivery_is_signed_with_the_secret_shown(app, hooked, receiver) -> No
     assert headers["webhook-signature"].startswith("v1,")
     body = json.loads(received.body)
     assert body["id"] == headers["webhook-id"]
-    assert body["type"] == "connection.scopes_changed"
+    assert body["type"] == "connection.revoked"
     assert body["data"] == connection_data(grant_version=2)
     assert verify_signature(secret, received.headers, received.body, now=now)
 

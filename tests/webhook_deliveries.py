@@ -1,9 +1,13 @@
 """The webhook worker's tests share these: write an event to the outbox, run the worker at a
-given moment, read a delivery back."""
+given moment, read a delivery back, check a body against the OpenAPI document."""
 
 from __future__ import annotations
 
 import datetime as dt
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from authserver import webhooks
 from authserver.domain import webhook_outbox
@@ -11,6 +15,7 @@ from authserver.domain.webhook_outbox import WebhookEvent
 from authserver.extensions import db
 from authserver.models import Application, WebhookDelivery
 from authserver.models.columns import utcnow
+from tests.api.test_openapi import DOCUMENT_URI, _pointer
 from tests.webhook_receiver import connection_data
 
 TIMEOUT = 0.5  # seconds the worker waits for an answer in these tests
@@ -40,3 +45,21 @@ def deliver(app, now: dt.datetime, **options) -> dict[str, int]:
 def later(seconds: int = 1) -> dt.datetime:
     """A whole second just after now: everything enqueued so far is due."""
     return utcnow().replace(microsecond=0) + dt.timedelta(seconds=seconds)
+
+
+def assert_matches_document(client, body: dict) -> None:
+    """The webhook body validates against the OpenAPI document's entry for its type."""
+    document = client.get("/api/v1/openapi.json").get_json()
+    registry = Registry().with_resource(
+        DOCUMENT_URI, Resource.from_contents(document, default_specification=DRAFT202012)
+    )
+    pointer = _pointer(
+        "webhooks", body["type"], "post", "requestBody", "content", "application/json"
+    )
+    validator = Draft202012Validator(
+        {"$ref": f"{DOCUMENT_URI}#{pointer}/schema"},
+        registry=registry,
+        format_checker=Draft202012Validator.FORMAT_CHECKER,
+    )
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
+    assert not errors, (body["type"], errors)

@@ -170,8 +170,9 @@ def update_application(application: Application, **fields: Any) -> Application:
     The scope requests are replaced by `fields["scopes"]`; options not given keep their value.
     The client secret is not touched, and an application cannot turn from a confidential client
     into a public one or back (a secret would linger or be missing): register another instead.
-    When the scopes asked for change, every school with a grant (or a pending request) is
-    asked again for the difference; the grants go on working at what was approved meanwhile.
+    When the scopes asked for change, every grant in force drops the scopes no longer asked
+    for (a new version; one left with nothing ends), and every school with a grant (or a
+    pending request) is asked again for what is new; the grants go on working meanwhile.
     """
     kept_options = {
         option: getattr(application, option)
@@ -189,6 +190,8 @@ def update_application(application: Application, **fields: Any) -> Application:
     scopes_changed = registration.apply_to(application)
     db.session.flush()
     if scopes_changed:
+        # What is no longer asked for stops being shared now; what is new is asked for.
+        grants.drop_scopes_no_longer_asked(application)
         grants.ask_again_after_change(application)
     return application
 

@@ -28,6 +28,8 @@ class AuditAction(enum.StrEnum):
     ACCESS_REQUEST_WITHDRAWN = "access_request:withdrawn"
     GRANT_GIVEN_UP = "grant:given_up"
     GRANT_EXPIRED = "grant:expired"
+    GRANT_CHANGED = "grant:changed"
+    GRANT_EXPIRY_REMINDED = "grant:expiry_reminded"
     DATA_READ = "data:read"
     DATA_WRITTEN = "data:written"
     TOKEN_ISSUED = "token:issued"  # noqa: S105 (an action name)

@@ -114,12 +114,12 @@ class Disclosure:
 
     def staff_stays(self, member: Any) -> ColumnElement[bool]:
         """Whether a staff row is one the grant shows: in post, or left within the window."""
-        in_post = member.is_current.is_(True)
+        in_post: ColumnElement[bool] = member.is_current.is_(True)
         if self.history_from is None:
             return in_post
         return or_(in_post, member.employment_end_date >= self.history_from)
 
-    def pupil_visible(self, student_id: ColumnExpressionArgument[int]) -> ColumnElement[bool]:
+    def pupil_visible(self, student_id: Any) -> ColumnElement[bool]:
         """Whether the pupil `student_id` is in view (NO_PUPIL: whole-school grants only)."""
         pupil = aliased(Student)
         named = exists().where(
@@ -149,7 +149,7 @@ class Disclosure:
         )
 
     def person_visible(
-        self, kind: ColumnExpressionArgument[str], person_id: ColumnExpressionArgument[int]
+        self, kind: ColumnElement[str], person_id: ColumnExpressionArgument[int]
     ) -> ColumnElement[bool]:
         """Whether the person (of a kind given as SQL) is in view."""
         return or_(

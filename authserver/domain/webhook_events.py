@@ -35,6 +35,64 @@ class ConnectionData(_Payload):
     restrictions: GrantRestrictions
 
 
+class Names(_Payload):
+    """Scopes or `entity.field` names a change added and took away."""
+
+    added: list[str] = Field(description="Newly in force.")
+    removed: list[str] = Field(description="No longer in force.")
+
+
+class Ids(_Payload):
+    """Group or class ids a change added to the grant and took away from it."""
+
+    added: list[int] = Field(description="Now among the pupils shared.")
+    removed: list[int] = Field(description="No longer among the pupils shared.")
+
+
+class FieldChanges(_Payload):
+    """Details of the scopes in force that the school left out or shares again."""
+
+    left_out: list[str] = Field(description="`entity.field` names no longer shared.")
+    restored: list[str] = Field(description="`entity.field` names shared again.")
+
+
+class EndDateChange(_Payload):
+    """The consent's end before and after the change; null when it has none."""
+
+    before: MillisecondMoment | None
+    after: MillisecondMoment | None
+
+
+class ConnectionChanges(_Payload):
+    """What a new version of the grant changed, against the version before it."""
+
+    previous_version: int
+    narrowed: bool = Field(
+        description="Whether the application can read less than before: when true every "
+        "token and school secret of the grant stopped at once; ask for new ones."
+    )
+    scopes: Names
+    excluded_fields: FieldChanges
+    group_ids: Ids = Field(description="Year groups; none at all means the whole school.")
+    class_ids: Ids = Field(
+        description="Classes; none at all (and no groups) means the whole school."
+    )
+    expires_at: Omissible[EndDateChange] = Field(None, description="Present when the end moved.")
+
+
+class ConnectionChangedData(ConnectionData):
+    """The grant as it stands after the change, and what the change was."""
+
+    changes: ConnectionChanges
+
+
+class ConnectionExpiringData(ConnectionData):
+    """The grant whose consent ends soon, and when."""
+
+    expires_at: MillisecondMoment = Field(description="When the consent ends (UTC).")
+    days_left: int = Field(description="Whole days left until then, rounded up.")
+
+
 class AccessRequestApprovedData(ConnectionData):
     """The grant the approval made, and the request it answered (absent when the school
     approved without one)."""
@@ -77,10 +135,12 @@ class AccessRequestRejected(Envelope):
 
 
 class ConnectionScopesChanged(Envelope):
-    """A school approved a change of scopes: the grant's version rose."""
+    """The connection changed in place and the grant's version rose: a school approved more,
+    or changed what it shares, or the application stopped asking for a scope; `changes` says
+    what."""
 
     type: Literal["connection.scopes_changed"]
-    data: ConnectionData
+    data: ConnectionChangedData
 
 
 class ConnectionRevoked(Envelope):
@@ -97,4 +157,17 @@ class ConnectionExpired(Envelope):
     data: ConnectionData
 
 
-EventData = ConnectionData | AccessRequestApprovedData | AccessRequestRejectedData
+class ConnectionExpiring(Envelope):
+    """The school's approval ends within 30 (then 7) days: sent once for each."""
+
+    type: Literal["connection.expiring"]
+    data: ConnectionExpiringData
+
+
+EventData = (
+    ConnectionData
+    | ConnectionChangedData
+    | ConnectionExpiringData
+    | AccessRequestApprovedData
+    | AccessRequestRejectedData
+)

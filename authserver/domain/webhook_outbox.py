@@ -17,6 +17,7 @@ from authserver.domain.webhook_events import (
     AccessRequestApproved,
     AccessRequestRejected,
     ConnectionExpired,
+    ConnectionExpiring,
     ConnectionRevoked,
     ConnectionScopesChanged,
     Envelope,
@@ -34,6 +35,7 @@ class WebhookEvent(enum.StrEnum):
     SCOPES_CHANGED = "connection.scopes_changed"
     REVOKED = "connection.revoked"
     EXPIRED = "connection.expired"
+    EXPIRING = "connection.expiring"
 
 
 #: Each event's body, by its type (see `authserver.domain.webhook_events`).
@@ -43,6 +45,7 @@ EVENT_MODELS: dict[WebhookEvent, type[Envelope]] = {
     WebhookEvent.SCOPES_CHANGED: ConnectionScopesChanged,
     WebhookEvent.REVOKED: ConnectionRevoked,
     WebhookEvent.EXPIRED: ConnectionExpired,
+    WebhookEvent.EXPIRING: ConnectionExpiring,
 }
 
 

@@ -4,7 +4,14 @@ from authserver.models import mis
 from authserver.models.applications import Application, ApplicationScope, ResourceServer, Vendor
 from authserver.models.audit import AuditEvent
 from authserver.models.field_use import FieldUseDay
-from authserver.models.grants import AccessRequest, AccessRequestStatus, Grant, GrantStatus
+from authserver.models.grants import (
+    AccessRequest,
+    AccessRequestStatus,
+    Grant,
+    GrantReceipt,
+    GrantReminder,
+    GrantStatus,
+)
 from authserver.models.keys import SigningKey
 from authserver.models.organisations import School, Trust
 from authserver.models.school_secrets import SchoolSecret
@@ -22,6 +29,8 @@ __all__ = [
     "AuthorizationCode",
     "FieldUseDay",
     "Grant",
+    "GrantReceipt",
+    "GrantReminder",
     "GrantStatus",
     "PushedAuthorizationRequest",
     "ResourceServer",

@@ -107,3 +107,36 @@ class AccessRequest(db.Model):
     @property
     def is_pending(self) -> bool:
         return self.status == AccessRequestStatus.PENDING
+
+
+class GrantReceipt(db.Model):
+    """The consent receipt of one version of a grant, kept as it was when the version began;
+    signed the first time it is downloaded (so that deciding never waits on a signing key)."""
+
+    __tablename__ = "grant_receipts"
+    __table_args__ = (UniqueConstraint("grant_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What the school approved, exactly as `authserver.receipts.receipt_document` wrote it.
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The compact JWS over the document, made once; the download is {receipt, signature}.
+    signature: Mapped[str | None] = mapped_column(Text)
+
+    grant: Mapped[Grant] = relationship()
+
+
+class GrantReminder(db.Model):
+    """A reminder that a grant's end date is near, sent once per end date and threshold."""
+
+    __tablename__ = "grant_reminders"
+    __table_args__ = (UniqueConstraint("grant_id", "expires_at", "days_before"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    # The end date the reminder was about: a new end date is reminded of afresh.
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    days_before: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

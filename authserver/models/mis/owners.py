@@ -6,7 +6,6 @@ without ThreeYearHistory), so deletions and syncs follow owners rather than each
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,9 +42,18 @@ def _column_is_required(model: type[MisRecord], name: str) -> bool:
     return column is not None and not column.nullable
 
 
-@functools.cache
+_OWNERS: dict[str, Owner | None] = {}
+
+
 def owner_of(model: type[MisRecord]) -> Owner | None:
     """The owner of the model's rows, or None for records about no one in particular."""
+    entity = model.__entity__
+    if entity not in _OWNERS:
+        _OWNERS[entity] = _owner(model)
+    return _OWNERS[entity]
+
+
+def _owner(model: type[MisRecord]) -> Owner | None:
     if model is Student:
         return Owner(literal("student"), Student.id, "student", Student.id)
     if model is Contact:
