@@ -7,6 +7,7 @@ the server's queries, so that a mistake in either shows up as a difference.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import json
@@ -237,7 +238,8 @@ class SchoolWorld:
                     restrictions=restrictions,
                 )
             else:
-                try:
+                # NothingChanged: the school saved what it already had.
+                with contextlib.suppress(grants.NothingChanged):
                     grants.change(
                         grant,
                         by=admin,
@@ -245,8 +247,6 @@ class SchoolWorld:
                         restrictions=restrictions,
                         expires_at=grant.expires_at,
                     )
-                except grants.NothingChanged:
-                    pass  # the school saved what it already had
             db.session.commit()
             self.grant_id = grant.id
         self.scopes, self.restrictions = list(scopes), restrictions
