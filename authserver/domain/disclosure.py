@@ -31,6 +31,7 @@ from authserver.domain.grants import Restrictions
 from authserver.extensions import db
 from authserver.models.columns import utcnow
 from authserver.models.mis import ENTITIES, entity_fields
+from authserver.models.mis.agencies import Agency, Agent, StudentAgent
 from authserver.models.mis.assessment import ExamResult
 from authserver.models.mis.base import MisRecord
 from authserver.models.mis.contacts import Contact, StudentContact
@@ -47,6 +48,33 @@ HISTORY_SCOPE = "ThreeYearHistory"
 #: The row rule of embargoed exam results, kept in a grant's view like a field.
 EMBARGOED_RESULTS = "exam_result.*embargoed"
 HISTORY_YEARS = 3
+#: Each kind of agency's links to pupils (student_agent) sit behind their own scope.
+AGENCY_LINK_SCOPES = {
+    "medical": "StudentMedical",
+    "social_services": "SocialServices",
+    "other": "AgencyAgentOther",
+}
+#: The scope that brings each row rule's rows into view.
+ROW_RULE_SCOPES = {
+    EMBARGOED_RESULTS: "EmbargoedExamsResults",
+    **{f"student_agent.*{kind}": scope for kind, scope in AGENCY_LINK_SCOPES.items()},
+}
+
+
+def rule_rows(rule: str) -> tuple[type[MisRecord], ColumnElement[bool]]:
+    """The model and the SQL condition of the rows a row rule brings into view."""
+    if rule == EMBARGOED_RESULTS:
+        return ExamResult, ExamResult.embargoed.is_(True)
+    kind = rule.removeprefix("student_agent.*")
+    return StudentAgent, _agency_kind_is([kind])
+
+
+def _agency_kind_is(kinds: list[str]) -> ColumnElement[bool]:
+    return exists().where(
+        Agent.id == StudentAgent.agent_id,
+        Agency.id == Agent.agency_id,
+        Agency.agency_type.in_(kinds),
+    )
 
 
 def history_window_start(today: dt.date) -> dt.date:
@@ -183,12 +211,10 @@ class Disclosure:
 
     @property
     def row_rules(self) -> frozenset[str]:
-        """The row rules in force, named like fields (for a grant's view ledger)."""
-        return (
-            frozenset({EMBARGOED_RESULTS})
-            if "EmbargoedExamsResults" in self.scopes
-            else frozenset()
-        )
+        """The row rules whose rows are in view, named like fields (for a grant's view
+        ledger): results under embargo, and each kind of agency's links to pupils."""
+        rules = {name for name, scope in ROW_RULE_SCOPES.items() if scope in self.scopes}
+        return frozenset(rules)
 
 
 def disclosure_for(
@@ -226,6 +252,9 @@ def rows_visible(disclosure: Disclosure, entity: str, query: Select[Any]) -> Sel
     query = query.where(model.school_id == disclosure.school_id)
     if entity == "exam_result" and EMBARGOED_RESULTS not in disclosure.row_rules:
         query = query.where(ExamResult.embargoed.is_(False))
+    if entity == "student_agent":
+        kinds = [k for k, scope in AGENCY_LINK_SCOPES.items() if scope in disclosure.scopes]
+        query = query.where(_agency_kind_is(kinds))
     owner = owner_of(model)
     if owner is None:
         return query  # structure and school data are about no one in particular

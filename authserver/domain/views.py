@@ -32,12 +32,11 @@ from sqlalchemy import (
     update,
 )
 
-from authserver.domain.disclosure import Disclosure
+from authserver.domain.disclosure import Disclosure, rule_rows
 from authserver.extensions import db
 from authserver.models.columns import UTCDateTime, utcnow
 from authserver.models.grants import Grant
 from authserver.models.mis import ENTITIES
-from authserver.models.mis.assessment import ExamResult
 from authserver.models.mis.base import MisRecord, Tombstone
 from authserver.models.mis.contacts import Contact, StudentContact
 from authserver.models.mis.owners import NO_PUPIL, PERSON_KINDS, Owner, owned_by, owner_of
@@ -144,10 +143,14 @@ def _reconcile_fields(
     for entity, fields in by_entity.items():
         if entity not in ENTITIES:
             continue  # a field of an entity the data model no longer has
-        if fields == ["*embargoed"]:
-            _records_left(grant, disclosure, ExamResult, ExamResult.embargoed.is_(True), now)
-            continue
         plain = [f for f in fields if not f.startswith("*")]
+        if disclosure.may_read(entity):
+            # Rows only a withdrawn scope showed (results under embargo, an agency's links).
+            for rule in (f for f in fields if f.startswith("*")):
+                model, condition = rule_rows(f"{entity}.{rule}")
+                _records_left(grant, disclosure, model, condition, now, reason=SCOPE_WITHDRAWN)
+        if not plain:
+            continue
         reason = LEFT_OUT if all(f"{entity}.{f}" in excluded for f in plain) else SCOPE_WITHDRAWN
         if not disclosure.may_read(entity):
             db.session.add(
@@ -164,8 +167,6 @@ def _reconcile_fields(
             )
             for field in plain
         )
-        if "*embargoed" in fields:
-            _records_left(grant, disclosure, ExamResult, ExamResult.embargoed.is_(True), now)
 
 
 def _reconcile_people(
@@ -230,6 +231,8 @@ def _records_left(
     model: type[MisRecord],
     condition: ColumnElement[bool],
     now: dt.datetime,
+    *,
+    reason: str = OUT_OF_VIEW,
 ) -> None:
     """A view tombstone for each of the school's records of `model` matching `condition`."""
     rows = select(
@@ -237,7 +240,7 @@ def _records_left(
         literal(model.__entity__, String),
         model.id,
         null(),
-        literal(OUT_OF_VIEW, String),
+        literal(reason, String),
         bindparam("now", now, type_=UTCDateTime),
     ).where(model.school_id == disclosure.school_id, condition)
     db.session.execute(

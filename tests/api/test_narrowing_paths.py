@@ -209,3 +209,91 @@ def test_sparse_fieldsets_send_only_what_is_asked_and_record_it(
     for fields in ("nope", "contacts.nope", "groups.name", ""):
         response = tokens.get("students", token, include="contacts", fields=fields)
         assert response.status_code == 400, fields
+
+
+def _agency_kinds(app, links: list[dict]) -> set[str]:
+    from authserver.models.mis.agencies import Agency, Agent
+
+    with app.app_context():
+        return {
+            db.session.get(Agency, db.session.get(Agent, link["agent_id"]).agency_id).agency_type
+            for link in links
+        }
+
+
+@pytest.mark.parametrize(
+    ("scope", "kind"),
+    [
+        ("StudentMedical", "medical"),
+        ("SocialServices", "social_services"),
+        ("AgencyAgentOther", "other"),
+    ],
+)
+def test_each_kind_of_agency_link_needs_its_own_scope(
+    app, client, make_app, school, school_admin, school_data, scope, kind
+) -> None:
+    """A health grant does not learn which pupils social care works with, nor the reverse."""
+    with app.app_context():
+        _link_an_agency_of_each_kind(school.id)
+    tokens = SchoolTokens(app, client, make_app, school, school_admin)
+    links = tokens.get("student-agents", tokens.token(scope), limit=1000).get_json()["data"]
+    assert links
+    assert _agency_kinds(app, links) == {kind}
+
+
+def _link_an_agency_of_each_kind(school_id: int) -> None:
+    from authserver.models.mis.agencies import AGENCY_TYPES, Agency, Agent, StudentAgent
+    from authserver.models.mis.students import Student
+
+    pupil = db.session.scalar(
+        select(Student.id)
+        .where(Student.school_id == school_id, Student.enrolment_status != "leaver")
+        .order_by(Student.id)
+        .limit(1)
+    )
+    for kind in AGENCY_TYPES:
+        agency = Agency(school_id=school_id, name=f"A {kind} agency", agency_type=kind)
+        db.session.add(agency)
+        db.session.flush()
+        agent = Agent(school_id=school_id, agency_id=agency.id, forename="Sam", surname="Lee")
+        db.session.add(agent)
+        db.session.flush()
+        db.session.add(StudentAgent(school_id=school_id, student_id=pupil, agent_id=agent.id))
+    db.session.commit()
+
+
+def test_withdrawing_one_kind_of_agency_link_tells_the_vendor_to_delete_those_links(
+    app, client, make_app, school, school_admin, school_data
+) -> None:
+    from authserver.domain import grants, school_secrets
+    from authserver.models import Grant, User
+
+    with app.app_context():
+        _link_an_agency_of_each_kind(school.id)
+    tokens = SchoolTokens(app, client, make_app, school, school_admin)
+    token = tokens.token()
+    every = tokens.get("student-agents", token, limit=1000).get_json()["data"]
+    social = {link["id"] for link in every if _agency_kinds(app, [link]) == {"social_services"}}
+    since = tokens.get("deletions", token, updated_after="2000-01-01").get_json()["data"]
+    assert social
+    assert not any(d.get("id") in social for d in since)
+    with app.app_context():
+        grant = db.session.scalar(select(Grant).order_by(Grant.id.desc()).limit(1))
+        grants.change(
+            grant,
+            by=db.session.get(User, school_admin.id),
+            scopes=[s for s in grant.scopes if s != "SocialServices"],
+            restrictions=Restrictions.from_json(grant.restrictions),
+            expires_at=grant.expires_at,
+        )
+        db.session.commit()
+        claimed = school_secrets.claim(grant, grant.application, overlap_seconds=0)
+        db.session.commit()
+        tokens.school_secret = claimed.value
+    token = tokens.token()
+    feed = tokens.get("deletions", token, updated_after="2000-01-01", limit=1000).get_json()["data"]
+    gone = {d["id"] for d in feed if d["resource"] == "student-agents" and "id" in d}
+    assert social <= gone
+    assert all(d["reason"] == "scope_withdrawn" for d in feed if d.get("id") in social)
+    left = tokens.get("student-agents", token, limit=1000).get_json()["data"]
+    assert not {link["id"] for link in left} & social
