@@ -147,7 +147,9 @@ def changes_from_json(body: Any, batch: str | None = None) -> Changes:
             )
             continue
         for op in ("upsert", "delete"):
-            items = part.get(op, [])
+            if op not in part:
+                continue
+            items = part[op]
             if not isinstance(items, list):
                 problems.append(
                     Problem("shape", f'"{op}" must be a list.', entity=entity, batch=batch)
