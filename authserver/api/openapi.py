@@ -15,6 +15,7 @@ from flask import Response, current_app, jsonify, url_for
 from pydantic import BaseModel
 
 from authserver.api import bp, responses
+from authserver.api.connector_contract import connector_paths
 from authserver.api.registry import RESOURCES, Resource
 from authserver.api.resources import DEFAULT_LIMIT, MAX_LIMIT
 from authserver.api.schemas import (
@@ -70,6 +71,10 @@ def _responses() -> dict[str, Any]:
         "Unprocessable": _error_response(
             "invalid_request: records that failed validation, each error with its index.",
             responses.ValidationError,
+        ),
+        "TooLarge": _error_response("request_too_large: the body is larger than allowed."),
+        "UnsupportedMediaType": _error_response(
+            "unsupported_media_type: send JSON or NDJSON, gzip or not."
         ),
         "TooManyRequests": _error_response(
             "too_many_requests: slow down.", Retry_After="RetryAfter"
@@ -502,6 +507,7 @@ def build_document(issuer: str) -> dict[str, Any]:
     _management_paths(paths)
     _public_paths(paths)
     _writeback_paths(paths, schemas)
+    connector_paths(paths, schemas)
     token_url = issuer + url_for("oauth.token")
     return {
         "openapi": OPENAPI_VERSION,
@@ -519,6 +525,10 @@ def build_document(issuer: str) -> dict[str, Any]:
             {"name": "Writeback", "description": "Writing records to the school's MIS."},
             {"name": "Catalogue", "description": "Public descriptions of the API."},
             {"name": "Webhooks", "description": "What the server sends to the application."},
+            {
+                "name": "Connector",
+                "description": "A school's MIS connector pushing its data (docs/connector.md).",
+            },
         ],
         "paths": dict(sorted(paths.items())),
         "webhooks": _webhooks(),
@@ -545,6 +555,12 @@ def build_document(issuer: str) -> dict[str, Any]:
                     },
                 },
                 "bearer": {"type": "http", "scheme": "bearer"},
+                "connector": {
+                    "type": "oauth2",
+                    "description": "A school's MIS connector: client_credentials with the"
+                    " connector's client id and secret; the token serves /connector/v1 only.",
+                    "flows": {"clientCredentials": {"tokenUrl": token_url, "scopes": {}}},
+                },
             },
         },
     }

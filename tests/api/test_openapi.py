@@ -130,7 +130,7 @@ def test_every_api_route_is_in_the_document_and_nothing_else(app, document) -> N
     }
     routed = set()
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/api/v1/"):
+        if not rule.rule.startswith(("/api/v1/", "/connector/v1/")):
             continue
         path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
         names = sorted(RESOURCES) if "{resource}" in path else [None]

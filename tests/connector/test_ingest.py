@@ -301,3 +301,23 @@ def test_a_failed_batch_is_recorded_for_the_school(app, agent, world) -> None:
         assert run.state == "failed"
         assert "UPN" in run.summary
         assert run.errors[0]["field"] == "upn"
+
+
+def test_what_the_connector_is_answered_is_what_the_document_says(app, agent, world) -> None:
+    from tests.api.test_openapi import assert_conforms
+
+    document = app.test_client().get("/api/v1/openapi.json").get_json()
+    answers = [
+        ("PUT", "changes/doc-1", agent.changes(FAMILY, "doc-1")),
+        ("PUT", "changes/doc-2", agent.changes({"student": {"upsert": [{}]}}, "doc-2")),
+        ("PUT", "changes/doc-3", agent.changes(raw=b"<x/>", content_type="text/xml")),
+        ("GET", "status", agent.call("GET", "status")),
+        ("PUT", "snapshots/d", agent.call("PUT", "snapshots/d", {"entities": ["student"]})),
+        ("PUT", "snapshots/d/batches/1", agent.call("PUT", "snapshots/d/batches/1", FAMILY)),
+        ("GET", "snapshots/d", agent.call("GET", "snapshots/d")),
+        ("POST", "snapshots/d/commit", agent.call("POST", "snapshots/d/commit", {})),
+        ("GET", "snapshots/nope", agent.call("GET", "snapshots/nope")),
+        ("GET", "status", agent.call("GET", "status", token="not-a-token")),
+    ]
+    for method, path, response in answers:
+        assert_conforms(document, method, f"/connector/v1/{path}", response)

@@ -28,10 +28,13 @@ class Writer:
         """Bulk-insert rows for this school; with ids, return the new ids in row order."""
         if not rows:
             return []
-        for row in rows:
+        entity = model.__entity__
+        for number, row in enumerate(rows, start=self.counts[entity] + 1):
             row["school_id"] = self.school_id
             row["updated_at"] = self.now
-        self.counts[model.__entity__] += len(rows)
+            # The MIS's key, as a connector would send it: a pupil's UPN, else a stable name.
+            row.setdefault("mis_id", row.get("upn") or f"{entity}:{number}")
+        self.counts[entity] += len(rows)
         if not ids:
             self.session.execute(insert(model), rows)
             return []
