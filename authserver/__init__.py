@@ -170,6 +170,7 @@ def _register_blueprints(app: Flask) -> None:
     from authserver.web import security_headers
     from consent.authorize import bp as authorize_bp
     from consent.dashboard import bp as dashboard_bp
+    from consent.school_data import bp as school_data_bp
     from consent.signin import bp as signin_bp
     from consent.vendor import bp as vendor_bp
     from consent.views import bp as consent_bp
@@ -187,6 +188,7 @@ def _register_blueprints(app: Flask) -> None:
         signin_bp,
         authorize_bp,
         dashboard_bp,
+        school_data_bp,
         vendor_bp,
     ):
         app.register_blueprint(blueprint)

@@ -32,7 +32,7 @@ from authserver.models.organisations import School, Trust
 from authserver.models.users import Role
 from consent.changes import ChangeScreen, new_change_screen, terms_from
 from consent.decisions import DecisionProblem, approve_as_decided, new_screen
-from consent.forms import ChangeForm, ConfirmForm, DecisionForm
+from consent.forms import ChangeForm, ConfirmForm, DecisionForm, PauseForm
 from consent.signin import current_user, signed_in_user
 
 bp = Blueprint("dashboard", __name__)
@@ -94,7 +94,12 @@ def schools() -> BaseResponse | str:
     trusts = [db.session.get(Trust, trust_id) for trust_id in sorted(trust_ids)]
     summaries = {trust.id: sharing.trust_summary(trust) for trust in trusts}
     return render_template(
-        "dashboard/schools.html", schools=administered, trusts=trusts, summaries=summaries
+        "dashboard/schools.html",
+        schools=administered,
+        trusts=trusts,
+        summaries=summaries,
+        form=ConfirmForm(),
+        pause_form=PauseForm(),
     )
 
 

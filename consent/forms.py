@@ -76,3 +76,34 @@ class ConfirmForm(FlaskForm):
     """A button that changes something (revoke, sign out): only its CSRF token matters."""
 
     submit = SubmitField("Confirm")
+
+
+class ConnectorForm(FlaskForm):
+    """Register an MIS connector: a name, so the school knows which agent it is."""
+
+    name = StringField(
+        "What it is (for example: SIMS agent in the school office)",
+        validators=[DataRequired(), Length(max=200)],
+        default="MIS connector",
+    )
+    submit = SubmitField("Register the connector")
+
+
+ROTATION_CHOICES = [
+    SelectChoice("24", "Keep the old secret working for 24 hours, while the agent is updated"),
+    SelectChoice("0", "Stop the old secret now (it may have leaked)"),
+]
+
+
+class RotateConnectorForm(FlaskForm):
+    overlap = RadioField("The old secret", choices=ROTATION_CHOICES, default="24")
+    submit = SubmitField("Issue a new secret")
+
+
+class PauseForm(FlaskForm):
+    """Pause a school's (or a trust's) sync, saying why."""
+
+    reason = StringField(
+        "Why (applications see this)", validators=[Length(max=500)], default="Year rollover"
+    )
+    submit = SubmitField("Pause sync")

@@ -19,8 +19,15 @@ from sqlalchemy import Select, and_, or_, select, true
 from authserver.api import bp
 from authserver.api.protection import insufficient_scope, invalid_token, record_use, require_token
 from authserver.api.registry import RESOURCES, Include, IncludeKind, Resource, resource_name
-from authserver.api.responses import Deletion, DeletionList, School, model_response, no_store
-from authserver.domain import encoding, views
+from authserver.api.responses import (
+    Deletion,
+    DeletionList,
+    School,
+    SchoolSync,
+    model_response,
+    no_store,
+)
+from authserver.domain import encoding, sync_health, views
 from authserver.domain.audit import AuditAction
 from authserver.domain.catalogue import default_catalogue
 from authserver.domain.disclosure import Disclosure, disclosure_for, rows_visible
@@ -338,7 +345,8 @@ def school() -> Response:
     """The school itself (PublicSchoolData): any school token may read it."""
     token, disclosure = _disclosure()
     row = db.session.scalar(rows_visible(disclosure, "school", select(ENTITIES["school"])))
-    body = School(id=row.id, name=row.name, urn=row.urn)
+    health = sync_health.health_of(db.session, row.id)
+    body = School(id=row.id, name=row.name, urn=row.urn, sync=SchoolSync(**health.as_api()))
     _record_read(token, "school", ["name", "urn"], 1, [])
     return no_store(model_response(body))
 

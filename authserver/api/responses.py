@@ -96,12 +96,26 @@ class SchoolSecret(_Body):
 # --- The school and its deletions -------------------------------------------------------------
 
 
+class SchoolSync(_Body):
+    """How the school's MIS data is arriving, so that "no data yet" is told from "not allowed"."""
+
+    state: Literal["no_data", "running", "ok", "failing", "stale", "paused"] = Field(
+        description="no_data: nothing has arrived from the MIS yet; running: a sync is under"
+        " way; ok; failing: the latest sync failed (the data is the last good sync's); stale:"
+        " nothing good for over a day; paused: the school paused its sync (the year rollover),"
+        " the data is as it was then."
+    )
+    last_success_at: Moment | None = Field(description="When the last good sync finished.")
+    paused_at: Omissible[Moment] = Field(None, description="When the school paused its sync.")
+
+
 class School(_Body):
-    """The school's public data (PublicSchoolData: no consent needed)."""
+    """The school's public data (PublicSchoolData: no consent needed) and its sync."""
 
     id: int
     name: str
     urn: str
+    sync: SchoolSync
 
 
 class Deletion(_Body):
@@ -169,6 +183,7 @@ MODELS: tuple[type[BaseModel], ...] = (
     Connection,
     ConnectionList,
     SchoolSecret,
+    SchoolSync,
     School,
     Deletion,
     DeletionList,

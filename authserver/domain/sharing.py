@@ -12,6 +12,7 @@ from authserver.domain import field_use
 from authserver.domain.audit import AuditAction
 from authserver.domain.catalogue import Scope, default_catalogue
 from authserver.domain.grants import Restrictions, visible_fields
+from authserver.domain.sync_health import SyncHealth, health_of
 from authserver.extensions import db
 from authserver.models.applications import Application
 from authserver.models.audit import AuditEvent
@@ -165,6 +166,7 @@ class SchoolSummary:
     connected: int
     pending: int
     sensitive_scopes: int
+    sync: SyncHealth
 
 
 def trust_summary(trust: Trust) -> list[SchoolSummary]:
@@ -184,7 +186,11 @@ def trust_summary(trust: Trust) -> list[SchoolSummary]:
             )
         )
         sensitive = {s for g in live for s in g.scopes if catalogue[s].sensitive}
-        rows.append(SchoolSummary(school, len(live), pending or 0, len(sensitive)))
+        rows.append(
+            SchoolSummary(
+                school, len(live), pending or 0, len(sensitive), health_of(db.session, school.id)
+            )
+        )
     return rows
 
 

@@ -145,7 +145,13 @@ def test_embargoed_results_need_their_own_scope(tokens) -> None:
 
 def test_the_school_is_public_to_any_school_token(tokens, school) -> None:
     body = tokens.get("school", tokens.token("Attendance")).get_json()
-    assert body == {"id": school.id, "name": school.name, "urn": school.urn}
+    assert body == {
+        "id": school.id,
+        "name": school.name,
+        "urn": school.urn,
+        # Seeded straight into the tables: nothing has arrived through a sync.
+        "sync": {"state": "no_data", "last_success_at": None},
+    }
 
 
 # --- Restrictions and isolation ---------------------------------------------------------------

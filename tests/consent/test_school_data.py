@@ -1,0 +1,165 @@
+"""The school's MIS data page: sync health in words, recent syncs with their errors, the
+connector's credentials (shown once), pausing and resuming, for a school and a trust."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from authserver.extensions import db
+from authserver.models import Role
+from authserver.models.connectors import Connector
+from authserver.models.organisations import School, Trust
+from tests.conftest import PASSWORD
+from tests.connector.conftest import Agent, pupil
+
+
+def signed_in(client, user):
+    page = client.get("/sign-in")
+    token = re.search(
+        r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True)
+    )
+    response = client.post(
+        "/sign-in",
+        data={"email": user.email, "password": PASSWORD, "csrf_token": token.group(1)},
+    )
+    assert response.status_code == 302
+    return client
+
+
+def csrf(page) -> str:
+    return re.search(
+        r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True)
+    ).group(1)
+
+
+@pytest.fixture
+def admin(make_user, school):
+    return make_user(Role.SCHOOL_ADMIN, school=school)
+
+
+def test_the_page_says_no_data_yet_and_offers_a_connector(client, admin, school) -> None:
+    signed_in(client, admin)
+    page = client.get(f"/schools/{school.urn}/data")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "No data has arrived from the MIS yet." in text
+    assert "Register a connector" in text
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+def test_registering_shows_the_secret_once_and_it_works(app, client, admin, school) -> None:
+    signed_in(client, admin)
+    page = client.get(f"/schools/{school.urn}/data")
+    shown = client.post(
+        f"/schools/{school.urn}/data/connectors",
+        data={"name": "SIMS agent", "csrf_token": csrf(page)},
+    )
+    assert shown.status_code == 200
+    text = shown.get_data(as_text=True)
+    assert "It will not be shown again" in text
+    client_id = re.search(r'id="client-id" value="([^"]+)"', text).group(1)
+    secret = re.search(r'id="client-secret" value="([^"]+)"', text).group(1)
+    assert shown.headers["Cache-Control"] == "no-store"
+    again = client.get(f"/schools/{school.urn}/data").get_data(as_text=True)
+    assert client_id in again
+    assert secret not in again
+    from tests.oauth_flow import basic_auth
+
+    token = app.test_client().post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic_auth(client_id, secret),
+    )
+    assert token.status_code == 200
+
+
+def test_a_form_without_its_csrf_token_changes_nothing(app, client, admin, school) -> None:
+    signed_in(client, admin)
+    refused = client.post(f"/schools/{school.urn}/data/connectors", data={"name": "x"})
+    assert refused.status_code == 400
+    with app.app_context():
+        assert db.session.scalar(select(Connector)) is None
+
+
+def test_another_schools_page_is_not_found(client, admin, make_school) -> None:
+    other = make_school(name="Other School")
+    signed_in(client, admin)
+    assert client.get(f"/schools/{other.urn}/data").status_code == 404
+
+
+def test_a_failed_sync_is_explained_and_the_last_good_one_kept(app, client, admin, school) -> None:
+    agent = Agent(app, app.test_client(), school.id)
+    assert agent.changes({"student": {"upsert": [pupil(1)]}}).status_code == 200
+    bad = {"student": {"upsert": [{**pupil(2), "upn": "B12"}]}}
+    assert agent.changes(bad).status_code == 422
+    signed_in(client, admin)
+    text = client.get(f"/schools/{school.urn}/data").get_data(as_text=True)
+    assert "The latest sync failed" in text
+    assert "Pupils, record 1 of batch b2 (upn)" in text
+    assert "is not a valid UPN" in text
+    assert "1 added, 0 changed, 0 removed" in text
+
+
+def test_rotating_and_revoking_from_the_page(app, client, admin, school) -> None:
+    agent = Agent(app, app.test_client(), school.id)
+    with app.app_context():
+        connector_id = db.session.scalar(select(Connector.id))
+    signed_in(client, admin)
+    page = client.get(f"/schools/{school.urn}/data")
+    rotated = client.post(
+        f"/schools/{school.urn}/data/connectors/{connector_id}/rotate",
+        data={"overlap": "0", "csrf_token": csrf(page)},
+    )
+    assert "stopped working" in rotated.get_data(as_text=True)
+    assert agent.token_response().status_code == 401
+    client.post(
+        f"/schools/{school.urn}/data/connectors/{connector_id}/revoke",
+        data={"csrf_token": csrf(page)},
+    )
+    with app.app_context():
+        assert db.session.get(Connector, connector_id).revoked_at is not None
+
+
+def test_pausing_and_resuming_a_school(app, client, admin, school) -> None:
+    agent = Agent(app, app.test_client(), school.id)
+    signed_in(client, admin)
+    page = client.get(f"/schools/{school.urn}/data")
+    client.post(
+        f"/schools/{school.urn}/data/pause",
+        data={"reason": "Year rollover", "csrf_token": csrf(page)},
+    )
+    text = client.get(f"/schools/{school.urn}/data").get_data(as_text=True)
+    assert "Sync is paused" in text
+    assert agent.changes({"student": {"upsert": [pupil(1)]}}).status_code == 409
+    client.post(f"/schools/{school.urn}/data/resume", data={"csrf_token": csrf(page)})
+    assert agent.changes({"student": {"upsert": [pupil(1)]}}).status_code == 200
+
+
+def test_a_trust_pauses_every_school_at_once(app, client, make_school, make_user) -> None:
+    with app.app_context():
+        trust = Trust(name="Oak Trust")
+        db.session.add(trust)
+        db.session.commit()
+        trust_id = trust.id
+    schools = [make_school(name=f"Oak {n}", trust_id=trust_id) for n in (1, 2)]
+    with app.app_context():
+        trust = db.session.get(Trust, trust_id)
+    trust_admin = make_user(Role.TRUST_ADMIN, trust=trust)
+    signed_in(client, trust_admin)
+    page = client.get("/schools")
+    assert "MIS sync" in page.get_data(as_text=True)
+    client.post(f"/trusts/{trust_id}/pause", data={"reason": "Rollover", "csrf_token": csrf(page)})
+    for school in schools:
+        agent = Agent(app, app.test_client(), school.id)
+        assert agent.changes({"student": {"upsert": [pupil(1)]}}).status_code == 409
+    text = client.get("/schools").get_data(as_text=True)
+    assert "Resume sync at every school of Oak Trust" in text
+    client.post(f"/trusts/{trust_id}/resume", data={"csrf_token": csrf(page)})
+    with app.app_context():
+        from authserver.domain import sync_health
+
+        assert all(sync_health.health_of(db.session, s.id).state == "no_data" for s in schools)
+    _ = School
