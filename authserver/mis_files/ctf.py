@@ -131,9 +131,11 @@ class _Reader:
         if node is None or not node.text.strip():
             where = f"{_shown(parent.path)}/{path}"
             raise FileRefused(
-                f"{where} is required but missing", file=self.filename, line=parent.line,
+                f"{where} is required but missing",
+                file=self.filename,
+                line=parent.line,
                 element=where,
-            )  # fmt: skip
+            )
         node.read = True
         return node.text, node
 
@@ -201,9 +203,11 @@ class _Reader:
         school = header.find("SourceSchool")
         if school is None:
             raise FileRefused(
-                "Header/SourceSchool is required but missing", file=self.filename,
-                line=header.line, element="Header/SourceSchool",
-            )  # fmt: skip
+                "Header/SourceSchool is required but missing",
+                file=self.filename,
+                line=header.line,
+                element="Header/SourceSchool",
+            )
         name = school.value("SchoolName") or "an unnamed school"
         la, estab, urn = school.value("LEA"), school.value("Estab"), school.value("URN")
         school.value("AcademicYear")
@@ -309,9 +313,7 @@ class _Reader:
         fields["postcode"] = address.value("PostCode")
         bs7666 = address.find("BS7666Address")
         if bs7666 is not None:
-            street = " ".join(
-                filter(None, (bs7666.value("PAON"), bs7666.value("Street")))
-            )  # fmt: skip
+            street = " ".join(filter(None, (bs7666.value("PAON"), bs7666.value("Street"))))
             fields["address_line1"] = ", ".join(filter(None, (bs7666.value("SAON"), street)))
             fields["address_line1"] = fields["address_line1"] or None
             fields["address_line2"] = bs7666.value("Locality")
@@ -343,8 +345,10 @@ class _Reader:
 
     def contact_phones(self, phones: Element | None) -> dict[str, str | None]:
         fields: dict[str, str | None] = {
-            "home_telephone": None, "mobile_telephone": None, "work_telephone": None,
-        }  # fmt: skip
+            "home_telephone": None,
+            "mobile_telephone": None,
+            "work_telephone": None,
+        }
         if phones is None:
             return fields
         names = {"H": "home_telephone", "M": "mobile_telephone", "W": "work_telephone"}
