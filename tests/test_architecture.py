@@ -149,9 +149,24 @@ def test_the_resource_api_never_reaches_the_browser_side_or_oauth_views(path: Pa
     assert not [name for name in names if is_under(name, "consent", "authserver.oauth.views")]
 
 
+@pytest.mark.parametrize("path", modules_under("authserver/mis_files"), ids=relative)
+def test_the_file_readers_know_no_http_and_store_nothing(path: Path) -> None:
+    """Uploaded files are read into records here and stored by the ingest. Only the samples
+    module, which makes files from the demo world, reaches the database or the demo."""
+    tree = parsed(path)
+    names = imported_modules(tree)
+    allowed = ("authserver.demo", "authserver.extensions", "sqlalchemy")
+    allowed = allowed if path.name == "samples.py" else ()
+    forbidden = (*CORE_FORBIDDEN, "sqlalchemy", "authserver.extensions")
+    assert not sorted(
+        name for name in names if is_under(name, *forbidden) and not is_under(name, *allowed)
+    )
+    assert not calls_named(tree, "commit", "rollback")
+
+
 def test_every_folder_of_the_server_has_its_rules() -> None:
     """A new package under authserver/ must be placed in one of the layers above."""
-    placed = {"domain", "models", "web", "oauth", "api", "connector", "demo"}
+    placed = {"domain", "models", "web", "oauth", "api", "connector", "demo", "mis_files"}
     packages = {path.parent.name for path in (ROOT / "authserver").glob("*/__init__.py")}
     assert packages <= placed, f"unplaced packages: {sorted(packages - placed)}"
 
