@@ -29,6 +29,7 @@ import datetime as dt
 import logging
 import signal
 import threading
+import traceback
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -304,14 +305,30 @@ def run_job(job_id: int) -> None:
         session.rollback()
         log.error("job %s has kind %r, which no module registers", job_id, kind)
         _finish_failed(job_id, INTERNAL_ERROR)
-    except Exception:
+    except Exception as error:
         session.rollback()
-        # The traceback is for the operator; the log's redaction keeps secrets and SQL
-        # parameters out of it.
-        log.exception("job %s (%s) raised an unexpected error", job_id, kind)
+        log.error("job %s (%s) raised an unexpected error\n%s", job_id, kind, _traceback_of(error))
         _finish_failed(job_id, INTERNAL_ERROR)
     else:
         log.info("job %s (%s) succeeded", job_id, kind)
+
+
+def _traceback_of(error: BaseException) -> str:
+    """Where the error arose, for the operator: the frames and each exception's type, but not
+    its message, which may carry what it was handling (a URL's password, a pupil's name)."""
+    trace = traceback.TracebackException.from_exception(error)
+    parts: list[str] = []
+    while trace is not None:
+        parts.insert(0, "".join(trace.stack.format()) + f"{_type_name(trace.exc_type)}\n")
+        trace = trace.__cause__ or trace.__context__
+    return "Traceback (most recent call last), messages left out:\n" + "".join(parts)
+
+
+def _type_name(exc_type: type[BaseException] | None) -> str:
+    if exc_type is None:
+        return "(unknown)"
+    module = exc_type.__module__
+    return exc_type.__qualname__ if module == "builtins" else f"{module}.{exc_type.__qualname__}"
 
 
 def _lock_job(job_id: int) -> bool:
