@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import importlib
 import logging
 import signal
 import threading
@@ -68,6 +69,11 @@ REDIS_MAINTENANCE_CHANCE = 1_000_000
 STOP_TIMEOUT_MS = 30_000
 
 
+#: Modules whose `@register(kind)` job functions every process must know, the worker above all
+#: (it runs what the web asked for): imported by `init_app`. The ingest adds its own here.
+JOB_MODULES: tuple[str, ...] = ()
+
+
 @dataclasses.dataclass
 class TaskQueue:
     """The app's broker and actors (`app.extensions["task_queue"]`)."""
@@ -99,6 +105,8 @@ def task_queue(app: Flask | None = None) -> TaskQueue:
 
 def init_app(app: Flask) -> None:
     """Build the broker the settings name and declare our actors on it."""
+    for module in JOB_MODULES:
+        importlib.import_module(module)
     settings = app.config["SETTINGS"]
     broker = _broker(settings.task_broker_url, settings.task_redis_heartbeat_timeout_seconds)
     prefix = settings.task_queue_prefix
