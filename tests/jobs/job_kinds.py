@@ -29,7 +29,7 @@ def make_schools(context: JobContext, payload: dict[str, Any]) -> dict[str, Any]
         db.session.add(School(urn=urn, name=f"School {urn}", phase="primary"))
         db.session.flush()
     if payload.get("redis_url"):
-        signals = redis.Redis.from_url(payload["redis_url"])
+        signals = redis.Redis.from_url(payload["redis_url"], socket_timeout=90)
         signals.rpush(payload["started_key"], context.job_id)
         if signals.blpop([payload["go_key"]], timeout=60) is None:
             raise RuntimeError("the test never said go")

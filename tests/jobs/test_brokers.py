@@ -49,7 +49,7 @@ def test_a_failing_job_tells_the_admin_why(app, start_worker) -> None:
 
 
 def test_progress_is_seen_while_the_job_runs(app, start_worker, fresh_redis) -> None:
-    signals = redis.Redis.from_url(fresh_redis)
+    signals = redis.Redis.from_url(fresh_redis, socket_timeout=90)  # BLPOP waits longer than 5 s
     keys = {"started_key": f"started-{uuid.uuid4().hex}", "go_key": f"go-{uuid.uuid4().hex}"}
     wanted = urns(2)
     job_id = ask_for(app, "test.make_schools", {"urns": wanted, "redis_url": fresh_redis, **keys})

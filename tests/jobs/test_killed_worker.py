@@ -67,7 +67,7 @@ def schools_with(app, wanted: list[str]) -> int:
 def test_a_job_killed_half_way_rolls_back_and_another_worker_completes_it(
     app, fresh_redis: str, tmp_path: Path
 ) -> None:
-    signals = redis.Redis.from_url(fresh_redis)
+    signals = redis.Redis.from_url(fresh_redis, socket_timeout=90)  # BLPOP waits longer than 5 s
     keys = {"started_key": f"started-{uuid.uuid4().hex}", "go_key": f"go-{uuid.uuid4().hex}"}
     wanted = urns(3)
     payload = {"urns": wanted, "redis_url": fresh_redis, **keys}
@@ -100,4 +100,6 @@ def test_a_job_killed_half_way_rolls_back_and_another_worker_completes_it(
             if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=60)
+        for log in sorted(tmp_path.glob("*.log")):  # shown should the test fail
+            print(f"--- {log.name}\n{log.read_text()}")
     assert second.returncode == 0
