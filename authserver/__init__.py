@@ -113,6 +113,9 @@ def _init_extensions(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1})
     limiter.init_app(app)
+    from authserver import jobs
+
+    jobs.init_app(app)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         _tune_sqlite(app)
 

@@ -188,7 +188,11 @@ webhooks = AppGroup("webhooks", help="Signed event notifications to vendors' app
 
 
 @webhooks.command("deliver")
-@click.option("--loop", is_flag=True, help="Keep delivering until stopped (a worker).")
+@click.option(
+    "--loop",
+    is_flag=True,
+    help="Keep delivering until stopped (superseded by `jobs worker`, which also retries).",
+)
 @click.option(
     "--interval",
     type=click.FloatRange(min=0),
@@ -205,8 +209,9 @@ webhooks = AppGroup("webhooks", help="Signed event notifications to vendors' app
 def deliver_webhooks_command(loop: bool, interval: float, batches: int | None) -> None:
     """Send the webhook deliveries that are due; failed ones wait and are retried later.
 
-    Without --loop, sends everything due now and stops. Several workers may run at once on
-    PostgreSQL: each delivery attempt is claimed by one of them only."""
+    Without --loop, sends everything due now and stops. Several may run at once on
+    PostgreSQL: each delivery attempt is claimed by one of them only. The worker that sends
+    webhooks as they are written is `flask jobs worker`; --loop is kept for old scripts."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from authserver.webhooks import deliver_due
@@ -238,11 +243,78 @@ def deliver_webhooks_command(loop: bool, interval: float, batches: int | None) -
             return
 
 
+jobs_group = AppGroup("jobs", help="Background jobs and webhook sends on the task queue.")
+
+
+@jobs_group.command("worker")
+@click.option(
+    "--processes", type=click.IntRange(1, 64), default=1, show_default=True, help="Processes."
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Messages each process handles at once.",
+)
+def worker_command(processes: int, threads: int) -> None:
+    """Run jobs and send webhooks from the task queue (TASK_BROKER_URL) until stopped.
+
+    Run one or more on any machine beside the web workers; each also sweeps up deliveries
+    and jobs whose message was lost. Without a broker, it delivers due webhooks on a timer
+    (jobs then run in the web process that asks for them)."""
+    from authserver import jobs
+
+    if processes > 1:
+        _supervise(processes, threads)
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    worker = jobs.Worker(app, threads=threads)
+    where = "in-process (no TASK_BROKER_URL)" if worker.queue.in_process else "the broker"
+    click.echo(f"Worker: {threads} thread(s) on {where}; stop with Ctrl-C or SIGTERM.")
+    worker.run_until_signalled()
+    click.echo("Worker: stopped.")
+
+
+def _supervise(processes: int, threads: int) -> None:
+    """Run `processes` single-process workers and restart any that dies, until signalled."""
+    import signal
+    import subprocess
+    import sys
+
+    from flask.cli import ScriptInfo
+
+    info = click.get_current_context().find_object(ScriptInfo)
+    app_option = ["--app", info.app_import_path] if info and info.app_import_path else []
+    command = [sys.executable, "-m", "flask", *app_option, "jobs", "worker"]
+    command += ["--threads", str(threads)]
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
+    children = [subprocess.Popen(command) for _ in range(processes)]  # noqa: S603 (our own)
+    while not stopping:
+        for index, child in enumerate(children):
+            if child.poll() is not None and not stopping:
+                click.echo(f"Worker process {child.pid} exited ({child.returncode}); restarting.")
+                children[index] = subprocess.Popen(command)  # noqa: S603
+        time.sleep(1)
+    for child in children:
+        child.send_signal(signal.SIGTERM)
+    for child in children:
+        child.wait()
+
+
 def register_commands(app: Flask) -> None:
     """Attach every command group to the app."""
     app.cli.add_command(demo)
     app.cli.add_command(keys)
     app.cli.add_command(webhooks)
+    app.cli.add_command(jobs_group)
     app.cli.add_command(grants_group)
     app.cli.add_command(tokens_group)
     from authserver.mis_cli import mis

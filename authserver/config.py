@@ -36,6 +36,10 @@ class Settings:
     bcrypt_rounds: int = 12
     trusted_proxy_count: int = 0
     redis_url: str = ""
+    # Redis (redis://) or RabbitMQ (amqp://) for background jobs; empty: run them in-process.
+    task_broker_url: str = ""
+    task_queue_prefix: str = "authserver"
+    task_redis_heartbeat_timeout_seconds: int = 60
     sign_in_failures_per_account: str = "10 per 15 minutes"
     sign_in_failures_per_address: str = "50 per 15 minutes"
     token_requests_per_client: str = "300 per minute"  # noqa: S105 (a rate, not a secret)
@@ -138,6 +142,17 @@ def _finish(settings: Settings) -> Settings:
         raise ConfigError("SCHOOL_SECRET_OVERLAP_SECONDS must be 0 or more")
     if settings.trusted_proxy_count < 0:
         raise ConfigError("TRUSTED_PROXY_COUNT must be 0 or more")
+    if settings.task_broker_url and urlsplit(settings.task_broker_url).scheme not in (
+        "redis",
+        "rediss",
+        "amqp",
+        "amqps",
+    ):
+        raise ConfigError("TASK_BROKER_URL must be a redis:// or amqp:// URL, or empty")
+    if not settings.task_queue_prefix.replace("_", "").isalnum():
+        raise ConfigError("TASK_QUEUE_PREFIX must be letters, digits and underscores")
+    if settings.task_redis_heartbeat_timeout_seconds < 1:
+        raise ConfigError("TASK_REDIS_HEARTBEAT_TIMEOUT_SECONDS must be 1 or more")
     for name in RATE_LIMIT_SETTINGS:
         _check_rate_limit(name, getattr(settings, name))
 

@@ -1,11 +1,13 @@
 """Signed webhook notifications to vendors' applications, sent from the outbox.
 
 A change that a vendor should hear about adds an event to the outbox in its own transaction
-(`authserver.domain.webhook_outbox.enqueue`); nothing is sent then. The worker (`flask --app
-wsgi webhooks deliver [--loop]`) calls `deliver_due`, which sends each due event, signed as
-Standard Webhooks (standardwebhooks.com) prescribes, and retries a failure with exponential
-back-off, then hourly, for ever: an event is never dropped. A receiver that is slow, failing or
-gone therefore never holds up the person making the change.
+(`authserver.domain.webhook_outbox.enqueue`); nothing is sent then. Once it commits, a message
+on the task queue (`authserver.jobs`) has a worker call `deliver_one`, which sends the event
+signed as Standard Webhooks (standardwebhooks.com) prescribes and, on failure, says when to try
+again (exponential back-off, then hourly, for ever: an event is never dropped); the worker's
+sweep finds deliveries whose message was lost (`overdue_deliveries`). `deliver_due` sends
+everything due at once (`flask --app wsgi webhooks deliver`, and the worker without a broker).
+A receiver that is slow, failing or gone therefore never holds up the person making the change.
 See docs/webhooks.md for what a receiver sees and how it checks the signature.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -29,7 +32,7 @@ import requests
 from cryptography.fernet import InvalidToken
 from flask import current_app
 from requests.adapters import HTTPAdapter
-from sqlalchemy import select
+from sqlalchemy import Select, select, update
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from authserver.domain.credentials import MACHINE_SECRET_BYTES, seal, unseal
@@ -281,20 +284,34 @@ def backoff(failed_attempts: int) -> dt.timedelta:
     return min(FIRST_RETRY * 2**exponent, LONGEST_WAIT)
 
 
+def _waiting() -> Select[tuple[WebhookDelivery]]:
+    """Deliveries still to send to an application that has a webhook URL."""
+    return (
+        select(WebhookDelivery)
+        .join(Application, Application.id == WebhookDelivery.application_id)
+        .where(WebhookDelivery.status.in_(WAITING), Application.webhook_url.is_not(None))
+    )
+
+
 def _claim_next(now: dt.datetime) -> WebhookDelivery | None:
     """The oldest due delivery, locked for this worker's transaction; rows another worker holds
     are skipped (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has one writer anyway)."""
     return db.session.scalar(
-        select(WebhookDelivery)
-        .join(Application, Application.id == WebhookDelivery.application_id)
-        .where(
-            WebhookDelivery.status.in_(WAITING),
-            WebhookDelivery.next_attempt_at <= now,
-            Application.webhook_url.is_not(None),
-        )
+        _waiting()
+        .where(WebhookDelivery.next_attempt_at <= now)
         # Oldest event first, so a receiver that comes back hears of changes in their order.
         .order_by(WebhookDelivery.id)
         .limit(1)
+        .with_for_update(skip_locked=True, of=WebhookDelivery)
+    )
+
+
+def _claim(delivery_id: int) -> WebhookDelivery | None:
+    """The delivery, locked for this worker's transaction, if it is still to send and no other
+    worker holds it (the same claim as `_claim_next`, for one row)."""
+    return db.session.scalar(
+        _waiting()
+        .where(WebhookDelivery.id == delivery_id)
         .with_for_update(skip_locked=True, of=WebhookDelivery)
     )
 
@@ -493,6 +510,75 @@ def _attempt(
     delivery.last_error = (error or f"HTTP {status_code}")[:MAX_ERROR_LENGTH]
     delivery.next_attempt_at = now + backoff(delivery.attempts)
     return False
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What one message for a delivery came to: `retry_at` is when its next message is due
+    (None: no further message, because it was delivered, or this message was a duplicate)."""
+
+    delivered: bool = False
+    failed: bool = False
+    retry_at: dt.datetime | None = None
+
+
+def deliver_one(
+    delivery_id: int,
+    attempts: int,
+    *,
+    now: dt.datetime | None = None,
+    timeout_seconds: float = 5.0,
+) -> Outcome:
+    """Send the delivery once if it is due, committed; `attempts` is the count its message was
+    scheduled at, so that of two messages for one attempt (the sweep's and a slow original),
+    the second finds the count moved on and is dropped rather than doubling the chain."""
+    moment = now or utcnow()
+    delivery = _claim(delivery_id)
+    if delivery is None or delivery.attempts != attempts or delivery.next_attempt_at is None:
+        # Delivered, no URL now, a duplicate, or another worker holds it and will go on.
+        db.session.rollback()
+        return Outcome()
+    if delivery.next_attempt_at > moment:
+        # Early (another machine's clock, a replay's fresh schedule): wait out the rest.
+        retry_at = delivery.next_attempt_at
+        db.session.rollback()
+        return Outcome(retry_at=retry_at)
+    delivered = _attempt(delivery, now=moment, timeout_seconds=timeout_seconds)
+    event_id, error, retry_at = delivery.event_id, delivery.last_error, delivery.next_attempt_at
+    client_id, attempts = delivery.application.client_id, delivery.attempts
+    db.session.commit()
+    if delivered:
+        log.info("webhook %s delivered to %s", event_id, client_id)
+        return Outcome(delivered=True)
+    log.warning("webhook %s to %s failed (attempt %d): %s", event_id, client_id, attempts, error)
+    return Outcome(failed=True, retry_at=retry_at)
+
+
+def overdue_deliveries(
+    now: dt.datetime, grace: dt.timedelta, limit: int = 1000
+) -> list[tuple[int, int]]:
+    """(id, attempts) of deliveries due for longer than `grace`: their message is taken to be
+    lost (a broker that dropped it, a process that died before the broker heard of it)."""
+    rows = db.session.execute(
+        _waiting()
+        .where(WebhookDelivery.next_attempt_at <= now - grace)
+        .order_by(WebhookDelivery.id)
+        .limit(limit)
+        .with_only_columns(WebhookDelivery.id, WebhookDelivery.attempts)
+    )
+    return [(row.id, row.attempts) for row in rows]
+
+
+def mark_resent(delivery_ids: list[int], now: dt.datetime) -> None:
+    """Note that the sweep has just re-sent these deliveries' messages (they stay due, and
+    the next sweep gives them a grace period again). Does not commit."""
+    if delivery_ids:
+        db.session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id.in_(delivery_ids))
+            .values(next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def deliver_due(

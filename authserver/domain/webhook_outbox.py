@@ -1,7 +1,10 @@
 """The webhook outbox: events a vendor should hear of, written in the change's own transaction.
 
 `enqueue` adds an event to `webhook_deliveries` beside the change it reports, so both commit or
-neither does; nothing is sent here. `authserver.webhooks` signs and sends them.
+neither does; nothing is sent here. Once that unit commits, a message for the delivery goes to
+the task queue (`authserver.jobs`), whose worker signs and sends it (`authserver.webhooks`);
+the outbox stays the record of what must be sent, and a periodic sweep re-sends the message
+of any delivery left due (a lost message, a process that died before the broker heard).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from authserver.domain.jobs import DELIVER_WEBHOOK, send_after_commit
 from authserver.domain.webhook_events import (
     AccessRequestApproved,
     AccessRequestRejected,
@@ -85,6 +89,7 @@ def enqueue(
         next_attempt_at=now,
     )
     db.session.add(delivery)
+    send_after_commit(DELIVER_WEBHOOK, delivery)
     return delivery
 
 
@@ -109,3 +114,4 @@ def replay(delivery: WebhookDelivery) -> None:
     delivery.delivered_at = None
     delivery.last_status_code = None
     delivery.last_error = None
+    send_after_commit(DELIVER_WEBHOOK, delivery)

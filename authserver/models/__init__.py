@@ -13,6 +13,7 @@ from authserver.models.grants import (
     GrantReminder,
     GrantStatus,
 )
+from authserver.models.jobs import Job, JobState
 from authserver.models.keys import SigningKey
 from authserver.models.organisations import School, Trust
 from authserver.models.school_secrets import SchoolSecret
@@ -36,6 +37,8 @@ __all__ = [
     "GrantReceipt",
     "GrantReminder",
     "GrantStatus",
+    "Job",
+    "JobState",
     "PushedAuthorizationRequest",
     "ResourceServer",
     "Role",
