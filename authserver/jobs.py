@@ -71,7 +71,7 @@ STOP_TIMEOUT_MS = 30_000
 
 #: Modules whose `@register(kind)` job functions every process must know, the worker above all
 #: (it runs what the web asked for): imported by `init_app`. The ingest adds its own here.
-JOB_MODULES: tuple[str, ...] = ()
+JOB_MODULES: tuple[str, ...] = ("authserver.sync_runs",)
 
 
 @dataclasses.dataclass
@@ -309,6 +309,7 @@ def run_job(job_id: int) -> None:
         session.rollback()
         log.info("job %s (%s) failed: %s", job_id, kind, failure.message)
         _finish_failed(job_id, failure.message)
+        _after_failure(job_id, kind, payload, failure)
     except domain.UnknownJobKind:
         session.rollback()
         log.error("job %s has kind %r, which no module registers", job_id, kind)
@@ -317,8 +318,26 @@ def run_job(job_id: int) -> None:
         session.rollback()
         log.error("job %s (%s) raised an unexpected error\n%s", job_id, kind, _traceback_of(error))
         _finish_failed(job_id, INTERNAL_ERROR)
+        _after_failure(job_id, kind, payload, domain.JobFailed(INTERNAL_ERROR))
     else:
         log.info("job %s (%s) succeeded", job_id, kind)
+
+
+def _after_failure(
+    job_id: int, kind: str, payload: dict[str, Any], failure: domain.JobFailed
+) -> None:
+    """Let the kind record what its failure means, in a unit of work of its own."""
+    hook = domain.failure_hook(kind)
+    if hook is None:
+        return
+    try:
+        hook(payload, failure)
+        db.session.commit()
+    except Exception as error:
+        db.session.rollback()
+        log.error(
+            "job %s (%s): recording its failure failed\n%s", job_id, kind, _traceback_of(error)
+        )
 
 
 def _traceback_of(error: BaseException) -> str:

@@ -20,15 +20,17 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from authserver.domain import audit, ingest
+from authserver.domain import audit, ingest, jobs
 from authserver.domain.audit import AuditAction
 from authserver.domain.ingest import Changes, IngestRefused, Origin, Problem
+from authserver.extensions import db
 from authserver.models.columns import utcnow
 from authserver.models.connectors import Connector
 from authserver.models.sync import (
     SchoolSync,
     StagedBatch,
     StagedRecord,
+    SyncFile,
     SyncKind,
     SyncRun,
     SyncState,
@@ -217,7 +219,12 @@ def _abandon(session: Session, run: SyncRun) -> None:
 
 
 def _failed(session: Session, run: SyncRun, refused: IngestRefused, actor: Actor) -> Answer:
-    run = session.merge(run)
+    answer = _mark_failed(session, session.merge(run), refused, actor)
+    session.commit()
+    return answer
+
+
+def _mark_failed(session: Session, run: SyncRun, refused: IngestRefused, actor: Actor) -> Answer:
     problems = [p.as_dict() for p in refused.problems]
     body = {
         "error": "invalid_request",
@@ -239,11 +246,18 @@ def _failed(session: Session, run: SyncRun, refused: IngestRefused, actor: Actor
         kind=str(run.kind),
         problems=len(problems),
     )
-    session.commit()
     return Answer(422, body)
 
 
 def _succeeded(
+    session: Session, run: SyncRun, counts: Mapping[str, ingest.Counts], actor: Actor
+) -> Answer:
+    answer = _mark_succeeded(session, run, counts, actor)
+    session.commit()
+    return answer
+
+
+def _mark_succeeded(
     session: Session, run: SyncRun, counts: Mapping[str, ingest.Counts], actor: Actor
 ) -> Answer:
     from authserver.domain import school_data_events
@@ -264,7 +278,6 @@ def _succeeded(
         counts={e: c for e, c in run.counts.items() if sum(c.values())},
     )
     school_data_events.announce(session, run.school_id, counts)
-    session.commit()
     return Answer(200, body)
 
 
@@ -303,6 +316,7 @@ def open_snapshot(
         state=SyncState.RECEIVING,
         external_id=snapshot_id,
         entities=wanted,
+        whole=True,
         **_actor_fields(actor),
     )
     session.add(run)
@@ -411,29 +425,65 @@ def commit_snapshot(
         )
     _refuse_if_paused(session, run.school_id)
     run.allow_mass_deletion = allow_mass_deletion
+    return _apply_or_queue(session, run, actor)
+
+
+def _apply_or_queue(session: Session, run: SyncRun, actor: Actor) -> Answer:
+    """Apply a run's staged records now when they are one batch's worth, else queue a job that
+    does (202). Commits."""
     if (run.records_received or 0) <= ingest.MAX_BATCH_RECORDS:
         _start(run, run.request_digest or "")
         session.commit()
         return _apply_snapshot(session, run, actor)
-    from authserver.domain import jobs
-
     run.state = SyncState.QUEUED
-    job = jobs.enqueue("apply_snapshot", {"run": run.id}, school_id=run.school_id)
-    session.flush()
+    job = jobs.enqueue(APPLY_JOB, {"run": run.id}, school_id=run.school_id)
     run.job_id = job.id
     session.commit()
+    session.refresh(run)
     return Answer(202, snapshot_status(session, run))
 
 
-def apply_snapshot_job(session: Session, run_id: int, progress: ingest.Progress | None) -> dict:
-    """The background job that applies a committed snapshot (or an import)."""
-    run = session.get(SyncRun, run_id)
-    if run is None or run.state is SyncState.SUCCEEDED:
-        return {"run": run_id}
-    _start(run, run.request_digest or "")
-    session.commit()
-    answer = _apply_snapshot(session, run, _run_actor(session, run), progress)
-    return {"run": run_id, "status": answer.status}
+APPLY_JOB = "sync.apply"
+
+
+class RunRefused(jobs.JobFailed):
+    """A staged run's records were refused: the job fails, and the run keeps the problems."""
+
+    def __init__(self, refused: IngestRefused) -> None:
+        super().__init__(refused.summary())
+        self.refused = refused
+
+
+def _record_refusal(payload: Mapping[str, Any], failure: jobs.JobFailed) -> None:
+    """After a failed apply job rolled back: the run failed, with its problems."""
+    session = db.session
+    run = session.get(SyncRun, payload["run"])
+    if run is None:
+        return
+    refused = (
+        failure.refused
+        if isinstance(failure, RunRefused)
+        else IngestRefused([Problem("internal", failure.message)])
+    )
+    _mark_failed(session, run, refused, _run_actor(session, run))
+
+
+@jobs.register(APPLY_JOB, on_failure=_record_refusal)
+def _apply_job(context: jobs.JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply a committed snapshot (or a confirmed import) in the background, in one
+    transaction with the job's success; refused records fail the job and keep the run's
+    problems."""
+    session = db.session
+    run = session.get(SyncRun, payload["run"])
+    if run is None or run.state in (SyncState.SUCCEEDED, SyncState.FAILED):
+        return {"run": payload["run"]}
+    run.state, run.started_at = SyncState.RUNNING, utcnow()
+    try:
+        counts = _apply_staged(session, run, context.progress)
+    except IngestRefused as refused:
+        raise RunRefused(refused) from None
+    _mark_succeeded(session, run, counts, _run_actor(session, run))
+    return {"run": run.id, "counts": run.counts}
 
 
 def _run_actor(session: Session, run: SyncRun) -> Actor:
@@ -457,36 +507,54 @@ def staged_changes(session: Session, run: SyncRun) -> Changes:
             StagedRecord.batch_id,
             StagedRecord.position,
             StagedRecord.entity,
+            StagedRecord.op,
             StagedRecord.record,
         )
         .where(StagedRecord.run_id == run.id)
         .order_by(StagedRecord.id)
     )
-    for _, batch_id, position, entity, record in session.execute(
+    for _, batch_id, position, entity, op, record in session.execute(
         query.execution_options(yield_per=READ_CHUNK)
     ):
-        changes.upserts.setdefault(entity, []).append((Origin(position, batch_id), record))
+        origin = Origin(position, batch_id)
+        if op == "delete":
+            changes.deletes.setdefault(entity, []).append((origin, record.get("key")))
+        else:
+            changes.upserts.setdefault(entity, []).append((origin, record))
     return changes
+
+
+def _apply_staged(
+    session: Session,
+    run: SyncRun,
+    progress: ingest.Progress | None = None,
+    *,
+    dry_run: bool = False,
+) -> dict[str, ingest.Counts]:
+    """Apply (or, dry, count) a run's staged records in the caller's transaction."""
+    from flask import current_app
+
+    counts = ingest.apply(
+        session,
+        run.school_id,
+        staged_changes(session, run),
+        snapshot=frozenset(run.entities) if run.whole else frozenset(),
+        allow_mass_deletion=run.allow_mass_deletion,
+        guard_percent=current_app.config["SETTINGS"].snapshot_deletion_guard_percent,
+        progress=progress,
+        merge=run.merge,
+        dry_run=dry_run,
+    )
+    if not dry_run:
+        _drop_staged(session, run)
+    return counts
 
 
 def _apply_snapshot(
     session: Session, run: SyncRun, actor: Actor, progress: ingest.Progress | None = None
 ) -> Answer:
-    from flask import current_app
-
-    guard = current_app.config["SETTINGS"].snapshot_deletion_guard_percent
     try:
-        changes = staged_changes(session, run)
-        counts = ingest.apply(
-            session,
-            run.school_id,
-            changes,
-            snapshot=frozenset(run.entities),
-            allow_mass_deletion=run.allow_mass_deletion,
-            guard_percent=guard,
-            progress=progress,
-        )
-        _drop_staged(session, run)
+        counts = _apply_staged(session, run, progress)
     except IngestRefused as refused:
         session.rollback()
         return _failed(session, run, refused, actor)
@@ -499,6 +567,7 @@ def _apply_snapshot(
 
 def _drop_staged(session: Session, run: SyncRun) -> None:
     session.execute(StagedRecord.__table__.delete().where(StagedRecord.run_id == run.id))
+    session.execute(SyncFile.__table__.delete().where(SyncFile.run_id == run.id))
 
 
 def snapshot_status(session: Session, run: SyncRun) -> dict[str, Any]:
@@ -519,8 +588,6 @@ def snapshot_status(session: Session, run: SyncRun) -> dict[str, Any]:
         body["errors"] = run.errors
         body["summary"] = run.summary
     if run.job_id is not None:
-        from authserver.domain import jobs
-
         job = jobs.job_status(run.job_id)
         if job is not None:
             body["progress"] = {

@@ -325,6 +325,8 @@ class Clean:
     origin: Origin
     key: str
     values: dict[str, Any]
+    # The fields the record carried: with `merge`, the others keep what the row holds.
+    present: frozenset[str] = frozenset()
 
 
 def clean_record(entity: str, origin: Origin, record: Any) -> tuple[Clean | None, list[Problem]]:
@@ -367,7 +369,7 @@ def clean_record(entity: str, origin: Origin, record: Any) -> tuple[Clean | None
             problem("upn", reason, "former_upn")
     if problems or key is None:
         return None, problems
-    return Clean(origin, key, values), []
+    return Clean(origin, key, values, frozenset(record) & set(specs)), []
 
 
 def _key(value: Any) -> str | None:
@@ -474,11 +476,17 @@ def apply(
     allow_mass_deletion: bool = False,
     guard_percent: int = 20,
     progress: Progress | None = None,
+    merge: bool = False,
+    dry_run: bool = False,
 ) -> dict[str, Counts]:
     """Check and apply the changes to the school's data in the caller's transaction; raises
     IngestRefused (the caller rolls back) on any problem. Entities in `snapshot` are whole:
-    their rows that the changes do not hold are removed."""
-    run = _Run(session, school_id, snapshot, progress)
+    their rows that the changes do not hold are removed.
+
+    `merge`: a field a record does not carry keeps the row's value (a file format that holds
+    only some fields); otherwise a record is whole. `dry_run`: check everything and count
+    what would change, writing nothing (a preview)."""
+    run = _Run(session, school_id, snapshot, progress, merge=merge, dry_run=dry_run)
     run.check(changes)
     for entity in sorted({*changes.upserts, *snapshot}, key=_ORDER.__getitem__):
         run.upsert(entity)
@@ -499,7 +507,13 @@ class _Run:
         school_id: int,
         snapshot: frozenset[str],
         progress: Progress | None,
+        *,
+        merge: bool = False,
+        dry_run: bool = False,
     ) -> None:
+        self.merge, self.dry_run = merge, dry_run
+        # Ids handed to records a dry run would insert: negative, so never a row's.
+        self.planned = 0
         self.session = session
         self.school_id = school_id
         self.snapshot = snapshot
@@ -699,6 +713,8 @@ class _Run:
                 continue
             row_id, before = row
             self.ids.setdefault(entity, {})[clean.key] = row_id
+            if self.merge:
+                values = {n: values[n] if n in clean.present else before[n] for n in names}
             if all(_same(before[name], values[name]) for name in names):
                 counts.unchanged += 1
                 continue
@@ -707,6 +723,15 @@ class _Run:
                 moves.append((row_id, *moved))
             updates.append({"_id": row_id, **values, "updated_at": self.now})
         self._stop_if_problems()
+        if self.dry_run:
+            known = self.ids.setdefault(entity, {})
+            for row in inserts:
+                self.planned -= 1
+                known[row["mis_id"]] = self.planned
+            counts.added += len(inserts)
+            counts.changed += len(updates)
+            self._advance(len(records), f"{entity.replace('_', ' ')}: {len(records):,} checked")
+            return
         if moves:
             self.session.add_all(
                 Tombstone(
@@ -832,7 +857,7 @@ class _Run:
                 )
             )
         # Deleting what is already gone is not a problem: a retried delta must not fail.
-        for chunk in _chunks(ids):
+        for chunk in _chunks(ids if not self.dry_run else []):
             delete_rows(self.session, model, self.school_id, [table.c.id.in_(chunk)])
         counts.removed += len(ids)
         self._advance(len(keys), f"{entity.replace('_', ' ')}: {len(ids):,} deleted")
@@ -847,7 +872,8 @@ class _Run:
         )
         gone = [i for i in all_ids if i not in keep]
         counts = self.counts.setdefault(entity, Counts())
-        before = len(all_ids) - counts.added
+        # Rows this run inserted are among all_ids, unless it is a dry run (it inserted none).
+        before = len(all_ids) - (0 if self.dry_run else counts.added)
         if (
             entity in GUARDED_ENTITIES
             and not allow
@@ -867,7 +893,7 @@ class _Run:
                     )
                 ]
             )
-        for chunk in _chunks(gone):
+        for chunk in _chunks(gone if not self.dry_run else []):
             delete_rows(self.session, model, self.school_id, [table.c.id.in_(chunk)])
         counts.removed += len(gone)
 
@@ -880,7 +906,8 @@ class _Run:
 
     def finish(self) -> None:
         self._stop_if_problems()
-        self.session.flush()
+        if not self.dry_run:
+            self.session.flush()
 
 
 def _same(before: Any, after: Any) -> bool:

@@ -54,8 +54,20 @@ class UnknownJobKind(LookupError):
     """No job function is registered under that kind."""
 
 
-def register(kind: str) -> Callable[[JobFunction], JobFunction]:
-    """Register `fn(context, payload) -> result` as the function that runs jobs of `kind`."""
+#: Per kind, what to record when a job fails: `hook(payload, failure)`, called after the job's
+#: work has rolled back, in a unit of work of its own that the worker commits.
+FailureHook = Callable[[Mapping[str, Any], "JobFailed"], None]
+_ON_FAILURE: dict[str, FailureHook] = {}
+
+
+def register(
+    kind: str, *, on_failure: FailureHook | None = None
+) -> Callable[[JobFunction], JobFunction]:
+    """Register `fn(context, payload) -> result` as the function that runs jobs of `kind`;
+    `on_failure` records, outside the rolled-back work, what the failure means (a sync run's
+    problems)."""
+    if on_failure is not None:
+        _ON_FAILURE[kind] = on_failure
 
     def decorate(fn: JobFunction) -> JobFunction:
         existing = _KINDS.get(kind)
@@ -67,6 +79,11 @@ def register(kind: str) -> Callable[[JobFunction], JobFunction]:
         return fn
 
     return decorate
+
+
+def failure_hook(kind: str) -> FailureHook | None:
+    """What to record when a job of `kind` fails, if anything."""
+    return _ON_FAILURE.get(kind)
 
 
 def job_function(kind: str) -> JobFunction:

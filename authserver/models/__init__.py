@@ -17,7 +17,7 @@ from authserver.models.jobs import Job, JobState
 from authserver.models.keys import SigningKey
 from authserver.models.organisations import School, Trust
 from authserver.models.school_secrets import SchoolSecret
-from authserver.models.sync import SchoolSync, StagedBatch, StagedRecord, SyncRun
+from authserver.models.sync import SchoolSync, StagedBatch, StagedRecord, SyncFile, SyncRun
 from authserver.models.tokens import AuthorizationCode, PushedAuthorizationRequest, Token
 from authserver.models.users import Role, RoleAssignment, User
 from authserver.models.views import ViewField, ViewMember, ViewState, ViewTombstone
@@ -49,6 +49,7 @@ __all__ = [
     "SigningKey",
     "StagedBatch",
     "StagedRecord",
+    "SyncFile",
     "SyncRun",
     "Token",
     "Trust",

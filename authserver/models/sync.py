@@ -7,7 +7,18 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from authserver.extensions import db
@@ -55,6 +66,13 @@ class SyncRun(db.Model):
     entities: Mapped[list[str]] = mapped_column(JSON, default=list)
     # The deletions a snapshot may make beyond the safety guard, when the request says so.
     allow_mass_deletion: Mapped[bool] = mapped_column(default=False)
+    # Whether the run holds every record of its entities (a snapshot, a bulk file): what it
+    # does not hold is removed.
+    whole: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Whether a record's missing fields keep their values (files carry only some fields).
+    merge: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # An import's report: its format and source, what has no place yet, and the preview.
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     records_received: Mapped[int] = mapped_column(Integer, default=0)
     # Per entity: {"added": n, "changed": n, "removed": n, "unchanged": n}.
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -100,7 +118,22 @@ class StagedRecord(db.Model):
     batch_id: Mapped[str] = mapped_column(String(200))
     position: Mapped[int] = mapped_column(Integer)
     entity: Mapped[str] = mapped_column(String(50))
+    # "upsert" (record is the record) or "delete" (record is {"key": ...}).
+    op: Mapped[str] = mapped_column(String(10), default="upsert", server_default="upsert")
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class SyncFile(db.Model):
+    """An uploaded file, kept until it has been read into its run's staged records."""
+
+    __tablename__ = "sync_files"
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("sync_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    filename: Mapped[str] = mapped_column(String(200))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class SchoolSync(db.Model):

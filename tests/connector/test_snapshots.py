@@ -127,3 +127,47 @@ def test_a_paused_school_takes_nothing_and_says_so(app, agent, world) -> None:
         db.session.commit()
     assert agent.changes({"student": {"upsert": [pupil(2)]}}).status_code == 200
     assert pupils(app, world.school_id) == {upn(1), upn(2)}
+
+
+def many_pupils(count: int) -> list[dict]:
+    return [pupil(i, upn=upn(i % 1000, year=10 + i // 1000)) for i in range(count)]
+
+
+def test_a_snapshot_larger_than_a_batch_is_applied_in_the_background(app, agent, world) -> None:
+    records = many_pupils(10_001)
+    agent.call("PUT", "snapshots/big", {"entities": ["student"]})
+    for number, start in enumerate(range(0, len(records), 5_000)):
+        body = {"student": {"upsert": records[start : start + 5_000]}}
+        sent = agent.call("PUT", f"snapshots/big/batches/{number}", body, compress=True)
+        assert sent.status_code == 201, sent.get_json()
+    committed = agent.call("POST", "snapshots/big/commit", {})
+    assert committed.status_code == 202
+    assert committed.headers["Location"] == "/connector/v1/snapshots/big"
+    # Without a broker the job runs as soon as the commit is made, in this process.
+    status = agent.call("GET", "snapshots/big").get_json()
+    assert status["state"] == "succeeded", status
+    assert status["counts"]["student"]["added"] == 10_001
+    assert status["progress"]["done"] == status["progress"]["total"]
+    assert len(pupils(app, world.school_id)) == 10_001
+
+
+def test_a_background_snapshot_refused_keeps_its_problems_and_nothing_else(
+    app, agent, world
+) -> None:
+    records = many_pupils(10_001)
+    agent.call("PUT", "snapshots/bad", {"entities": ["student", "session_mark"]})
+    for number, start in enumerate(range(0, len(records), 5_000)):
+        body = {"student": {"upsert": records[start : start + 5_000]}}
+        agent.call("PUT", f"snapshots/bad/batches/{number}", body)
+    stray = {**marks_of([1])[0], "student_id": upn(1, la="999")}
+    agent.call("PUT", "snapshots/bad/batches/marks", {"session_mark": {"upsert": [stray]}})
+    assert agent.call("POST", "snapshots/bad/commit", {}).status_code == 202
+    status = agent.call("GET", "snapshots/bad").get_json()
+    assert status["state"] == "failed"
+    [problem] = status["errors"]
+    assert (problem["rule"], problem["batch"], problem["entity"]) == (
+        "unknown_link",
+        "marks",
+        "session_mark",
+    )
+    assert pupils(app, world.school_id) == set()

@@ -255,3 +255,69 @@ def test_snapshots_and_changes_in_any_order_leave_what_the_mis_last_said(
                 assert stored(school.id) == expected(mirror)
         finally:
             db.session.rollback()
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_a_dry_run_counts_what_the_real_run_does_and_writes_nothing(app, make_school, data) -> None:
+    school = make_school()
+    with app.app_context():
+        try:
+            mirror = Mirror()
+            for step in range(data.draw(st.integers(1, 4), label="steps")):
+                if step == 0 or data.draw(st.booleans(), label="whole"):
+                    upserts, deletes, whole = snapshot(data.draw), {}, True
+                else:
+                    upserts, deletes = delta(data.draw, mirror)
+                    whole = False
+                options = {
+                    "snapshot": frozenset(ORDER) if whole else frozenset(),
+                    "allow_mass_deletion": True,
+                }
+                before = stored(school.id)
+                planned = ingest.apply(
+                    db.session, school.id, as_changes(upserts, deletes), dry_run=True, **options
+                )
+                db.session.expire_all()
+                assert stored(school.id) == before
+                done = ingest.apply(db.session, school.id, as_changes(upserts, deletes), **options)
+                for entity in ORDER:
+                    real, dry = done.get(entity), planned.get(entity)
+                    if real is None:
+                        continue
+                    # A dry run counts what it removes directly, not the cascades that follow.
+                    assert (dry.added, dry.changed, dry.unchanged) == (
+                        real.added,
+                        real.changed,
+                        real.unchanged,
+                    )
+                apply_to_mirror(mirror, upserts, deletes, whole)
+                db.session.expire_all()
+        finally:
+            db.session.rollback()
+
+
+def test_merge_keeps_what_a_file_does_not_carry(app, make_school) -> None:
+    school = make_school()
+    with app.app_context():
+        try:
+            whole = {"upn": PUPILS[0], "forename": "Ann", "surname": "Lee", "religion": "Quaker"}
+            ingest.apply(db.session, school.id, as_changes({"student": [whole]}, {}))
+            partial = {"upn": PUPILS[0], "forename": "Anne", "surname": "Lee"}
+            counts = ingest.apply(
+                db.session, school.id, as_changes({"student": [partial]}, {}), merge=True
+            )
+            assert counts["student"].changed == 1
+            from authserver.models.mis.students import Student
+
+            row = db.session.scalar(select(Student).where(Student.school_id == school.id))
+            assert (row.forename, row.religion) == ("Anne", "Quaker")
+            ingest.apply(db.session, school.id, as_changes({"student": [partial]}, {}))
+            db.session.expire_all()
+            assert db.session.get(Student, row.id).religion is None  # whole: cleared
+        finally:
+            db.session.rollback()
