@@ -629,3 +629,228 @@ def entity_counts(session: Session, school_id: int, entities: Iterable[str]) -> 
             or 0
         )
     return counts
+
+
+# Imported files ------------------------------------------------------------------------------
+
+READ_JOB = "sync.read_file"
+#: The preview's problems kept for the page (the apply reports them all again if need be).
+PREVIEW_PROBLEMS = 50
+
+
+def changes_of(parsed: Any) -> Changes:
+    """A read file's records and deletions, as Changes (a record's index is its position)."""
+    changes = Changes()
+    for entity, records in parsed.entities.items():
+        if records:
+            changes.upserts[entity] = [(Origin(i), record) for i, record in enumerate(records)]
+    for entity, keys in parsed.deletions.items():
+        if keys:
+            changes.deletes[entity] = [(Origin(i), key) for i, key in enumerate(keys)]
+    return changes
+
+
+def report_of(parsed: Any, school_urn: str) -> dict[str, Any]:
+    """What the school is told about a read file before anything is applied."""
+    warnings = list(parsed.notes)
+    if parsed.school_urn and parsed.school_urn != school_urn and parsed.format == "oneroster":
+        warnings.append(
+            f"The file says it is for the school with URN {parsed.school_urn}, not {school_urn}."
+        )
+    return {
+        "format": parsed.format,
+        "mode": parsed.mode,
+        "source": parsed.source,
+        "unmapped": list(parsed.unmapped),
+        "warnings": warnings,
+        "records": {e: len(r) for e, r in parsed.entities.items() if r},
+        "deletions": {e: len(k) for e, k in parsed.deletions.items() if k},
+    }
+
+
+def preview(
+    session: Session,
+    school_id: int,
+    changes: Changes,
+    *,
+    whole: bool,
+    allow_mass_deletion: bool = False,
+) -> dict[str, Any]:
+    """What applying would do (counts per entity), or the problems that stop it; writes
+    nothing."""
+    from flask import current_app
+
+    entities = frozenset(changes.entities()) if whole else frozenset()
+    try:
+        counts = ingest.apply(
+            session,
+            school_id,
+            changes,
+            snapshot=entities,
+            allow_mass_deletion=allow_mass_deletion,
+            guard_percent=current_app.config["SETTINGS"].snapshot_deletion_guard_percent,
+            merge=True,
+            dry_run=True,
+        )
+    except IngestRefused as refused:
+        return {"problems": [p.as_dict() for p in refused.problems[:PREVIEW_PROBLEMS]]}
+    return {"counts": {e: c.as_dict() for e, c in counts.items()}}
+
+
+def receive_file(
+    session: Session, school_id: int, filename: str, content: bytes, *, actor: Actor
+) -> SyncRun:
+    """Keep an uploaded file and queue its reading (checked, staged, previewed); nothing is
+    applied until the school confirms. Commits."""
+    _refuse_if_paused(session, school_id)
+    run = SyncRun(
+        school_id=school_id,
+        kind=SyncKind.IMPORT,
+        state=SyncState.QUEUED,
+        external_id=(filename or "upload")[:200],
+        merge=True,
+        **_actor_fields(actor),
+    )
+    session.add(run)
+    session.flush()
+    session.add(SyncFile(run_id=run.id, filename=run.external_id, content=content))
+    run.job_id = jobs.enqueue(READ_JOB, {"run": run.id}, school_id=school_id).id
+    session.commit()
+    return run
+
+
+def _record_unreadable(payload: Mapping[str, Any], failure: jobs.JobFailed) -> None:
+    session = db.session
+    run = session.get(SyncRun, payload["run"])
+    if run is None:
+        return
+    run.state, run.finished_at, run.summary = SyncState.FAILED, utcnow(), failure.message
+    run.errors = [{"rule": "file", "message": failure.message}]
+    session.execute(SyncFile.__table__.delete().where(SyncFile.run_id == run.id))
+
+
+@jobs.register(READ_JOB, on_failure=_record_unreadable)
+def _read_job(context: jobs.JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Read an uploaded file, stage its records and preview what applying would do."""
+    from authserver import mis_files
+    from authserver.models.organisations import School
+
+    session = db.session
+    run = session.get(SyncRun, payload["run"])
+    upload = session.get(SyncFile, payload["run"])
+    if run is None or upload is None or run.state is not SyncState.QUEUED:
+        return {"run": payload["run"]}
+    context.progress(0, None, f"Reading {upload.filename}")
+    try:
+        parsed = mis_files.read_file(upload.content, upload.filename)
+    except mis_files.FileRefused as refused:
+        raise jobs.JobFailed(str(refused)) from None
+    school = session.get(School, run.school_id)
+    changes = changes_of(parsed)
+    run.whole = parsed.mode == "snapshot"
+    run.entities = changes.entities()
+    run.records_received = changes.size()
+    rows: list[dict[str, Any]] = []
+    for entity, items in changes.upserts.items():
+        rows += [
+            {
+                "run_id": run.id,
+                "batch_id": "",
+                "position": origin.index,
+                "entity": entity,
+                "op": "upsert",
+                "record": record,
+            }
+            for origin, record in items
+        ]
+    for entity, keys in changes.deletes.items():
+        rows += [
+            {
+                "run_id": run.id,
+                "batch_id": "",
+                "position": origin.index,
+                "entity": entity,
+                "op": "delete",
+                "record": {"key": key},
+            }
+            for origin, key in keys
+        ]
+    for start in range(0, len(rows), 5_000):
+        session.execute(StagedRecord.__table__.insert(), rows[start : start + 5_000])
+    context.progress(0, None, f"Checking {changes.size():,} records against the school's data")
+    report = report_of(parsed, school.urn if school else "")
+    report["preview"] = preview(session, run.school_id, changes, whole=run.whole)
+    run.report = report
+    run.state = SyncState.RECEIVING
+    session.execute(SyncFile.__table__.delete().where(SyncFile.run_id == run.id))
+    return {"run": run.id}
+
+
+def confirm_import(
+    session: Session, run: SyncRun, *, actor: Actor, allow_mass_deletion: bool = False
+) -> Answer:
+    """Apply an import the school has looked at: at once when small, else in the background.
+    Commits."""
+    if run.kind is not SyncKind.IMPORT or run.state is not SyncState.RECEIVING:
+        raise SyncRefused(409, "conflict", "This import is not waiting for a decision.")
+    _refuse_if_paused(session, run.school_id)
+    problems = run.report.get("preview", {}).get("problems", [])
+    if any(p.get("rule") != "mass_deletion" for p in problems):
+        raise SyncRefused(409, "conflict", "This file has problems: nothing can be applied.")
+    if problems and not allow_mass_deletion:
+        raise SyncRefused(409, "conflict", "Say that removing so much is intended.")
+    run.allow_mass_deletion = allow_mass_deletion
+    if isinstance(actor, User):
+        run.user_id = actor.id
+    return _apply_or_queue(session, run, actor)
+
+
+def import_file_now(
+    session: Session,
+    school_id: int,
+    filename: str,
+    parsed: Any,
+    *,
+    actor: Actor,
+    allow_mass_deletion: bool = False,
+    progress: ingest.Progress | None = None,
+) -> Answer:
+    """Apply a read file at once, in this process (the operator's command). Commits."""
+    _refuse_if_paused(session, school_id)
+    changes = changes_of(parsed)
+    run = SyncRun(
+        school_id=school_id,
+        kind=SyncKind.IMPORT,
+        external_id=(filename or "upload")[:200],
+        merge=True,
+        whole=parsed.mode == "snapshot",
+        entities=changes.entities(),
+        records_received=changes.size(),
+        allow_mass_deletion=allow_mass_deletion,
+        **_actor_fields(actor),
+    )
+    session.add(run)
+    _start(run, "")
+    run.report = {k: v for k, v in report_of(parsed, "").items() if k not in ("warnings",)}
+    session.commit()
+    from flask import current_app
+
+    try:
+        counts = ingest.apply(
+            session,
+            school_id,
+            changes,
+            snapshot=frozenset(run.entities) if run.whole else frozenset(),
+            allow_mass_deletion=allow_mass_deletion,
+            guard_percent=current_app.config["SETTINGS"].snapshot_deletion_guard_percent,
+            merge=True,
+            progress=progress,
+        )
+    except IngestRefused as refused:
+        session.rollback()
+        return _failed(session, run, refused, actor)
+    except BaseException:
+        session.rollback()
+        _abandon(session, run)
+        raise
+    return _succeeded(session, run, counts, actor)
