@@ -108,6 +108,20 @@ class AccessRequestRejectedData(_Payload):
     request_id: int
 
 
+class WritebackSettledData(_Payload):
+    """A write whose every record the school's MIS has now applied or rejected."""
+
+    school_id: int
+    school_urn: str
+    writeback_id: int = Field(description="GET /api/v1/writebacks/{id} gives each record's state.")
+    resource: str
+    state: Literal["applied", "rejected", "partly_applied"] = Field(
+        description="applied: every record; rejected: none; partly_applied: some of each."
+    )
+    applied: int = Field(description="Records the MIS applied.")
+    rejected: int = Field(description="Records the MIS rejected (each with its reason).")
+
+
 class Envelope(_Payload):
     """What every event carries around its `data`."""
 
@@ -164,10 +178,18 @@ class ConnectionExpiring(Envelope):
     data: ConnectionExpiringData
 
 
+class WritebackSettled(Envelope):
+    """Every record of a write reached the school's MIS or was refused by it."""
+
+    type: Literal["writeback.settled"]
+    data: WritebackSettledData
+
+
 EventData = (
     ConnectionData
     | ConnectionChangedData
     | ConnectionExpiringData
     | AccessRequestApprovedData
     | AccessRequestRejectedData
+    | WritebackSettledData
 )

@@ -22,6 +22,7 @@ from authserver.domain.webhook_events import (
     ConnectionScopesChanged,
     Envelope,
     EventData,
+    WritebackSettled,
 )
 from authserver.extensions import db
 from authserver.models.applications import Application
@@ -36,6 +37,7 @@ class WebhookEvent(enum.StrEnum):
     REVOKED = "connection.revoked"
     EXPIRED = "connection.expired"
     EXPIRING = "connection.expiring"
+    WRITEBACK_SETTLED = "writeback.settled"
 
 
 #: Each event's body, by its type (see `authserver.domain.webhook_events`).
@@ -46,6 +48,7 @@ EVENT_MODELS: dict[WebhookEvent, type[Envelope]] = {
     WebhookEvent.REVOKED: ConnectionRevoked,
     WebhookEvent.EXPIRED: ConnectionExpired,
     WebhookEvent.EXPIRING: ConnectionExpiring,
+    WebhookEvent.WRITEBACK_SETTLED: WritebackSettled,
 }
 
 

@@ -19,6 +19,7 @@ from authserver.models.tokens import AuthorizationCode, PushedAuthorizationReque
 from authserver.models.users import Role, RoleAssignment, User
 from authserver.models.views import ViewField, ViewMember, ViewState, ViewTombstone
 from authserver.models.webhooks import WebhookDelivery
+from authserver.models.writebacks import IdempotencyKey, Writeback, WritebackItem
 
 __all__ = [
     "AccessRequest",
@@ -32,6 +33,7 @@ __all__ = [
     "GrantReceipt",
     "GrantReminder",
     "GrantStatus",
+    "IdempotencyKey",
     "PushedAuthorizationRequest",
     "ResourceServer",
     "Role",
@@ -48,5 +50,7 @@ __all__ = [
     "ViewState",
     "ViewTombstone",
     "WebhookDelivery",
+    "Writeback",
+    "WritebackItem",
     "mis",
 ]
