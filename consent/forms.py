@@ -76,3 +76,10 @@ class ConfirmForm(FlaskForm):
     """A button that changes something (revoke, sign out): only its CSRF token matters."""
 
     submit = SubmitField("Confirm")
+
+
+class WritebacksAppliedForm(FlaskForm):
+    """The queued writes a school typed into its MIS by hand, to mark as applied."""
+
+    items = MultiCheckboxField("Writes typed into the MIS", coerce=int)
+    submit = SubmitField("Mark the ticked writes as applied")

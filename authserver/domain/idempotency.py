@@ -71,10 +71,10 @@ def claim(
             stale = existing.status_code is None and existing.created_at < now - ABANDONED_AFTER
             if existing.expires_at > now and not stale:
                 session.commit()
-                if existing.fingerprint != request_fingerprint:
-                    return Claim(Outcome.MISMATCH, existing)
                 if existing.status_code is None:
                     return Claim(Outcome.IN_PROGRESS, existing)
+                if existing.fingerprint != request_fingerprint:
+                    return Claim(Outcome.MISMATCH, existing)
                 return Claim(Outcome.REPLAY, existing)
             session.delete(existing)
             session.flush()
