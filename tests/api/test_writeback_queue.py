@@ -84,7 +84,7 @@ def test_a_write_is_queued_pending_and_followed_to_applied_with_a_webhook(
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
     status = body["writeback"]
-    assert status["state"] == "queued" and status["queued"] == 2
+    assert (status["state"], status["queued"]) == ("queued", 2)
     assert [i["state"] for i in status["items"]] == ["queued", "queued"]
     assert response.headers["Location"] == f"/api/v1/writebacks/{status['id']}"
     record = body["data"][0]["id"]
@@ -101,7 +101,8 @@ def test_a_write_is_queued_pending_and_followed_to_applied_with_a_webhook(
         assert not db.session.scalar(select(func.count()).select_from(WebhookDelivery))
     settle(app, second, "applied")
     followed = tokens.get(f"writebacks/{status['id']}", token).get_json()
-    assert followed["state"] == "applied" and followed["settled_at"]
+    assert followed["state"] == "applied"
+    assert followed["settled_at"]
     with app.app_context():
         delivery = db.session.scalar(select(WebhookDelivery))
         event = json.loads(delivery.body)
