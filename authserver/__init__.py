@@ -163,6 +163,7 @@ def _register_blueprints(app: Flask) -> None:
 
     app.url_map.converters["int"] = DatabaseId
     from authserver.api import bp as api_bp
+    from authserver.connector import bp as connector_bp
     from authserver.extensions import csrf
     from authserver.oauth.server import init_server
     from authserver.oauth.views import bp as oauth_bp
@@ -177,9 +178,11 @@ def _register_blueprints(app: Flask) -> None:
     # Machine endpoints authenticate clients and tokens, never cookies: CSRF does not apply.
     csrf.exempt(oauth_bp)
     csrf.exempt(api_bp)
+    csrf.exempt(connector_bp)
     for blueprint in (
         oauth_bp,
         api_bp,
+        connector_bp,
         consent_bp,
         signin_bp,
         authorize_bp,

@@ -245,3 +245,6 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(webhooks)
     app.cli.add_command(grants_group)
     app.cli.add_command(tokens_group)
+    from authserver.mis_cli import mis
+
+    app.cli.add_command(mis)

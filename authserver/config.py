@@ -41,6 +41,10 @@ class Settings:
     token_requests_per_client: str = "300 per minute"  # noqa: S105 (a rate, not a secret)
     introspection_requests_per_resource_server: str = "6000 per minute"
     api_requests_per_token: str = "1200 per minute"  # noqa: S105 (a rate, not a secret)
+    connector_requests_per_token: str = "600 per minute"  # noqa: S105 (a rate, not a secret)
+    # A full snapshot may remove at most this share of a school's pupils or staff unless the
+    # connector says the removal is intended (a wrong MIS filter must not empty a school).
+    snapshot_deletion_guard_percent: int = 20
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -60,6 +64,7 @@ RATE_LIMIT_SETTINGS = (
     "token_requests_per_client",
     "introspection_requests_per_resource_server",
     "api_requests_per_token",
+    "connector_requests_per_token",
 )
 
 

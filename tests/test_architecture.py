@@ -128,6 +128,21 @@ def test_the_protocol_layer_knows_neither_api_nor_browser(path: Path) -> None:
     assert not [name for name in names if is_under(name, "authserver.api", "consent")]
 
 
+@pytest.mark.parametrize("path", modules_under("authserver/connector"), ids=relative)
+def test_the_connector_api_reaches_neither_the_browser_side_nor_the_vendor_resources(
+    path: Path,
+) -> None:
+    """A connector writes a school's data and reads its queue; the vendor API's resources and
+    the browser side are none of its business (the bearer-token plumbing is shared)."""
+    names = imported_modules(parsed(path))
+    assert not [
+        name
+        for name in names
+        if is_under(name, "consent", "authserver.oauth.views")
+        or (is_under(name, "authserver.api") and not is_under(name, "authserver.api.protection"))
+    ]
+
+
 @pytest.mark.parametrize("path", modules_under("authserver/api"), ids=relative)
 def test_the_resource_api_never_reaches_the_browser_side_or_oauth_views(path: Path) -> None:
     names = imported_modules(parsed(path))
@@ -136,7 +151,7 @@ def test_the_resource_api_never_reaches_the_browser_side_or_oauth_views(path: Pa
 
 def test_every_folder_of_the_server_has_its_rules() -> None:
     """A new package under authserver/ must be placed in one of the layers above."""
-    placed = {"domain", "models", "web", "oauth", "api", "demo"}
+    placed = {"domain", "models", "web", "oauth", "api", "connector", "demo"}
     packages = {path.parent.name for path in (ROOT / "authserver").glob("*/__init__.py")}
     assert packages <= placed, f"unplaced packages: {sorted(packages - placed)}"
 

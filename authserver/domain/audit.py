@@ -45,6 +45,13 @@ class AuditAction(enum.StrEnum):
     WEBHOOK_SET = "application:webhook_set"
     WEBHOOK_REMOVED = "application:webhook_removed"
     WEBHOOK_REPLAYED = "webhook:replayed"
+    CONNECTOR_REGISTERED = "connector:registered"
+    CONNECTOR_SECRET_ROTATED = "connector:secret_rotated"  # noqa: S105 (an action name)
+    CONNECTOR_REVOKED = "connector:revoked"
+    SYNC_APPLIED = "sync:applied"
+    SYNC_FAILED = "sync:failed"
+    SYNC_PAUSED = "sync:paused"
+    SYNC_RESUMED = "sync:resumed"
 
 
 def record(

@@ -122,6 +122,31 @@ class WritebackSettledData(_Payload):
     rejected: int = Field(description="Records the MIS rejected (each with its reason).")
 
 
+class EntityChange(_Payload):
+    """How many records of one entity a sync added, changed and removed."""
+
+    added: int
+    changed: int
+    removed: int
+
+
+class SchoolDataChangedData(_Payload):
+    """What a sync changed in the school's data, as far as the connection can read it."""
+
+    school_id: int = Field(description="The school's id, as in the school's token.")
+    urn: str = Field(description="The school's URN.")
+    entities: list[str] = Field(
+        description="The entities with changes the application may read: ask for them with "
+        "`updated_after`, and read `/deletions`."
+    )
+    counts: Omissible[dict[str, EntityChange]] = Field(
+        None,
+        description="Per entity, the school's whole change, for connections that see the whole "
+        "school; left out when the connection is narrowed to some pupils (the school-wide "
+        "numbers would say something of pupils it does not cover).",
+    )
+
+
 class Envelope(_Payload):
     """What every event carries around its `data`."""
 
@@ -185,8 +210,17 @@ class WritebackSettled(Envelope):
     data: WritebackSettledData
 
 
+class SchoolDataChanged(Envelope):
+    """New MIS data arrived at the school (from its connector or an imported file) and changed
+    records the application may read."""
+
+    type: Literal["school.data_changed"]
+    data: SchoolDataChangedData
+
+
 EventData = (
-    ConnectionData
+    SchoolDataChangedData
+    | ConnectionData
     | ConnectionChangedData
     | ConnectionExpiringData
     | AccessRequestApprovedData

@@ -22,6 +22,7 @@ from authserver.domain.webhook_events import (
     ConnectionScopesChanged,
     Envelope,
     EventData,
+    SchoolDataChanged,
     WritebackSettled,
 )
 from authserver.extensions import db
@@ -38,6 +39,7 @@ class WebhookEvent(enum.StrEnum):
     EXPIRED = "connection.expired"
     EXPIRING = "connection.expiring"
     WRITEBACK_SETTLED = "writeback.settled"
+    SCHOOL_DATA_CHANGED = "school.data_changed"
 
 
 #: Each event's body, by its type (see `authserver.domain.webhook_events`).
@@ -49,6 +51,7 @@ EVENT_MODELS: dict[WebhookEvent, type[Envelope]] = {
     WebhookEvent.EXPIRED: ConnectionExpired,
     WebhookEvent.EXPIRING: ConnectionExpiring,
     WebhookEvent.WRITEBACK_SETTLED: WritebackSettled,
+    WebhookEvent.SCHOOL_DATA_CHANGED: SchoolDataChanged,
 }
 
 

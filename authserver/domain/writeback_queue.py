@@ -186,9 +186,19 @@ def _applied(
     if item.op == WritebackOp.DELETE:
         delete_record(session, row)
         return
-    if mis_id is not None and hasattr(row, "mis_id"):
-        # The next snapshot from the MIS then matches this row rather than replacing it.
-        row.mis_id = mis_id
+    if mis_id is None or row.mis_id == mis_id:
+        return
+    model = type(row)
+    twin = session.scalar(
+        select(model).where(model.school_id == row.school_id, model.mis_id == mis_id)
+    )
+    if twin is not None:
+        # The MIS's own copy arrived first (a sync ran before the acknowledgement): keep
+        # that one, and let the written copy go, tombstoned, so no one holds it twice.
+        delete_record(session, row)
+        return
+    # The next snapshot from the MIS then matches this row rather than replacing it.
+    row.mis_id = mis_id
 
 
 def _rejected(session: Session, item: WritebackItem, row: MisRecord | None, by: str) -> None:
@@ -320,6 +330,23 @@ def pending_rows(model: type[MisRecord], school_id: int) -> Select[Any]:
     if hasattr(model, "mis_id"):
         query = query.where(model.mis_id.is_(None))
     return query
+
+
+def mis_keys(session: Session, item: WritebackItem) -> tuple[str | None, dict[str, str | None]]:
+    """The MIS's keys an MIS agent needs to apply an item: the record's own (for an update or
+    delete), and each record it refers to (`student_id`: that pupil's key in the MIS)."""
+    model = ENTITIES[item.entity]
+    row = session.get(model, item.record_id)
+    references: dict[str, str | None] = {}
+    for field, value in item.values.items():
+        target = writeback.REFERENCES.get(field)
+        if field == "person_id":
+            target = ENTITIES.get(item.values.get("person_type") or "")
+        if target is None or value is None:
+            continue
+        referred = session.get(target, value)
+        references[field] = referred.mis_id if referred is not None else None
+    return (row.mis_id if row is not None else None), references
 
 
 def queued_for_school(session: Session, school_id: int) -> list[WritebackItem]:

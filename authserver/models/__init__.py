@@ -3,6 +3,7 @@
 from authserver.models import mis
 from authserver.models.applications import Application, ApplicationScope, ResourceServer, Vendor
 from authserver.models.audit import AuditEvent
+from authserver.models.connectors import Connector, ConnectorToken
 from authserver.models.field_use import FieldUseDay
 from authserver.models.grants import (
     AccessRequest,
@@ -15,6 +16,7 @@ from authserver.models.grants import (
 from authserver.models.keys import SigningKey
 from authserver.models.organisations import School, Trust
 from authserver.models.school_secrets import SchoolSecret
+from authserver.models.sync import SchoolSync, StagedBatch, StagedRecord, SyncRun
 from authserver.models.tokens import AuthorizationCode, PushedAuthorizationRequest, Token
 from authserver.models.users import Role, RoleAssignment, User
 from authserver.models.views import ViewField, ViewMember, ViewState, ViewTombstone
@@ -28,6 +30,8 @@ __all__ = [
     "ApplicationScope",
     "AuditEvent",
     "AuthorizationCode",
+    "Connector",
+    "ConnectorToken",
     "FieldUseDay",
     "Grant",
     "GrantReceipt",
@@ -40,7 +44,11 @@ __all__ = [
     "RoleAssignment",
     "School",
     "SchoolSecret",
+    "SchoolSync",
     "SigningKey",
+    "StagedBatch",
+    "StagedRecord",
+    "SyncRun",
     "Token",
     "Trust",
     "User",

@@ -26,6 +26,7 @@ from authserver.models.applications import (
     ResourceServer,
 )
 from authserver.models.columns import utcnow
+from authserver.models.connectors import CONNECTOR_PREFIX, Connector, ConnectorToken
 from authserver.models.tokens import Token
 from authserver.oauth.principal import SchoolPrincipal
 
@@ -81,12 +82,25 @@ def _resource_server_by_id() -> Select[ResourceServer]:
     return select(ResourceServer).where(ResourceServer.client_id == bindparam("client_id"))
 
 
+@functools.cache
+def _connector_by_id() -> Select[Connector]:
+    """The lookup of an MIS connector by client id, built once and bound per request."""
+    return select(Connector).where(Connector.client_id == bindparam("client_id"))
+
+
 class SchoolAuthorizationServer(AuthorizationServer):
     """Authlib's server with our client lookup, token format and token storage."""
 
-    def query_client(self, client_id: str) -> Application | ResourceServer | None:
+    def query_client(self, client_id: str) -> Application | ResourceServer | Connector | None:
         if not client_id or len(client_id) > 64:
             return None
+        if client_id.startswith(CONNECTOR_PREFIX):
+            # Connectors live apart: their tokens are of another kind and never reach /api.
+            connector: Connector | None = db.session.scalar(
+                _connector_by_id(), {"client_id": client_id}
+            )
+            if connector is not None:
+                return connector
         # One query on the hot path: resource servers' ids carry their prefix, so look in the
         # likelier table first (an application id may, rarely, start the same way).
         lookups: tuple[Callable[[], Select[Application] | Select[ResourceServer]], ...] = (
@@ -161,6 +175,9 @@ def generate_token(
 def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
     """Store a freshly issued token as digests, bound to its school's grant version."""
     settings = current_app.config["SETTINGS"]
+    if isinstance(request.client, Connector):
+        _save_connector_token(token, request.client)
+        return
     principal = request.user if isinstance(request.user, SchoolPrincipal) else None
     previous: Token | None = (
         request.refresh_token if isinstance(request.refresh_token, Token) else None
@@ -196,6 +213,20 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
     # A plain INSERT on the session's transaction: nothing reads the row back, so the ORM's
     # unit of work (a tenth of the token endpoint's time) buys nothing here.
     db.session.connection().execute(Token.__table__.insert(), row)
+
+
+def _save_connector_token(token: dict[str, Any], connector: Connector) -> None:
+    """A connector's token: its own table, so it can never pass for an application's."""
+    now = utcnow()
+    db.session.add(
+        ConnectorToken(
+            connector_id=connector.id,
+            access_token_digest=credentials.digest(token["access_token"]),
+            issued_at=now,
+            expires_at=now + timedelta(seconds=token["expires_in"]),
+        )
+    )
+    connector.last_used_at = now
 
 
 def init_server(app: Flask) -> SchoolAuthorizationServer:

@@ -19,6 +19,7 @@ from authserver.extensions import db, limiter
 
 MACHINE_PREFIXES = (
     "/api/",
+    "/connector/",
     "/oauth/token",
     "/oauth/introspect",
     "/oauth/revoke",

@@ -22,7 +22,7 @@ from authserver.extensions import db
 from authserver.models.columns import UTCDateTime, utcnow
 
 #: Columns that belong to the record's bookkeeping rather than to the school's data.
-BOOKKEEPING_COLUMNS = frozenset({"id", "school_id", "updated_at", "writeback_item_id"})
+BOOKKEEPING_COLUMNS = frozenset({"id", "school_id", "updated_at", "mis_id", "writeback_item_id"})
 
 
 class MisRecord:
@@ -40,6 +40,9 @@ class MisRecord:
     id: Mapped[int] = mapped_column(primary_key=True)
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The MIS's own key for the record (a pupil's is their UPN), by which a connector or an
+    # imported file names it; empty for records that no MIS has named (written, or demo).
+    mis_id: Mapped[str | None] = mapped_column(String(64))
 
     @declared_attr.directive
     @classmethod
@@ -49,7 +52,11 @@ class MisRecord:
         indexes = tuple(
             Index(f"ix_{cls.__tablename__}_{'_'.join(names)}", *names) for names in columns
         )
-        return indexes + tuple(UniqueConstraint(*names) for names in cls.__unique_keys__)
+        # Ingest finds a record by its MIS key; two records of a school cannot share one.
+        keyed = Index(
+            f"uq_{cls.__tablename__}_school_id_mis_id", "school_id", "mis_id", unique=True
+        )
+        return (*indexes, keyed, *(UniqueConstraint(*names) for names in cls.__unique_keys__))
 
 
 #: Why a record has a tombstone: it was deleted, or it was moved off the person who owned it
@@ -142,7 +149,7 @@ def _delete_dependants(
                     _moved_off(session, child, school_id, match)
                 session.execute(update(child).where(*match).values({column.key: None}))
             else:
-                _delete_rows(session, child, school_id, match)
+                delete_rows(session, child, school_id, match)
         if child.__owner_columns__ is not None:
             type_column, id_column = (child_table.c[name] for name in child.__owner_columns__)
             match = [
@@ -150,13 +157,12 @@ def _delete_dependants(
                 type_column == model.__entity__,
                 id_column.in_(ids),
             ]
-            _delete_rows(session, child, school_id, match)
+            delete_rows(session, child, school_id, match)
 
 
-def _delete_rows(
-    session: Session, model: type[MisRecord], school_id: int, match: list[Any]
-) -> None:
-    """Delete the rows matching the criteria, their own dependants first, with tombstones."""
+def delete_rows(session: Session, model: type[MisRecord], school_id: int, match: list[Any]) -> None:
+    """Delete the school's rows matching the criteria, their own dependants first, each with a
+    tombstone (the caller commits)."""
     table = inspect(model).local_table
     rows = _owners(session, model, match)
     if not rows:

@@ -1,0 +1,564 @@
+"""Sync runs: each arrival of a school's MIS data (a connector's batch of changes or snapshot,
+an imported file), recorded with what it did, answered the same way when retried, refused
+while the school has paused its sync. Each function is a unit of work: it commits.
+
+A batch of changes is applied at once. A snapshot takes batches (checked and staged) and is
+applied when the connector commits it: inline when it is small, as a background job when it
+holds more than one batch. Either way the school's data changes in one transaction, so a
+vendor never sees half of it, and every connected application hears `school.data_changed`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from authserver.domain import audit, ingest
+from authserver.domain.audit import AuditAction
+from authserver.domain.ingest import Changes, IngestRefused, Origin, Problem
+from authserver.models.columns import utcnow
+from authserver.models.connectors import Connector
+from authserver.models.sync import (
+    SchoolSync,
+    StagedBatch,
+    StagedRecord,
+    SyncKind,
+    SyncRun,
+    SyncState,
+)
+from authserver.models.users import User
+
+#: A run still "running" after this long was cut off (its process died): a retry may redo it.
+STALE_AFTER = dt.timedelta(minutes=30)
+#: Staged records read back per query when a snapshot is applied.
+READ_CHUNK = 10_000
+
+Actor = Connector | User | str
+
+
+class SyncRefused(Exception):
+    """A request about a sync that cannot be carried out now: `status` and `error` as the API
+    answers, `description` in words for the connector's developer."""
+
+    def __init__(self, status: int, error: str, description: str) -> None:
+        super().__init__(description)
+        self.status, self.error, self.description = status, error, description
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What to answer a connector: the HTTP status and the JSON body."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def digest_of(body: bytes) -> str:
+    """The digest a batch is recognised by when it is sent again."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def _actor_fields(actor: Actor) -> dict[str, Any]:
+    if isinstance(actor, Connector):
+        return {"connector_id": actor.id}
+    if isinstance(actor, User):
+        return {"user_id": actor.id}
+    return {}
+
+
+def _audit_actor(actor: Actor) -> User | str:
+    if isinstance(actor, Connector):
+        return f"connector {actor.client_id}"
+    return actor
+
+
+# Pausing ---------------------------------------------------------------------------------
+
+
+def pause_of(session: Session, school_id: int) -> SchoolSync | None:
+    """The school's pause, if its sync is paused."""
+    state = session.get(SchoolSync, school_id)
+    return state if state is not None and state.paused_at is not None else None
+
+
+def pause(session: Session, school_id: int, *, by: User, reason: str) -> None:
+    """Pause the school's sync (over the year rollover): connectors are told to wait, and
+    vendors keep the last good data, with the pause in the school's status."""
+    reason = " ".join(reason.split())[:500]
+    state = session.get(SchoolSync, school_id) or SchoolSync(school_id=school_id)
+    session.add(state)
+    if state.paused_at is not None:
+        return
+    state.paused_at, state.paused_by, state.pause_reason = utcnow(), by.email, reason or None
+    audit.record(AuditAction.SYNC_PAUSED, actor=by, school=school_id, reason=reason)
+
+
+def resume(session: Session, school_id: int, *, by: User) -> None:
+    """Let the school's data flow again."""
+    state = session.get(SchoolSync, school_id)
+    if state is None or state.paused_at is None:
+        return
+    state.paused_at = state.paused_by = state.pause_reason = None
+    audit.record(AuditAction.SYNC_RESUMED, actor=by, school=school_id)
+
+
+def _refuse_if_paused(session: Session, school_id: int) -> None:
+    paused = pause_of(session, school_id)
+    if paused is not None:
+        raise SyncRefused(
+            409,
+            "sync_paused",
+            "The school has paused its sync"
+            + (f" ({paused.pause_reason})" if paused.pause_reason else "")
+            + "; nothing is accepted until it resumes. Try again later.",
+        )
+
+
+# Batches of changes ----------------------------------------------------------------------
+
+
+def receive_changes(
+    session: Session,
+    school_id: int,
+    batch_id: str,
+    body: bytes,
+    read: Any,
+    *,
+    actor: Actor,
+) -> Answer:
+    """Apply one batch of changes (`read()` turns the body into Changes), once: a retry of the
+    same batch id with the same body is answered as the first time. Commits."""
+    digest = digest_of(body)
+    run = session.scalar(
+        select(SyncRun).where(
+            SyncRun.school_id == school_id,
+            SyncRun.kind == SyncKind.CHANGES,
+            SyncRun.external_id == batch_id,
+        )
+    )
+    if run is not None:
+        replay = _replay(run, digest, "batch")
+        if replay is not None:
+            return replay
+    _refuse_if_paused(session, school_id)
+    if run is None:
+        run = SyncRun(
+            school_id=school_id,
+            kind=SyncKind.CHANGES,
+            external_id=batch_id,
+            **_actor_fields(actor),
+        )
+        session.add(run)
+    _start(run, digest)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise SyncRefused(
+            409, "in_progress", "This batch is being applied already; ask again shortly."
+        ) from None
+    try:
+        changes: Changes = read()
+        run.entities = changes.entities()
+        run.records_received = changes.size()
+        counts = ingest.apply(session, school_id, changes)
+    except IngestRefused as refused:
+        session.rollback()
+        return _failed(session, run, refused, actor)
+    except BaseException:
+        session.rollback()
+        _abandon(session, run)
+        raise
+    return _succeeded(session, run, counts, actor)
+
+
+def _replay(run: SyncRun, digest: str, noun: str) -> Answer | None:
+    """The first answer to a retried batch or snapshot; None when it should be (re)done."""
+    if run.state is SyncState.RUNNING and run.started_at is not None:
+        if utcnow() - run.started_at < STALE_AFTER:
+            raise SyncRefused(
+                409, "in_progress", f"This {noun} is being applied already; ask again shortly."
+            )
+        return None  # cut off by a crash: nothing of it was kept, so do it again
+    if run.request_digest == digest and run.response_status is not None:
+        return Answer(run.response_status, dict(run.response or {}))
+    if run.state is SyncState.FAILED:
+        return None  # a corrected batch under the same id: try again
+    raise SyncRefused(
+        409,
+        "conflict",
+        f"This {noun} id was used before for different content; give new content a new id.",
+    )
+
+
+def _start(run: SyncRun, digest: str) -> None:
+    run.state = SyncState.RUNNING
+    run.request_digest = digest
+    run.started_at = utcnow()
+    run.finished_at = None
+    run.errors, run.counts, run.summary = [], {}, None
+    run.response_status = run.response = None
+
+
+def _abandon(session: Session, run: SyncRun) -> None:
+    """An unexpected error: the run failed, in words for the school, nothing kept."""
+    run = session.merge(run)
+    run.state = SyncState.FAILED
+    run.finished_at = utcnow()
+    run.summary = "An internal error stopped this sync; nothing of it was kept."
+    session.commit()
+
+
+def _failed(session: Session, run: SyncRun, refused: IngestRefused, actor: Actor) -> Answer:
+    run = session.merge(run)
+    problems = [p.as_dict() for p in refused.problems]
+    body = {
+        "error": "invalid_request",
+        "error_description": f"{len(problems)} problem(s); nothing was applied. "
+        + refused.summary(),
+        "errors": problems,
+        "run": run.id,
+    }
+    run.state = SyncState.FAILED
+    run.finished_at = utcnow()
+    run.errors = problems
+    run.summary = refused.summary()
+    run.response_status, run.response = 422, body
+    audit.record(
+        AuditAction.SYNC_FAILED,
+        actor=_audit_actor(actor),
+        school=run.school_id,
+        run=run.id,
+        kind=str(run.kind),
+        problems=len(problems),
+    )
+    session.commit()
+    return Answer(422, body)
+
+
+def _succeeded(
+    session: Session, run: SyncRun, counts: Mapping[str, ingest.Counts], actor: Actor
+) -> Answer:
+    from authserver.domain import school_data_events
+
+    run.state = SyncState.SUCCEEDED
+    run.finished_at = utcnow()
+    run.counts = {entity: c.as_dict() for entity, c in counts.items()}
+    body = {"run": run.id, "state": str(run.state), "counts": run.counts}
+    if run.external_id is not None and run.kind is not SyncKind.IMPORT:
+        body["id"] = run.external_id
+    run.response_status, run.response = 200, body
+    audit.record(
+        AuditAction.SYNC_APPLIED,
+        actor=_audit_actor(actor),
+        school=run.school_id,
+        run=run.id,
+        kind=str(run.kind),
+        counts={e: c for e, c in run.counts.items() if sum(c.values())},
+    )
+    school_data_events.announce(session, run.school_id, counts)
+    session.commit()
+    return Answer(200, body)
+
+
+# Snapshots -------------------------------------------------------------------------------
+
+
+def open_snapshot(
+    session: Session, school_id: int, snapshot_id: str, entities: Any, *, actor: Actor
+) -> Answer:
+    """Start (or find again) a snapshot of these entities. Commits."""
+    if (
+        not isinstance(entities, list)
+        or not entities
+        or not all(isinstance(e, str) for e in entities)
+    ):
+        raise SyncRefused(
+            400, "invalid_request", 'Send {"entities": [...]}: the entities this snapshot holds.'
+        )
+    unknown = sorted(set(entities) - set(ingest.INGEST_ENTITIES))
+    if unknown:
+        raise SyncRefused(
+            400, "invalid_request", f"Not entities this server holds: {', '.join(unknown[:5])}."
+        )
+    wanted = sorted(set(entities), key=ingest.INGEST_ENTITIES.index)
+    run = _snapshot(session, school_id, snapshot_id)
+    if run is not None:
+        if run.entities != wanted:
+            raise SyncRefused(
+                409, "conflict", "This snapshot id was opened for other entities; use a new id."
+            )
+        return Answer(200, snapshot_status(session, run))
+    _refuse_if_paused(session, school_id)
+    run = SyncRun(
+        school_id=school_id,
+        kind=SyncKind.SNAPSHOT,
+        state=SyncState.RECEIVING,
+        external_id=snapshot_id,
+        entities=wanted,
+        **_actor_fields(actor),
+    )
+    session.add(run)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return open_snapshot(session, school_id, snapshot_id, entities, actor=actor)
+    return Answer(201, snapshot_status(session, run))
+
+
+def _snapshot(session: Session, school_id: int, snapshot_id: str) -> SyncRun | None:
+    return session.scalar(
+        select(SyncRun).where(
+            SyncRun.school_id == school_id,
+            SyncRun.kind == SyncKind.SNAPSHOT,
+            SyncRun.external_id == snapshot_id,
+        )
+    )
+
+
+def find_snapshot(session: Session, school_id: int, snapshot_id: str) -> SyncRun:
+    """The school's snapshot with this id, or a 404 refusal."""
+    run = _snapshot(session, school_id, snapshot_id)
+    if run is None:
+        raise SyncRefused(404, "not_found", "No snapshot with this id: open it first (PUT).")
+    return run
+
+
+def stage_batch(session: Session, run: SyncRun, batch_id: str, body: bytes, read: Any) -> Answer:
+    """Check one batch of a snapshot and keep its records until the snapshot is committed.
+    A retry with the same body is answered as the first time. Commits."""
+    digest = digest_of(body)
+    staged = session.scalar(
+        select(StagedBatch).where(StagedBatch.run_id == run.id, StagedBatch.batch_id == batch_id)
+    )
+    if staged is not None:
+        if staged.request_digest != digest:
+            raise SyncRefused(
+                409, "conflict", "This batch id was used before for other records; use a new id."
+            )
+        return Answer(200, {"batch": batch_id, "records": staged.records})
+    if run.state is not SyncState.RECEIVING:
+        raise SyncRefused(
+            409, "conflict", f"This snapshot is {run.state}: it takes no more batches."
+        )
+    changes: Changes = read()
+    problems: list[Problem] = []
+    if changes.deletes:
+        problems.append(
+            Problem(
+                "shape",
+                "A snapshot holds records only: what it leaves out is removed when it is "
+                "committed. Send deletions as a batch of changes.",
+                batch=batch_id,
+            )
+        )
+    for entity in changes.upserts:
+        if entity not in run.entities:
+            problems.append(
+                Problem(
+                    "unknown_entity",
+                    f"This snapshot was opened for {', '.join(run.entities)}, not {entity}.",
+                    entity=entity,
+                    batch=batch_id,
+                )
+            )
+    rows: list[dict[str, Any]] = []
+    for entity, items in changes.upserts.items():
+        for origin, record in items:
+            _, found = ingest.clean_record(entity, origin, record)
+            problems.extend(found)
+            rows.append(
+                {
+                    "run_id": run.id,
+                    "batch_id": batch_id,
+                    "position": origin.index,
+                    "entity": entity,
+                    "record": record,
+                }
+            )
+    if problems:
+        raise IngestRefused(problems)
+    session.add(
+        StagedBatch(run_id=run.id, batch_id=batch_id, request_digest=digest, records=len(rows))
+    )
+    for start in range(0, len(rows), 2_000):
+        session.execute(StagedRecord.__table__.insert(), rows[start : start + 2_000])
+    run.records_received = (run.records_received or 0) + len(rows)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return stage_batch(session, session.merge(run), batch_id, body, read)
+    return Answer(201, {"batch": batch_id, "records": len(rows)})
+
+
+def commit_snapshot(
+    session: Session, run: SyncRun, *, allow_mass_deletion: bool, actor: Actor
+) -> Answer:
+    """Apply the snapshot: at once when it holds one batch's worth, else as a background job
+    (202; its progress is in the snapshot's status). Commits."""
+    if run.state is not SyncState.RECEIVING:
+        return Answer(
+            200 if run.state is SyncState.SUCCEEDED else 202, snapshot_status(session, run)
+        )
+    _refuse_if_paused(session, run.school_id)
+    run.allow_mass_deletion = allow_mass_deletion
+    if (run.records_received or 0) <= ingest.MAX_BATCH_RECORDS:
+        _start(run, run.request_digest or "")
+        session.commit()
+        return _apply_snapshot(session, run, actor)
+    from authserver.domain import jobs
+
+    run.state = SyncState.QUEUED
+    job = jobs.enqueue("apply_snapshot", {"run": run.id}, school_id=run.school_id)
+    session.flush()
+    run.job_id = job.id
+    session.commit()
+    return Answer(202, snapshot_status(session, run))
+
+
+def apply_snapshot_job(session: Session, run_id: int, progress: ingest.Progress | None) -> dict:
+    """The background job that applies a committed snapshot (or an import)."""
+    run = session.get(SyncRun, run_id)
+    if run is None or run.state is SyncState.SUCCEEDED:
+        return {"run": run_id}
+    _start(run, run.request_digest or "")
+    session.commit()
+    answer = _apply_snapshot(session, run, _run_actor(session, run), progress)
+    return {"run": run_id, "status": answer.status}
+
+
+def _run_actor(session: Session, run: SyncRun) -> Actor:
+    if run.connector_id is not None:
+        connector = session.get(Connector, run.connector_id)
+        if connector is not None:
+            return connector
+    if run.user_id is not None:
+        user = session.get(User, run.user_id)
+        if user is not None:
+            return user
+    return "the server"
+
+
+def staged_changes(session: Session, run: SyncRun) -> Changes:
+    """The records staged for a run, as Changes, in the order they were sent."""
+    changes = Changes()
+    query = (
+        select(
+            StagedRecord.id,
+            StagedRecord.batch_id,
+            StagedRecord.position,
+            StagedRecord.entity,
+            StagedRecord.record,
+        )
+        .where(StagedRecord.run_id == run.id)
+        .order_by(StagedRecord.id)
+    )
+    for _, batch_id, position, entity, record in session.execute(
+        query.execution_options(yield_per=READ_CHUNK)
+    ):
+        changes.upserts.setdefault(entity, []).append((Origin(position, batch_id), record))
+    return changes
+
+
+def _apply_snapshot(
+    session: Session, run: SyncRun, actor: Actor, progress: ingest.Progress | None = None
+) -> Answer:
+    from flask import current_app
+
+    guard = current_app.config["SETTINGS"].snapshot_deletion_guard_percent
+    try:
+        changes = staged_changes(session, run)
+        counts = ingest.apply(
+            session,
+            run.school_id,
+            changes,
+            snapshot=frozenset(run.entities),
+            allow_mass_deletion=run.allow_mass_deletion,
+            guard_percent=guard,
+            progress=progress,
+        )
+        _drop_staged(session, run)
+    except IngestRefused as refused:
+        session.rollback()
+        return _failed(session, run, refused, actor)
+    except BaseException:
+        session.rollback()
+        _abandon(session, run)
+        raise
+    return _succeeded(session, run, counts, actor)
+
+
+def _drop_staged(session: Session, run: SyncRun) -> None:
+    session.execute(StagedRecord.__table__.delete().where(StagedRecord.run_id == run.id))
+
+
+def snapshot_status(session: Session, run: SyncRun) -> dict[str, Any]:
+    """A snapshot's state as the connector sees it."""
+    body: dict[str, Any] = {
+        "id": run.external_id,
+        "run": run.id,
+        "state": str(run.state),
+        "entities": run.entities,
+        "records_received": run.records_received or 0,
+        "batches": session.scalar(
+            select(func.count()).select_from(StagedBatch).where(StagedBatch.run_id == run.id)
+        ),
+    }
+    if run.state in (SyncState.SUCCEEDED, SyncState.FAILED):
+        body["counts"] = run.counts
+    if run.state is SyncState.FAILED:
+        body["errors"] = run.errors
+        body["summary"] = run.summary
+    if run.job_id is not None:
+        from authserver.domain import jobs
+
+        job = jobs.job_status(run.job_id)
+        if job is not None:
+            body["progress"] = {
+                "done": job.progress_done,
+                "total": job.progress_total,
+                "message": job.message,
+            }
+    return body
+
+
+# Health ----------------------------------------------------------------------------------
+
+
+def recent_runs(session: Session, school_id: int, limit: int = 20) -> list[SyncRun]:
+    """The school's latest runs, newest first."""
+    return list(
+        session.scalars(
+            select(SyncRun)
+            .where(SyncRun.school_id == school_id)
+            .order_by(SyncRun.created_at.desc(), SyncRun.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def entity_counts(session: Session, school_id: int, entities: Iterable[str]) -> dict[str, int]:
+    """How many records of each entity the school's data holds now."""
+    from sqlalchemy import inspect
+
+    from authserver.models.mis import ENTITIES
+
+    counts: dict[str, int] = {}
+    for entity in entities:
+        table = inspect(ENTITIES[entity]).local_table
+        counts[entity] = (
+            session.scalar(
+                select(func.count()).select_from(table).where(table.c.school_id == school_id)
+            )
+            or 0
+        )
+    return counts
