@@ -16,9 +16,11 @@ from typing import Any
 
 from authlib.integrations.flask_oauth2 import current_token
 from flask import Response, g, request
+from sqlalchemy.exc import IntegrityError
 
 from authserver.domain import idempotency
 from authserver.extensions import db
+from authserver.models.writebacks import IdempotencyKey
 from authserver.web.errors import json_error
 
 HEADER = "Idempotency-Key"
@@ -61,41 +63,71 @@ def idempotent(view: Callable[..., Response]) -> Callable[..., Response]:
             return json_error(
                 400, "invalid_request", f"{HEADER} must be 1 to 255 printable ASCII characters."
             )
-        claim = idempotency.claim(
-            db.session,
-            application_id=token.application_id,
-            school_id=token.school_id,
-            key=key,
-            request_fingerprint=_fingerprint(),
-        )
-        if claim.outcome is idempotency.Outcome.MISMATCH:
+        outcome, claimed = _claim(token.application_id, token.school_id, key, _fingerprint())
+        if outcome is idempotency.Outcome.MISMATCH:
             return json_error(
                 422,
                 "invalid_request",
                 f"This {HEADER} was used for a different request; use a new key.",
             )
-        if claim.outcome is idempotency.Outcome.IN_PROGRESS:
+        if outcome is idempotency.Outcome.IN_PROGRESS:
             return json_error(
                 409, "conflict", f"A request with this {HEADER} is still being handled."
             )
-        if claim.outcome is idempotency.Outcome.REPLAY:
+        if outcome is idempotency.Outcome.REPLAY:
             answer = Response(
-                claim.key.body or "", status=claim.key.status_code, mimetype="application/json"
+                claimed.body or "", status=claimed.status_code, mimetype="application/json"
             )
             answer.headers["Cache-Control"] = "no-store"
             return answer
-        g.idempotency_key_id = claim.key.id
+        key_id = claimed.id
+        g.idempotency_key_id = key_id
         g.idempotency_key = key
         try:
             response = view(*args, **kwargs)
         except Exception:
-            idempotency.release(db.session, claim.key.id)
+            _release(key_id)
             raise
         if not 200 <= response.status_code < 300:
-            idempotency.release(db.session, claim.key.id)
+            _release(key_id)
         return response
 
     return wrapper
+
+
+def _claim(
+    application_id: int, school_id: int, key: str, fingerprint: str
+) -> tuple[idempotency.Outcome, IdempotencyKey]:
+    """Claim the key, committed before the write starts so that other workers see it."""
+    for _ in range(3):
+        existing = idempotency.find(
+            db.session, application_id=application_id, school_id=school_id, key=key
+        )
+        outcome = idempotency.outcome_for(existing, fingerprint) if existing else None
+        if existing is not None and outcome is not None:
+            db.session.commit()
+            return outcome, existing
+        claimed = idempotency.start(
+            db.session,
+            application_id=application_id,
+            school_id=school_id,
+            key=key,
+            request_fingerprint=fingerprint,
+            replacing=existing,
+        )
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()  # another request claimed it first: look again
+            continue
+        return idempotency.Outcome.CLAIMED, claimed
+    raise RuntimeError("the idempotency key could not be claimed")
+
+
+def _release(key_id: int) -> None:
+    db.session.rollback()
+    idempotency.release(db.session, key_id)
+    db.session.commit()
 
 
 def keep_answer(status_code: int, body: bytes | str) -> None:

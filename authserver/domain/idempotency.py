@@ -1,9 +1,9 @@
 """Idempotency keys on writes, as the IETF httpapi Idempotency-Key draft describes them.
 
-The first request with a key claims it (`claim`, committed at once, so that a second request
-arriving meanwhile sees it in progress); its answer is kept with the key (`remember`, in the
-write's own transaction) and given again to a retry of the same request. Keys belong to one
-application at one school and are kept for `KEY_TTL`.
+The first request with a key claims it (`start`, committed at once by the caller, so that a
+second request arriving meanwhile sees it in progress); its answer is kept with the key
+(`remember`, in the write's own transaction) and given again to a retry of the same request.
+Keys belong to one application at one school and are kept for `KEY_TTL`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import hashlib
-from dataclasses import dataclass
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from authserver.models.columns import utcnow
@@ -34,12 +32,6 @@ class Outcome(enum.Enum):
     IN_PROGRESS = "in_progress"  # the first is still being handled: 409
 
 
-@dataclass(frozen=True)
-class Claim:
-    outcome: Outcome
-    key: IdempotencyKey
-
-
 def fingerprint(*parts: bytes) -> str:
     """The SHA-256 of a request's parts (method, path, body ...), to tell requests apart."""
     digest = hashlib.sha256()
@@ -53,47 +45,61 @@ def is_valid_key(key: str) -> bool:
     return 0 < len(key) <= MAX_KEY_LENGTH and key.isascii() and key.isprintable()
 
 
-def claim(
-    session: Session, *, application_id: int, school_id: int, key: str, request_fingerprint: str
-) -> Claim:
-    """Claim the key for a request, or say why not; commits (the claim must be seen by other
-    workers before the write starts)."""
+def find(
+    session: Session, *, application_id: int, school_id: int, key: str
+) -> IdempotencyKey | None:
+    """The application's key at the school, if it has been used."""
+    return session.scalar(
+        select(IdempotencyKey).where(
+            IdempotencyKey.application_id == application_id,
+            IdempotencyKey.school_id == school_id,
+            IdempotencyKey.key == key,
+        )
+    )
+
+
+def outcome_for(
+    existing: IdempotencyKey, request_fingerprint: str, now: dt.datetime | None = None
+) -> Outcome | None:
+    """What a request with a key already used gets; None when the key has expired (or its
+    first request died holding it), so that it may be claimed afresh."""
+    now = now or utcnow()
+    stale = existing.status_code is None and existing.created_at < now - ABANDONED_AFTER
+    if existing.expires_at <= now or stale:
+        return None
+    if existing.status_code is None:
+        return Outcome.IN_PROGRESS
+    if existing.fingerprint != request_fingerprint:
+        return Outcome.MISMATCH
+    return Outcome.REPLAY
+
+
+def start(
+    session: Session,
+    *,
+    application_id: int,
+    school_id: int,
+    key: str,
+    request_fingerprint: str,
+    replacing: IdempotencyKey | None = None,
+) -> IdempotencyKey:
+    """Claim a key for a request (in place of an expired claim); the caller commits at once,
+    before writing, so that another worker sees the claim (a unique violation: it lost)."""
+    if replacing is not None:
+        session.delete(replacing)
+        session.flush()
     now = utcnow()
-    for _ in range(3):
-        existing = session.scalar(
-            select(IdempotencyKey).where(
-                IdempotencyKey.application_id == application_id,
-                IdempotencyKey.school_id == school_id,
-                IdempotencyKey.key == key,
-            )
-        )
-        if existing is not None:
-            stale = existing.status_code is None and existing.created_at < now - ABANDONED_AFTER
-            if existing.expires_at > now and not stale:
-                session.commit()
-                if existing.status_code is None:
-                    return Claim(Outcome.IN_PROGRESS, existing)
-                if existing.fingerprint != request_fingerprint:
-                    return Claim(Outcome.MISMATCH, existing)
-                return Claim(Outcome.REPLAY, existing)
-            session.delete(existing)
-            session.flush()
-        row = IdempotencyKey(
-            application_id=application_id,
-            school_id=school_id,
-            key=key,
-            fingerprint=request_fingerprint,
-            created_at=now,
-            expires_at=now + KEY_TTL,
-        )
-        session.add(row)
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()  # another request claimed it first: look again
-            continue
-        return Claim(Outcome.CLAIMED, row)
-    raise RuntimeError("the idempotency key could not be claimed")
+    row = IdempotencyKey(
+        application_id=application_id,
+        school_id=school_id,
+        key=key,
+        fingerprint=request_fingerprint,
+        created_at=now,
+        expires_at=now + KEY_TTL,
+    )
+    session.add(row)
+    session.flush()
+    return row
 
 
 def remember(session: Session, key_id: int, status_code: int, body: str) -> None:
@@ -105,10 +111,9 @@ def remember(session: Session, key_id: int, status_code: int, body: str) -> None
 
 
 def release(session: Session, key_id: int) -> None:
-    """Give up a claim whose request wrote nothing (it failed): the key may be used again."""
-    session.rollback()
+    """Give up a claim whose request wrote nothing (it failed): the key may be used again.
+    The caller commits."""
     session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == key_id))
-    session.commit()
 
 
 def prune(session: Session, now: dt.datetime | None = None) -> int:

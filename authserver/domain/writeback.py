@@ -183,7 +183,9 @@ LEFT_OUT = (
 )
 
 
-def _left_out(resource: WritebackResource, item: Mapping[str, Any], excluded: Iterable[str]):
+def _left_out(
+    resource: WritebackResource, item: Mapping[str, Any], excluded: Iterable[str]
+) -> list[str]:
     """The fields of an object that the school left out of the grant, sorted."""
     dropped = {f"{resource.entity}.{field}" for field in fields_of(resource)} & set(excluded)
     return sorted(f for f in item if f"{resource.entity}.{f}" in dropped)

@@ -62,7 +62,7 @@ def queue(
     )
     session.add(request)
     for position, change in enumerate(written):
-        row = change.row
+        row: Any = change.row  # a writable MIS model (authserver/models/mis/writable.py)
         item = WritebackItem(
             writeback=request,
             school_id=school_id,
@@ -85,10 +85,10 @@ def queue(
 
 def own_record(
     session: Session, entity: str, record_id: int, *, school_id: int, application_id: int
-) -> MisRecord | None:
+) -> Any:
     """The record if this application wrote it at this school (None for another's records,
     the MIS's own, or no such record: a caller cannot tell them apart)."""
-    model = ENTITIES[entity]
+    model: Any = ENTITIES[entity]
     query = (
         select(model)
         .join(WritebackItem, WritebackItem.id == model.writeback_item_id)
@@ -102,7 +102,7 @@ def own_record(
     return session.scalar(query)
 
 
-def is_withdrawn(session: Session, row: MisRecord) -> bool:
+def is_withdrawn(session: Session, row: Any) -> bool:
     """Whether the record's last write is a withdrawal still on its way (it is as good as
     gone: it cannot be corrected or withdrawn again)."""
     item = session.get(WritebackItem, row.writeback_item_id) if row.writeback_item_id else None
@@ -201,7 +201,7 @@ def _applied(
     row.mis_id = mis_id
 
 
-def _rejected(session: Session, item: WritebackItem, row: MisRecord | None, by: str) -> None:
+def _rejected(session: Session, item: WritebackItem, row: Any, by: str) -> None:
     if row is None:
         return
     if item.op == WritebackOp.CREATE:

@@ -211,13 +211,14 @@ def test_a_retried_batch_with_the_same_key_is_answered_again_and_not_written_aga
 
 def test_a_request_while_the_first_with_its_key_is_in_progress_is_409(app, tokens, ids) -> None:
     with app.app_context():
-        idempotency.claim(
+        idempotency.start(
             db.session,
             application_id=tokens.application.id,
             school_id=tokens.school.id,
             key="in-flight",
             request_fingerprint="0" * 64,
         )
+        db.session.commit()
     before = count(app, "behaviour")
     response = post(tokens, "behaviours", [valid("behaviours", ids)], "in-flight")
     assert response.status_code == 409
