@@ -444,3 +444,7 @@ def exposure(urn: str) -> BaseResponse:
         "dashboard/exposure.html", school=school, exposure=sharing.exposure_of(school)
     )
     return _no_store(Response(page))
+
+
+# The writeback queue's pages register on this blueprint.
+from consent import writebacks  # noqa: E402, F401

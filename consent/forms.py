@@ -107,3 +107,10 @@ class PauseForm(FlaskForm):
         "Why (applications see this)", validators=[Length(max=500)], default="Year rollover"
     )
     submit = SubmitField("Pause sync")
+
+
+class WritebacksAppliedForm(FlaskForm):
+    """The queued writes a school typed into its MIS by hand, to mark as applied."""
+
+    items = MultiCheckboxField("Writes typed into the MIS", coerce=int)
+    submit = SubmitField("Mark the ticked writes as applied")

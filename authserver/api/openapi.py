@@ -28,8 +28,9 @@ from authserver.api.schemas import (
     write_field_schema,
 )
 from authserver.domain.catalogue import default_catalogue
+from authserver.domain.photos import MAX_PHOTO_BYTES
 from authserver.domain.webhook_outbox import EVENT_MODELS
-from authserver.domain.writeback import MAX_BATCH, WRITEBACK_RESOURCES
+from authserver.domain.writeback import CORRECTABLE, MAX_BATCH, PHOTOS, WRITEBACK_RESOURCES
 from authserver.models.mis import entity_fields
 
 OPENAPI_VERSION = "3.1.0"
@@ -97,6 +98,10 @@ def _headers() -> dict[str, Any]:
             "description": "no-store on personal data and errors.",
             "schema": {"type": "string"},
         },
+        "Location": {
+            "description": "The write's state: /api/v1/writebacks/{id}.",
+            "schema": {"type": "string"},
+        },
     }
 
 
@@ -127,6 +132,19 @@ def _parameters() -> dict[str, Any]:
         for name, (header, description) in _WEBHOOK_HEADERS.items()
     }
     return webhook_headers | {
+        "IdempotencyKey": {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "A key of your choosing, unique per write (a UUID), as the IETF"
+            " httpapi Idempotency-Key draft has it (an sf-string, quoted; a bare key is taken"
+            " too). Sending the same request with the same key again returns the first"
+            " answer, status and body, without writing again; the same key with a different"
+            " request is 422; while the first is still being handled, 409. Keys belong to the"
+            " application at the school and are kept 24 hours. A write that failed (any"
+            " answer but 2xx) wrote nothing and frees its key.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        },
         "limit": {
             "name": "limit",
             "in": "query",
@@ -432,38 +450,196 @@ def _public_paths(paths: dict[str, Any]) -> None:
         }
 
 
+def _written(entity: str, status: str, description: str, one: bool = False) -> dict[str, Any]:
+    obj = ref("schemas", schema_name(entity))
+    envelope = {
+        "type": "object",
+        "required": ["data", "writeback"],
+        "properties": {
+            "data": obj if one else {"type": "array", "items": obj},
+            "writeback": ref("schemas", "WritebackStatus"),
+        },
+        "additionalProperties": False,
+    }
+    answer = _json(envelope, description)
+    answer["headers"] = {"Cache-Control": ref("headers", "CacheControl")}
+    if status in ("201", "202"):
+        answer["headers"]["Location"] = ref("headers", "Location")
+    return answer
+
+
+_IDEMPOTENT = {
+    "409": _error_response(
+        "conflict: a request with the same Idempotency-Key is still being handled (or a"
+        " concurrent write took the same record); retry shortly."
+    ),
+}
+_QUEUED = (
+    " The records are written at once, marked pending (`writeback`), and queued for the"
+    " school's MIS; follow the write at the Location (GET /api/v1/writebacks/{id}) or wait"
+    " for the `writeback.settled` webhook. A record the MIS rejects is deleted (it appears in"
+    " /deletions)."
+)
+
+
 def _writeback_paths(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
-    for name, resource in WRITEBACK_RESOURCES.items():
+    for name, resource in CORRECTABLE.items():
         entity = resource.entity
         columns = columns_of(entity)
         required, optional = list(resource.required), list(resource.optional)
-        write_schema = f"{schema_name(entity)}Write"
-        schemas[write_schema] = {
+        security = [{"oauth2": [resource.scope]}, {"bearer": []}]
+        idempotency = [ref("parameters", "IdempotencyKey")]
+        if name in WRITEBACK_RESOURCES:
+            write_schema = f"{schema_name(entity)}Write"
+            schemas[write_schema] = {
+                "type": "object",
+                "title": f"A new {entity} record",
+                "required": required,
+                "properties": {
+                    f: write_field_schema(columns[f], f in required) for f in [*required, *optional]
+                },
+                "additionalProperties": False,
+            }
+            batch = _data_of(ref("schemas", write_schema))
+            batch["properties"]["data"] |= {"minItems": 1, "maxItems": MAX_BATCH}
+            del batch["additionalProperties"]
+            paths.setdefault(f"{PREFIX}/{resource.resource}", {})["post"] = _operation(
+                f"create_{entity}",
+                f"Write {name} back to the school's MIS",
+                "Writeback",
+                security,
+                {
+                    "201": _written(entity, "201", "The records as written, pending."),
+                    "413": _error_response("request_too_large: too many objects in one batch."),
+                    **_IDEMPOTENT,
+                    **_common("400", "401", "403", "422"),
+                },
+                description="All or nothing: any problem answers 422 with every problem"
+                " (`index`, `field`) and writes nothing. A field the school left out of the"
+                " grant cannot be sent." + _QUEUED,
+                parameters=idempotency,
+                requestBody=_request_body(batch),
+            )
+        change_schema = f"{schema_name(entity)}Change"
+        schemas[change_schema] = {
             "type": "object",
-            "title": f"A new {entity} record",
-            "required": required,
+            "title": f"A correction of an {entity} record",
+            "description": "Only the fields to change (JSON merge patch, RFC 7396): null"
+            " clears an optional field.",
+            "minProperties": 1,
             "properties": {
                 f: write_field_schema(columns[f], f in required) for f in [*required, *optional]
             },
             "additionalProperties": False,
         }
-        batch = _data_of(ref("schemas", write_schema))
-        batch["properties"]["data"] |= {"minItems": 1, "maxItems": MAX_BATCH}
-        del batch["additionalProperties"]
-        paths.setdefault(f"{PREFIX}/{resource.resource}", {})["post"] = _operation(
-            f"create_{entity}",
-            f"Write {name} back to the school's MIS",
+        item = f"{PREFIX}/{resource.resource}/{{id}}"
+        paths.setdefault(item, {})["patch"] = _operation(
+            f"correct_{entity}",
+            f"Correct one of {name} this application wrote",
             "Writeback",
-            [{"oauth2": [resource.scope]}, {"bearer": []}],
+            security,
             {
-                "201": _json(
-                    _data_of(ref("schemas", schema_name(entity))), "The records as created."
-                ),
-                "413": _error_response("request_too_large: too many objects in one batch."),
-                **_common("400", "401", "403", "422"),
+                "200": _written(entity, "200", "The record as corrected, pending.", one=True),
+                **_IDEMPOTENT,
+                **_common("400", "401", "403", "404", "422"),
             },
-            requestBody=_request_body(batch),
+            description="Only a record this application wrote at this school (any other is"
+            " 404, as if absent), and not one it has withdrawn." + _QUEUED,
+            parameters=[_path_id("id"), *idempotency],
+            requestBody={
+                "required": True,
+                "content": {
+                    media: {"schema": ref("schemas", change_schema)}
+                    for media in ("application/merge-patch+json", "application/json")
+                },
+            },
         )
+        withdrawn = _json(
+            {
+                "type": "object",
+                "required": ["writeback"],
+                "properties": {"writeback": ref("schemas", "WritebackStatus")},
+                "additionalProperties": False,
+            },
+            "Queued: the record stays, pending, until the MIS has deleted it.",
+        )
+        withdrawn["headers"] = {
+            "Cache-Control": ref("headers", "CacheControl"),
+            "Location": ref("headers", "Location"),
+        }
+        paths[item]["delete"] = _operation(
+            f"withdraw_{entity}",
+            f"Withdraw one of {name} this application wrote",
+            "Writeback",
+            security,
+            {"202": withdrawn, **_IDEMPOTENT, **_common("401", "403", "404")},
+            description="Only a record this application wrote at this school (any other is"
+            " 404). Once the MIS has deleted it, it appears in /deletions.",
+            parameters=[_path_id("id"), *idempotency],
+        )
+    _photo_path(paths)
+    paths[f"{PREFIX}/writebacks/{{id}}"] = {
+        "get": _operation(
+            "get_writeback",
+            "A write's state, and each record's",
+            "Writeback",
+            _ANY_TOKEN,
+            {"200": _model(responses.WritebackStatus), **_common("401", "404")},
+            description="A school token of the application that wrote, at that school.",
+            parameters=[_path_id("id")],
+        )
+    }
+
+
+def _photo_path(paths: dict[str, Any]) -> None:
+    image = {"type": "string", "contentMediaType": "image/jpeg", "maxLength": MAX_PHOTO_BYTES}
+    metadata = {
+        "person_type": {"type": "string", "enum": ["student", "staff", "contact"]},
+        "person_id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+        "taken_on": {"type": "string", "format": "date"},
+    }
+    query = [
+        {
+            "name": name,
+            "in": "query",
+            "required": name != "taken_on",
+            "description": "With a raw image body: " + name.replace("_", " ") + ".",
+            "schema": schema,
+        }
+        for name, schema in metadata.items()
+    ]
+    paths.setdefault(f"{PREFIX}/{PHOTOS.resource}", {})["post"] = _operation(
+        "create_photo",
+        "Write a photo of a pupil, member of staff or contact to the school's MIS",
+        "Writeback",
+        [{"oauth2": [PHOTOS.scope]}, {"bearer": []}],
+        {
+            "201": _written("photo", "201", "The photo as kept, pending."),
+            "413": _error_response(f"request_too_large: over {MAX_PHOTO_BYTES} bytes."),
+            **_IDEMPOTENT,
+            **_common("400", "401", "403", "422"),
+        },
+        description="A JPEG or PNG (checked by its content, not its name or Content-Type),"
+        f" at most {MAX_PHOTO_BYTES} bytes, 16 to 6000 pixels a side, of a person the"
+        " grant covers; multipart/form-data (the image as `photo`, the rest as fields) or"
+        " the raw image with its Content-Type and the rest in the query. It is re-encoded"
+        " without its metadata (EXIF, GPS); a person's photo replaces the one they had." + _QUEUED,
+        parameters=[*query, ref("parameters", "IdempotencyKey")],
+        requestBody={
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["photo", "person_type", "person_id"],
+                        "properties": {"photo": image, **metadata},
+                    }
+                },
+                "image/jpeg": {"schema": image},
+                "image/png": {"schema": image | {"contentMediaType": "image/png"}},
+            },
+        },
+    )
 
 
 def _webhooks() -> dict[str, Any]:

@@ -27,7 +27,7 @@ from authserver.api.responses import (
     model_response,
     no_store,
 )
-from authserver.domain import encoding, sync_health, views
+from authserver.domain import encoding, sync_health, views, writeback_queue
 from authserver.domain.audit import AuditAction
 from authserver.domain.catalogue import default_catalogue
 from authserver.domain.disclosure import Disclosure, disclosure_for, rows_visible
@@ -373,6 +373,12 @@ class _Read:
     def answer(self, rows: list[Any]) -> list[dict[str, Any]]:
         """The rows' documents with their includes; the read recorded and committed."""
         documents = _with_includes(self.disclosure, self.resource, rows, self.fields, self.includes)
+        # Records a vendor wrote that the MIS has not confirmed yet say so (read-only).
+        pending = writeback_queue.markers(db.session, self.resource.model, [r.id for r in rows])
+        for document in documents if pending else ():
+            marker = pending.get(document["id"])
+            if marker is not None:
+                document["writeback"] = marker.as_json()
         sent = [
             f"{self.resource.includes[name].entity}.{field}"
             for name, fields in self.includes.items()

@@ -144,6 +144,50 @@ class DeletionList(_Body):
     next: str | None = None
 
 
+# --- Writeback ------------------------------------------------------------------------------
+
+
+class WritebackItemStatus(_Body):
+    """One record of a write, and how far it got."""
+
+    index: int = Field(ge=0, description="The record's place in the request's `data`, from 0.")
+    op: Literal["create", "update", "delete"]
+    resource: str
+    id: int = Field(description="The record's id in the read API.")
+    state: Literal["queued", "applied", "rejected"] = Field(
+        description="queued: on its way to the school's MIS; applied: the MIS has it;"
+        " rejected: the MIS refused it (see `reason`); a created record is then deleted."
+    )
+    reason: str | None = Field(description="Why the MIS refused it; null unless rejected.")
+    settled_at: Moment | None = Field(description="When it was applied or rejected.")
+
+
+class WritebackStatus(_Body):
+    """A write on its way to the school's MIS: its state, and each record's."""
+
+    id: int
+    resource: str
+    state: Literal["queued", "applied", "rejected", "partly_applied"] = Field(
+        description="queued while any record is; then applied (all), rejected (none) or"
+        " partly_applied (some of each)."
+    )
+    created_at: Moment
+    settled_at: Moment | None = Field(description="When the last record settled.")
+    queued: int
+    applied: int
+    rejected: int
+    items: list[WritebackItemStatus]
+
+
+class PendingWrite(_Body):
+    """On a record written through the API and not yet confirmed by the MIS (absent once it
+    is): the write it came from, and what that write does to it."""
+
+    id: int = Field(description="The write: GET /api/v1/writebacks/{id}.")
+    state: Literal["queued"]
+    op: Literal["create", "update", "delete"]
+
+
 # --- The public catalogue ---------------------------------------------------------------------
 
 
@@ -189,6 +233,8 @@ MODELS: tuple[type[BaseModel], ...] = (
     DeletionList,
     Scope,
     ScopeCatalogue,
+    WritebackStatus,
+    PendingWrite,
 )
 
 

@@ -88,6 +88,11 @@ def entity_schema(resource: Resource) -> dict[str, Any]:
         if label:
             schema["description"] = label
         properties[field] = schema
+    if "writeback_item_id" in columns:
+        properties["writeback"] = {
+            **ref("schemas", "PendingWrite"),
+            "description": "Only while a write through the API has not reached the MIS.",
+        }
     for name, include in resource.includes.items():
         target = ref("schemas", schema_name(include.entity))
         if include.kind is IncludeKind.PARENT:

@@ -8,4 +8,4 @@ from authserver.web.ratelimits import limit_per_token
 bp = Blueprint("connector", __name__, url_prefix="/connector/v1")
 limit_per_token(bp, "connector_requests_per_token")
 
-from authserver.connector import ingest, status  # noqa: E402, F401
+from authserver.connector import ingest, status, writebacks  # noqa: E402, F401

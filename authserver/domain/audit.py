@@ -32,6 +32,10 @@ class AuditAction(enum.StrEnum):
     GRANT_EXPIRY_REMINDED = "grant:expiry_reminded"
     DATA_READ = "data:read"
     DATA_WRITTEN = "data:written"
+    DATA_CORRECTED = "data:corrected"
+    DATA_WITHDRAWN = "data:withdrawn"
+    WRITEBACK_APPLIED = "writeback:applied"
+    WRITEBACK_REJECTED = "writeback:rejected"
     TOKEN_ISSUED = "token:issued"  # noqa: S105 (an action name)
     TOKEN_REVOKED = "token:revoked"  # noqa: S105 (an action name)
     CODE_REPLAYED = "code:replayed"

@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from stdnum.gb import upn as upn_number
 
+from authserver.domain import writeback_queue
 from authserver.models.columns import UTCDateTime, utcnow
 from authserver.models.mis import ENTITIES, MIS_MODELS, PERSON_TYPES, entity_fields
 from authserver.models.mis.base import MOVED, MisRecord, Tombstone, delete_rows
@@ -867,6 +868,10 @@ class _Run:
         model = self._model(entity)
         table = inspect(model).local_table
         keep = set(self.ids.get(entity, {}).values())
+        # A record an application wrote, still on its way to the MIS, is not the MIS's to
+        # remove yet: it has no MIS key until the MIS acknowledges it.
+        if hasattr(model, "writeback_item_id"):
+            keep |= set(self.session.scalars(writeback_queue.pending_rows(model, self.school_id)))
         all_ids = list(
             self.session.scalars(select(table.c.id).where(table.c.school_id == self.school_id))
         )

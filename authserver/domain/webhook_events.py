@@ -108,6 +108,20 @@ class AccessRequestRejectedData(_Payload):
     request_id: int
 
 
+class WritebackSettledData(_Payload):
+    """A write whose every record the school's MIS has now applied or rejected."""
+
+    school_id: int
+    school_urn: str
+    writeback_id: int = Field(description="GET /api/v1/writebacks/{id} gives each record's state.")
+    resource: str
+    state: Literal["applied", "rejected", "partly_applied"] = Field(
+        description="applied: every record; rejected: none; partly_applied: some of each."
+    )
+    applied: int = Field(description="Records the MIS applied.")
+    rejected: int = Field(description="Records the MIS rejected (each with its reason).")
+
+
 class EntityChange(_Payload):
     """How many records of one entity a sync added, changed and removed."""
 
@@ -189,6 +203,13 @@ class ConnectionExpiring(Envelope):
     data: ConnectionExpiringData
 
 
+class WritebackSettled(Envelope):
+    """Every record of a write reached the school's MIS or was refused by it."""
+
+    type: Literal["writeback.settled"]
+    data: WritebackSettledData
+
+
 class SchoolDataChanged(Envelope):
     """New MIS data arrived at the school (from its connector or an imported file) and changed
     records the application may read."""
@@ -204,4 +225,5 @@ EventData = (
     | ConnectionExpiringData
     | AccessRequestApprovedData
     | AccessRequestRejectedData
+    | WritebackSettledData
 )

@@ -27,6 +27,7 @@ from authserver.domain.webhook_events import (
     Envelope,
     EventData,
     SchoolDataChanged,
+    WritebackSettled,
 )
 from authserver.extensions import db
 from authserver.models.applications import Application
@@ -41,6 +42,7 @@ class WebhookEvent(enum.StrEnum):
     REVOKED = "connection.revoked"
     EXPIRED = "connection.expired"
     EXPIRING = "connection.expiring"
+    WRITEBACK_SETTLED = "writeback.settled"
     SCHOOL_DATA_CHANGED = "school.data_changed"
 
 
@@ -52,6 +54,7 @@ EVENT_MODELS: dict[WebhookEvent, type[Envelope]] = {
     WebhookEvent.REVOKED: ConnectionRevoked,
     WebhookEvent.EXPIRED: ConnectionExpired,
     WebhookEvent.EXPIRING: ConnectionExpiring,
+    WebhookEvent.WRITEBACK_SETTLED: WritebackSettled,
     WebhookEvent.SCHOOL_DATA_CHANGED: SchoolDataChanged,
 }
 

@@ -1,15 +1,19 @@
-"""Writeback: an application writing registers, conduct and assessment results into the MIS.
+"""Writeback: an application writing registers, conduct, assessment results and photos into
+the MIS.
 
 The domain side, with nothing of HTTP: what may be written (`WRITEBACK_RESOURCES`, the
-catalogue's Writeback scopes), checking a batch against one school (`validate`), and writing
-it (`write`). A batch is all or nothing: the caller validates every object, writes them all
-and commits once.
+catalogue's Writeback scopes, and `PHOTOS`), checking a batch against one school (`validate`,
+`validate_change`), and writing it (`write`, `correct`, `withdraw`). Each returns what it did
+as `Written` for the queue (authserver/domain/writeback_queue.py) to send to the MIS. A batch is
+all or nothing: the caller validates every object, writes them all and commits once.
 
 Writes insert new rows, with one exception: a session mark is unique per pupil, date and
 session, so writing one again replaces that mark (its code, minutes late and comment; a field
-left out becomes empty). No other resource updates or deletes anything. A pupil the grant does
-not cover is reported exactly like one that does not exist, so a write never reveals whether
-an id belongs to a pupil elsewhere.
+left out becomes empty); a photo likewise replaces the person's photo. A correction changes
+only an application's own records, in place; a withdrawal leaves the record until the MIS has
+deleted it. A pupil the grant does not cover is reported exactly like one that does not exist,
+so a write never reveals whether an id belongs to a pupil elsewhere. A field the school left out
+of the grant cannot be written at all.
 """
 
 from __future__ import annotations
@@ -84,6 +88,17 @@ WRITEBACK_RESOURCES: dict[str, WritebackResource] = {
     )
 }
 
+#: Photos are written one at a time, as an image (see authserver/domain/photos.py).
+PHOTOS = WritebackResource(
+    resource="photos",
+    entity="photo",
+    scope="WritebackPhotos",
+    required=("person_type", "person_id", "content_type", "content"),
+    optional=("taken_on",),
+)
+#: What an application may correct or withdraw, by resource name: all it may write.
+CORRECTABLE: dict[str, WritebackResource] = WRITEBACK_RESOURCES | {PHOTOS.resource: PHOTOS}
+
 #: The most objects one batch may carry.
 MAX_BATCH = 1000
 SESSIONS = ("AM", "PM")
@@ -117,8 +132,10 @@ def validate(
     *,
     school_id: int,
     pupils: frozenset[int] | None,
+    excluded: Iterable[str] = (),
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Check a batch for one school; `pupils` are those the grant covers (None: all of them).
+    """Check a batch for one school; `pupils` are those the grant covers (None: all of them),
+    `excluded` the `entity.field` names the school left out (none of them may be sent).
 
     Returns the cleaned objects (typed values, every field present) and the errors, each
     `{"index", "field", "message"}`; the batch may be written only if there are no errors.
@@ -137,7 +154,13 @@ def validate(
         values: dict[str, Any] = {}
         for field in sorted(set(item) - set(allowed)):
             errors.append(error(index, field, f"{field} is not a field of {resource.resource}."))
+        left_out = _left_out(resource, item, excluded)
+        for field in left_out:
+            errors.append(error(index, field, LEFT_OUT.format(field=field)))
         for field in allowed:
+            if field in left_out:
+                values[field] = None
+                continue
             raw = item.get(field)
             if raw is None:
                 if field in resource.required:
@@ -152,6 +175,61 @@ def validate(
     if not errors:
         errors = _check_references(session, resource, cleaned, school_id, pupils)
     return cleaned, sorted(errors, key=lambda e: (e["index"], e["field"] or ""))
+
+
+LEFT_OUT = (
+    "The school left {field} out of what it shares with this application, so it cannot be"
+    " written; leave it out."
+)
+
+
+def _left_out(
+    resource: WritebackResource, item: Mapping[str, Any], excluded: Iterable[str]
+) -> list[str]:
+    """The fields of an object that the school left out of the grant, sorted."""
+    dropped = {f"{resource.entity}.{field}" for field in fields_of(resource)} & set(excluded)
+    return sorted(f for f in item if f"{resource.entity}.{f}" in dropped)
+
+
+def validate_change(
+    session: Session,
+    resource: WritebackResource,
+    row: MisRecord,
+    changes: Any,
+    *,
+    school_id: int,
+    pupils: frozenset[int] | None,
+    excluded: Iterable[str] = (),
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Check a correction of one record (the fields it changes; null clears an optional one).
+
+    Returns the cleaned changes and the errors (`index` 0), as `validate` does; the record as
+    corrected must be valid as a whole.
+    """
+    if not isinstance(changes, dict) or not changes:
+        return {}, [error(0, None, "Send a JSON object with the fields to change.")]
+    allowed = fields_of(resource)
+    errors = [
+        error(0, f, f"{f} is not a field of {resource.resource}.")
+        for f in sorted(set(changes) - set(allowed))
+    ]
+    errors += [
+        error(0, f, LEFT_OUT.format(field=f)) for f in _left_out(resource, changes, excluded)
+    ]
+    if errors:
+        return {}, errors
+    merged = {field: as_json(getattr(row, field)) for field in allowed} | changes
+    cleaned, errors = validate(session, resource, [merged], school_id=school_id, pupils=pupils)
+    if errors:
+        return {}, errors
+    return {field: cleaned[0][field] for field in changes}, []
+
+
+def as_json(value: Any) -> Any:
+    """A column's value as the queue keeps it and the API writes it (dates in ISO 8601)."""
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    return value
 
 
 def _typed(
@@ -246,30 +324,90 @@ def _session_key(values: Mapping[str, Any]) -> tuple[Any, ...]:
     return (values["student_id"], values["date"], values["session"])
 
 
+@dataclass
+class Written:
+    """What a write did to one row, for the queue: the op, the values sent (JSON), and what
+    the row held before (for an update), to put back should the MIS refuse it."""
+
+    row: MisRecord
+    op: str  # create, update or delete (authserver.models.writebacks.WritebackOp)
+    values: dict[str, Any]
+    previous: dict[str, Any] | None = None
+
+
 def write(
     session: Session, resource: WritebackResource, cleaned: list[dict[str, Any]], school_id: int
-) -> list[MisRecord]:
+) -> list[Written]:
     """Write validated objects for the school, in the caller's transaction (it commits).
 
-    Session marks replace an existing mark of the same pupil, date and session at this school;
-    everything else is inserted. Returns the rows, flushed so that they have ids.
+    Session marks replace an existing mark of the same pupil, date and session at this school
+    (an update of that mark); everything else is inserted. The rows are flushed, with ids.
     """
     model = ENTITIES[resource.entity]
     existing: dict[tuple[Any, ...], SessionMark] = {}
     if resource.entity == "session_mark":
         existing = _existing_marks(session, cleaned, school_id)
-    rows: list[MisRecord] = []
+    written: list[Written] = []
     for values in cleaned:
+        sent = {field: as_json(value) for field, value in values.items()}
         row = existing.get(_session_key(values)) if existing else None
         if row is None:
             row = model(school_id=school_id, **values)
             session.add(row)
+            written.append(Written(row, "create", sent))
         else:
+            written.append(Written(row, "update", sent, _values_of(row, values)))
             for field, value in values.items():
                 setattr(row, field, value)
-        rows.append(row)
     session.flush()
-    return rows
+    return written
+
+
+def correct(session: Session, row: MisRecord, changes: dict[str, Any]) -> Written:
+    """Change validated fields of a record in place (the caller commits)."""
+    written = Written(
+        row, "update", {f: as_json(v) for f, v in changes.items()}, _values_of(row, changes)
+    )
+    for field, value in changes.items():
+        setattr(row, field, value)
+    session.flush()
+    return written
+
+
+def withdraw(row: MisRecord) -> Written:
+    """A record's withdrawal: it stays, marked pending, until the MIS has deleted it."""
+    return Written(row, "delete", {})
+
+
+def write_photo(session: Session, school_id: int, values: dict[str, Any]) -> Written:
+    """Add a person's photo, or replace the one they have (the caller commits)."""
+    from authserver.models.mis.photos import Photo
+
+    row = session.scalar(
+        select(Photo)
+        .where(
+            Photo.school_id == school_id,
+            Photo.person_type == values["person_type"],
+            Photo.person_id == values["person_id"],
+        )
+        .order_by(Photo.id.desc())
+        .limit(1)
+    )
+    sent = {field: as_json(value) for field, value in values.items()}
+    if row is None:
+        row = Photo(school_id=school_id, **values)
+        session.add(row)
+        written = Written(row, "create", sent)
+    else:
+        written = Written(row, "update", sent, _values_of(row, values))
+        for field, value in values.items():
+            setattr(row, field, value)
+    session.flush()
+    return written
+
+
+def _values_of(row: MisRecord, fields: Iterable[str]) -> dict[str, Any]:
+    return {field: as_json(getattr(row, field)) for field in fields}
 
 
 def _existing_marks(
@@ -287,3 +425,13 @@ def _existing_marks(
         for mark in session.scalars(query.order_by(SessionMark.id)):
             marks.setdefault((mark.student_id, mark.date, mark.session), mark)
     return marks
+
+
+def restore(row: MisRecord, previous: Mapping[str, Any]) -> None:
+    """Put back what an update changed (values as `as_json` kept them)."""
+    table = inspect(type(row)).local_table
+    for field, value in previous.items():
+        column_type = table.c[field].type
+        if value is not None and isinstance(column_type, Date):
+            value = dt.date.fromisoformat(value)
+        setattr(row, field, value)

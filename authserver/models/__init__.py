@@ -22,6 +22,7 @@ from authserver.models.tokens import AuthorizationCode, PushedAuthorizationReque
 from authserver.models.users import Role, RoleAssignment, User
 from authserver.models.views import ViewField, ViewMember, ViewState, ViewTombstone
 from authserver.models.webhooks import WebhookDelivery
+from authserver.models.writebacks import IdempotencyKey, Writeback, WritebackItem
 
 __all__ = [
     "AccessRequest",
@@ -37,6 +38,7 @@ __all__ = [
     "GrantReceipt",
     "GrantReminder",
     "GrantStatus",
+    "IdempotencyKey",
     "Job",
     "JobState",
     "PushedAuthorizationRequest",
@@ -60,5 +62,7 @@ __all__ = [
     "ViewState",
     "ViewTombstone",
     "WebhookDelivery",
+    "Writeback",
+    "WritebackItem",
     "mis",
 ]

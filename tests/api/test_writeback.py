@@ -117,6 +117,11 @@ def test_session_marks_are_written_and_then_readable(app, tokens, ids, school) -
     assert written[1] | {"id": 0, "updated_at": ""} == {
         "id": 0,
         "updated_at": "",
+        "writeback": {
+            "id": response.get_json()["writeback"]["id"],
+            "state": "queued",
+            "op": "create",
+        },
         **batch[1],
     }
     assert written[0]["minutes_late"] is None
@@ -364,7 +369,13 @@ def test_a_valid_batch_is_written(app, tokens, ids, name) -> None:
     assert response.status_code == 201, response.get_json()
     [document] = response.get_json()["data"]
     assert {k: document[k] for k in _valid(name, ids)} == _valid(name, ids)
-    assert set(document) == {"id", "updated_at", *resource.required, *resource.optional}
+    assert set(document) == {
+        "id",
+        "updated_at",
+        "writeback",
+        *resource.required,
+        *resource.optional,
+    }
     assert count(app, resource.entity) == before + 1
 
 

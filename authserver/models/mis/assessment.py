@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from authserver.extensions import db
 from authserver.models.columns import UTCDateTime
 from authserver.models.mis.base import MisRecord
+from authserver.models.mis.writable import WrittenBack
 
 
 class AssessmentAspect(MisRecord, db.Model):
@@ -25,7 +26,7 @@ class AssessmentAspect(MisRecord, db.Model):
     description: Mapped[str | None] = mapped_column(String(200))
 
 
-class AssessmentResult(MisRecord, db.Model):
+class AssessmentResult(WrittenBack, MisRecord, db.Model):
     """A pupil's result for an aspect in a data collection (result set)."""
 
     __tablename__ = "mis_assessment_results"

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from authserver.extensions import db
 from authserver.models.mis.base import MisRecord
+from authserver.models.mis.writable import WrittenBack
 
 
 class AttendanceCode(MisRecord, db.Model):
@@ -23,7 +24,7 @@ class AttendanceCode(MisRecord, db.Model):
     counts_as_possible: Mapped[bool] = mapped_column(default=True)
 
 
-class SessionMark(MisRecord, db.Model):
+class SessionMark(WrittenBack, MisRecord, db.Model):
     """A pupil's register mark for a morning or afternoon session."""
 
     __tablename__ = "mis_session_marks"
@@ -38,7 +39,7 @@ class SessionMark(MisRecord, db.Model):
     comment: Mapped[str | None] = mapped_column(String(500))
 
 
-class LessonMark(MisRecord, db.Model):
+class LessonMark(WrittenBack, MisRecord, db.Model):
     """A pupil's register mark for one lesson."""
 
     __tablename__ = "mis_lesson_marks"

@@ -22,7 +22,7 @@ from authserver.extensions import db
 from authserver.models.columns import UTCDateTime, utcnow
 
 #: Columns that belong to the record's bookkeeping rather than to the school's data.
-BOOKKEEPING_COLUMNS = frozenset({"id", "school_id", "updated_at", "mis_id"})
+BOOKKEEPING_COLUMNS = frozenset({"id", "school_id", "updated_at", "mis_id", "writeback_item_id"})
 
 
 class MisRecord:

@@ -9,9 +9,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from authserver.extensions import db
 from authserver.models.mis.base import MisRecord
+from authserver.models.mis.writable import WrittenBack
 
 
-class Behaviour(MisRecord, db.Model):
+class Behaviour(WrittenBack, MisRecord, db.Model):
     """A behaviour incident recorded against a pupil."""
 
     __tablename__ = "mis_behaviours"
@@ -28,7 +29,7 @@ class Behaviour(MisRecord, db.Model):
     comment: Mapped[str | None] = mapped_column(Text)
 
 
-class Achievement(MisRecord, db.Model):
+class Achievement(WrittenBack, MisRecord, db.Model):
     """An achievement (praise, merit, award) recorded for a pupil."""
 
     __tablename__ = "mis_achievements"

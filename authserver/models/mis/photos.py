@@ -9,12 +9,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from authserver.extensions import db
 from authserver.models.mis.base import MisRecord
+from authserver.models.mis.writable import WrittenBack
 
 #: Whose photograph it is: the entity that `person_id` refers to.
 PERSON_TYPES = ("student", "staff", "contact")
 
 
-class Photo(MisRecord, db.Model):
+class Photo(WrittenBack, MisRecord, db.Model):
     """A photograph of a person, stored inline as base64 (they are small)."""
 
     __tablename__ = "mis_photos"
