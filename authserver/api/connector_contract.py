@@ -258,6 +258,119 @@ def connector_paths(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
             },
         )
     }
+    schemas["ConnectorWritebackItem"] = {
+        "type": "object",
+        "description": "One vendor's write for the MIS to apply: what to do (`op`) to which"
+        " record, the values sent, and the MIS's keys of the record and of those it names.",
+        "required": [
+            "id",
+            "writeback_id",
+            "created_at",
+            "application",
+            "op",
+            "entity",
+            "record_id",
+            "mis_id",
+            "values",
+            "references",
+            "state",
+            "reason",
+            "settled_at",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "writeback_id": {"type": "integer"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "application": {
+                "type": "object",
+                "required": ["client_id", "name"],
+                "properties": {"client_id": {"type": "string"}, "name": {"type": "string"}},
+                "additionalProperties": False,
+            },
+            "op": {"enum": ["create", "update", "delete"]},
+            "entity": {"type": "string"},
+            "record_id": {"type": ["integer", "null"]},
+            "mis_id": {"type": ["string", "null"]},
+            "values": {"type": ["object", "null"]},
+            "references": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
+            "state": {"enum": ["queued", "applied", "rejected"]},
+            "reason": {"type": ["string", "null"]},
+            "settled_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+        "additionalProperties": False,
+    }
+    paths[f"{PREFIX}/writebacks"] = {
+        "get": _operation(
+            "connector_list_writebacks",
+            "The school's queued writes, oldest first",
+            {
+                "200": {
+                    "description": "A page of queued items; `next` is the following page's cursor.",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["data", "next"],
+                                "properties": {
+                                    "data": {
+                                        "type": "array",
+                                        "items": ref("schemas", "ConnectorWritebackItem"),
+                                    },
+                                    "next": {"type": ["string", "null"]},
+                                },
+                                "additionalProperties": False,
+                            }
+                        }
+                    },
+                },
+                **_errors("400", "401"),
+            },
+            parameters=[
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+                },
+                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+            ],
+        )
+    }
+    paths[f"{PREFIX}/writebacks/{{item_id}}/acknowledgement"] = {
+        "post": _operation(
+            "connector_acknowledge_writeback",
+            "Report a write as applied in the MIS, or rejected",
+            {
+                "200": _answer("ConnectorWritebackItem", "Recorded (or recorded before)."),
+                "422": {"$ref": "#/components/responses/BadRequest"},
+                **_errors("401", "404", "409"),
+            },
+            parameters=[
+                {
+                    "name": "item_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                }
+            ],
+            requestBody={
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["state"],
+                            "properties": {
+                                "state": {"enum": ["applied", "rejected"]},
+                                "mis_id": {"type": ["string", "null"], "maxLength": 64},
+                                "reason": {"type": ["string", "null"], "maxLength": 1000},
+                            },
+                            "additionalProperties": False,
+                        }
+                    }
+                },
+            },
+        )
+    }
     paths[f"{PREFIX}/status"] = {
         "get": _operation(
             "connector_status",

@@ -47,7 +47,11 @@ def announce(session: Session, school_id: int, counts: Mapping[str, EntityCounts
         readable = sorted(e for e in changed if disclosure.may_read(e))
         if not readable:
             continue
-        data: dict[str, object] = {"school_id": school_id, "urn": school.urn, "entities": readable}
+        data: dict[str, object] = {
+            "school_id": school_id,
+            "school_urn": school.urn,
+            "entities": readable,
+        }
         if not (disclosure.narrowing.group_ids or disclosure.narrowing.class_ids):
             data["counts"] = {
                 e: {

@@ -134,7 +134,7 @@ class SchoolDataChangedData(_Payload):
     """What a sync changed in the school's data, as far as the connection can read it."""
 
     school_id: int = Field(description="The school's id, as in the school's token.")
-    urn: str = Field(description="The school's URN.")
+    school_urn: str = Field(description="The school's URN.")
     entities: list[str] = Field(
         description="The entities with changes the application may read: ask for them with "
         "`updated_after`, and read `/deletions`."

@@ -318,6 +318,13 @@ def test_what_the_connector_is_answered_is_what_the_document_says(app, agent, wo
         ("POST", "snapshots/d/commit", agent.call("POST", "snapshots/d/commit", {})),
         ("GET", "snapshots/nope", agent.call("GET", "snapshots/nope")),
         ("GET", "status", agent.call("GET", "status", token="not-a-token")),
+        ("GET", "writebacks", agent.call("GET", "writebacks")),
+        ("GET", "writebacks?limit=0", agent.call("GET", "writebacks?limit=0")),
+        (
+            "POST",
+            "writebacks/1/acknowledgement",
+            agent.call("POST", "writebacks/1/acknowledgement", {"state": "applied"}),
+        ),
     ]
     for method, path, response in answers:
         assert_conforms(document, method, f"/connector/v1/{path}", response)
