@@ -1,24 +1,30 @@
-"""The DfE Common Transfer File (CTF 2x, XML) read into connector records.
+"""The DfE Common Transfer File (XML, root `CTfile`) read into connector records.
 
-A CTF is about some pupils, not the whole school, so it is always a delta: upserts only. What
-each part becomes:
+The element names and nesting are the DfE's, as MIS exports write them (see README.md for the
+versions we read and where the names were checked). A CTF is about some pupils, not the whole
+school, so it is always a delta: upserts only. What each part of `CTFpupilData/Pupil` becomes:
 
-- `Pupil` (UPN, names, DOB, gender, `BasicDetails`, `FSMhistory`, `LookedAfter`, address,
-  phones, email) -> `student`, keyed by UPN;
+- the pupil's own elements (UPN, Surname, Forename, DOB, Sex or, before it was renamed, Gender),
+  `BasicDetails`, `FSMhistory/FSMinstance`, `LookedAfter/InCare`, `Address` (a `BS7666Address`
+  or `AddressLines`, with PostCode and County beside them), `Phones/Phone` and `Email` ->
+  `student`, keyed by UPN;
 - `Contacts/Contact` -> `contact` and `student_contact`. A CTF contact has no identifier, so
   its key is derived: `contact_key` hashes the contact's forename, surname and postcode (their
-  own address's, or the pupil's when `AddressAsPupil`), case-folded. A parent listed on two
-  siblings' records is therefore one contact; a parent who moves house, or is spelt differently
-  on the two records, becomes a second contact;
-- `SENhistory` -> the pupil's `sen_status` and `sen_need` rows;
+  own address's, or the pupil's when `Address/AddressAsPupil` is true), case-folded. A parent
+  listed on two siblings' records is therefore one contact; a parent who moves house, or is
+  spelt differently on the two records, becomes a second contact;
+- `SENhistory` (`SEN` spells and the `SENneeds/SENneed` beside them) -> the pupil's
+  `sen_status` and `sen_need` rows;
 - `Attendance/YearData` -> `attendance_summary` (the Sessions* totals) and, from
-  `SessionAttendance` (a start date and a string of marks, two a calendar day, morning then
-  afternoon), `session_mark` rows; '#' (no school) and '-' or ' ' (no mark) are skipped;
+  `AttendSessions` (an AttendanceStartDate and an AttendanceMarks string, two marks a calendar
+  day, morning then afternoon), `session_mark` rows; '#' (no school) and '-' or ' ' (no mark)
+  are skipped;
 - `StageAssessments/KeyStage/StageAssessment` -> `assessment_aspect` (one per key stage,
   subject, method and component) and `assessment_result`;
 - `SchoolHistory/School` -> `school_history`.
 
-Every other element with a value is listed in `unmapped`.
+Every other element with a value (`NAWdetails`, `UniqueLearnerNumber`, `Disabilities`, ...) is
+listed in `unmapped`.
 """
 
 from __future__ import annotations
@@ -30,12 +36,14 @@ import unicodedata
 from collections import Counter
 from typing import Any
 
+from stdnum.exceptions import InvalidComponent, ValidationError
 from stdnum.gb import upn as upn_number
 
 from authserver.mis_files import FileRefused, ParsedFile, codes, xmltree
 from authserver.mis_files.xmltree import Element
 
-ROOTS = ("CTfile", "CTF")
+#: The root element; the admissions file (`ATfile`) is a different document.
+ROOT = "CTfile"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TRUE = {"true", "1", "y", "yes"}
 _FALSE = {"false", "0", "n", "no", "u"}
@@ -47,7 +55,7 @@ MAX_KEY = 64
 def read(data: bytes, filename: str) -> ParsedFile:
     """Read a CTF's bytes; FileRefused naming the line and element of anything wrong."""
     root = xmltree.parse(data, filename)
-    if root.tag not in ROOTS:
+    if root.tag != ROOT:
         raise FileRefused(
             f"this XML's root element is {root.tag}, not CTfile: it is not a Common Transfer File",
             file=filename,
@@ -81,6 +89,24 @@ def contact_key(forename: str, surname: str, postcode: str | None) -> str:
     parts = (forename, surname, re.sub(r"\s+", "", postcode or ""))
     basis = "\x1f".join(unicodedata.normalize("NFC", part).casefold().strip() for part in parts)
     return "ctf-contact-" + hashlib.sha256(basis.encode()).hexdigest()[:20]
+
+
+def valid_upn(value: str) -> bool:
+    """Whether `value` is a UPN: its form, its local authority's code and its check letter.
+
+    python-stdnum knows England's local authority codes only; Welsh schools allocate UPNs
+    under Wales's (660 to 681), and their CTFs must read too.
+    """
+    try:
+        upn_number.validate(value)
+    except InvalidComponent:
+        return (
+            int(value[1:4]) in codes.WELSH_LA_CODES
+            and upn_number.calc_check_digit(value[1:]) == value[0]
+        )
+    except ValidationError:
+        return False
+    return True
 
 
 def derived_key(*parts: object) -> str:
@@ -181,7 +207,7 @@ class _Reader:
 
     def upn(self, node: Element) -> str:
         value = node.text.strip().upper()
-        if not upn_number.is_valid(value):
+        if not valid_upn(value):
             raise self.refuse(node, f"{node.text.strip()!r} is not a valid UPN")
         return value
 
@@ -238,13 +264,13 @@ class _Reader:
         surname, _ = self.required(pupil, "Surname")
         forename, _ = self.required(pupil, "Forename")
         _, dob_node = self.required(pupil, "DOB")
-        former = pupil.find("FormerUPN") or pupil.find("BasicDetails/FormerUPN")
+        details = pupil.find("BasicDetails") or Element("BasicDetails", pupil.line, "")
+        former = details.find("FormerUPN")
         former_upn = None
         if former is not None and former.text.strip():
             former.read = True
             former_upn = self.upn(former)
-        gender = pupil.value("Gender")
-        details = pupil.find("BasicDetails") or Element("BasicDetails", pupil.line, "")
+        gender = _sex(pupil)
         enrolment = details.value("EnrolStatus")
         ethnicity = details.value("Ethnicity")
         address = self.address(pupil.find("Address"))
@@ -267,7 +293,7 @@ class _Reader:
             "ethnicity": codes.word(codes.ETHNICITIES, ethnicity) if ethnicity else None,
             "first_language": self.first_language(details),
             **self.fsm(pupil),
-            "in_care": bool(self.flag(pupil, "LookedAfter/InCare") or self.flag(details, "InCare")),
+            "in_care": bool(self.flag(pupil, "LookedAfter/InCare")),
             "service_child": bool(self.flag(details, "ServiceChild")),
             "sen_status": None,
             **address,
@@ -304,27 +330,40 @@ class _Reader:
         return {"fsm_eligible": eligible, "fsm_ever6": ever6}
 
     def address(self, address: Element | None) -> dict[str, str | None]:
-        """Our five address fields from a BS7666 address or up to four address lines."""
+        """Our five address fields from an `Address`: a BS7666 address or free address lines.
+
+        The DfE's `Address` holds one of the two, with PostCode, County, Country and the
+        grid reference beside it. What we have no field for (UPRN, AddressLine5, Country,
+        Easting/Northing, a County as well as an AddressLine4) stays unread and so is listed.
+        """
         fields: dict[str, str | None] = dict.fromkeys(
             ("address_line1", "address_line2", "town", "county", "postcode")
         )
         if address is None:
             return fields
         fields["postcode"] = address.value("PostCode")
+        county = address.value("County")
         bs7666 = address.find("BS7666Address")
+        lines = address.find("AddressLines")
         if bs7666 is not None:
-            street = " ".join(filter(None, (bs7666.value("PAON"), bs7666.value("Street"))))
+            paon, road = bs7666.value("PAON"), bs7666.value("Street")
+            # "12 Heol y Deri", but "Tŷ Glas, Heol y Deri" when the PAON is a house name.
+            glue = " " if paon and paon.strip()[:1].isdigit() else ", "
+            street = glue.join(filter(None, (paon, road)))
             fields["address_line1"] = ", ".join(filter(None, (bs7666.value("SAON"), street)))
             fields["address_line1"] = fields["address_line1"] or None
             fields["address_line2"] = bs7666.value("Locality")
             fields["town"] = bs7666.value("Town") or bs7666.value("PostTown")
-            fields["county"] = bs7666.value("AdministrativeArea")
             if bs7666.value("PostTown") and fields["town"] != bs7666.value("PostTown"):
                 bs7666.find("PostTown").read = False  # type: ignore[union-attr]
-        lines = address.find("AddressLines")
-        if lines is not None:
-            for index, name in enumerate(("address_line1", "address_line2", "town", "county")):
-                fields[name] = fields[name] or lines.value(f"AddressLine{index + 1}")
+            fields["county"] = county or bs7666.value("AdministrativeArea")
+        elif lines is not None:
+            # Free lines have no fixed meaning; MIS exports put the town third, the county fourth.
+            for index, name in enumerate(("address_line1", "address_line2", "town")):
+                fields[name] = lines.value(f"AddressLine{index + 1}")
+            fields["county"] = county or lines.value("AddressLine4")
+        else:
+            fields["county"] = county
         return fields
 
     def phones(self, phones: Element | None, order: tuple[str, ...]) -> dict[str, str]:
@@ -366,13 +405,15 @@ class _Reader:
         for contact in pupil.findall("Contacts/Contact"):
             surname, _ = self.required(contact, "Surname")
             forename, _ = self.required(contact, "Forename")
-            if self.flag(contact, "AddressAsPupil"):
-                address = dict(pupil_address)
-                # A separate address given as well is ignored: say so rather than drop it.
-            else:
-                address = self.address(contact.find("Address"))
+            # The DfE puts the flag inside Address, in place of the address; some writers put
+            # it beside Address instead.
+            as_pupil = self.flag(contact, "Address/AddressAsPupil")
+            if as_pupil is None:
+                as_pupil = self.flag(contact, "AddressAsPupil")
+            # With the flag, any address given as well stays unread, so it is listed.
+            address = dict(pupil_address) if as_pupil else self.address(contact.find("Address"))
             key = contact_key(forename, surname, address["postcode"])
-            gender = contact.value("Gender")
+            gender = _sex(contact)
             record: dict[str, Any] = {
                 "id": key,
                 "title": contact.value("Title"),
@@ -437,7 +478,7 @@ class _Reader:
             provision = current.value("SENprovision")
             if provision:
                 status = codes.SEN_PROVISIONS.get(provision.strip().upper(), provision)
-        for need in history.findall("SENneeds/SENneed") + history.findall("SEN/SENneeds/SENneed"):
+        for need in history.findall("SENneeds/SENneed"):
             kind, _ = self.required(need, "SENtype")
             need_type, description = codes.SEN_TYPES.get(kind.strip().upper(), (kind, None))
             rank = self.number(need, "SENtypeRank")
@@ -477,16 +518,15 @@ class _Reader:
                     "Attended": sum(counted[c] for c in codes.PRESENT_CODES) + approved,
                     "Unauthorised": sum(counted[c] for c in codes.UNAUTHORISED_CODES),
                 }
-            start = marks[0][0] if marks else None
-            session_start = self.date(year, "SessionAttendance/SessionStartDate")
-            start = session_start or start
+            start = self.date(year, "AttendSessions/AttendanceStartDate")
+            start = start or (marks[0][0] if marks else None)
             if start is None and academic_year is not None:
                 start = dt.date(academic_year, 9, 1)
             end = marks[-1][0] if marks else None
             if end is None and academic_year is not None:
                 end = dt.date(academic_year + 1, 8, 31)
             if start is None or end is None:
-                raise self.refuse(year, "attendance needs a Year or a SessionStartDate")
+                raise self.refuse(year, "attendance needs a Year or an AttendanceStartDate")
             self.entities["attendance_summary"].append(
                 {
                     "id": derived_key(upn, "attendance", start.isoformat()),
@@ -505,16 +545,16 @@ class _Reader:
 
     def marks(self, year: Element, upn: str) -> list[tuple[dt.date, str, str]]:
         """The year's session marks as (date, AM/PM, code), and their `session_mark` rows."""
-        session = year.find("SessionAttendance")
+        session = year.find("AttendSessions")
         if session is None:
             return []
-        string_node = session.find("AttendSessions") or session.find("AttendanceMarks")
+        string_node = session.find("AttendanceMarks")
         if string_node is None or not string_node.text.strip():
             return []
         string_node.read = True
-        start_node = session.find("SessionStartDate")
+        start_node = session.find("AttendanceStartDate")
         if start_node is None or not start_node.text.strip():
-            raise self.refuse(session, "a marks string needs its SessionStartDate")
+            raise self.refuse(session, "AttendanceMarks needs its AttendanceStartDate")
         start = self.date_of(start_node)
         start_node.read = True
         marks = []
@@ -540,8 +580,7 @@ class _Reader:
         return marks
 
     def assessments(self, pupil: Element, upn: str) -> None:
-        stages = pupil.findall("StageAssessments/KeyStage") + pupil.findall("Assessments/KeyStage")
-        for stage_node in stages:
+        for stage_node in pupil.findall("StageAssessments/KeyStage"):
             stage, _ = self.required(stage_node, "Stage")
             for result in stage_node.findall("StageAssessment"):
                 subject, _ = self.required(result, "Subject")
@@ -592,6 +631,11 @@ class _Reader:
                     "leaving_reason": school.value("LeavingReason"),
                 }
             )
+
+
+def _sex(person: Element) -> str | None:
+    """A pupil's or contact's sex: `Sex` in current CTFs, `Gender` in older ones."""
+    return person.value("Sex") or person.value("Gender")
 
 
 def _spell_order(spell: Element) -> tuple[bool, str]:

@@ -1,5 +1,8 @@
 """Connector records written out as a CTF or a OneRoster bundle: the inverse of the readers,
 for sample files and tests (we never send these files anywhere).
+
+The CTF has the DfE's element names and nesting, in the order MIS exports write them, so that
+what the readers are tested on looks like what schools upload.
 """
 
 from __future__ import annotations
@@ -32,7 +35,11 @@ class SchoolDetails:
 
 
 def write_ctf(records: Records, school: SchoolDetails) -> bytes:
-    """A CTF (UTF-8 XML) holding the pupils of `records` and what hangs off them."""
+    """A CTF (UTF-8 XML) holding the pupils of `records` and what hangs off them.
+
+    It is the file a school exports to itself (when it changes MIS, say): source and
+    destination are both `school`.
+    """
     by_pupil = _by_pupil(records)
     contacts = {c["id"]: c for c in records.get("contact", [])}
     aspects = {a["id"]: a for a in records.get("assessment_aspect", [])}
@@ -50,6 +57,10 @@ def write_ctf(records: Records, school: SchoolDetails) -> bytes:
     _text(source, "URN", school.urn)
     _text(source, "SchoolName", school.name)
     _text(source, "AcademicYear", str(_academic_year(school.made_at.date())))
+    destination = _sub(header, "DestSchool")
+    _text(destination, "LEA", school.la_code)
+    _text(destination, "Estab", school.establishment_number)
+    _text(destination, "URN", school.urn)
     data = _sub(root, "CTFpupilData")
     for student in records.get("student", []):
         upn = student["upn"]
@@ -59,7 +70,8 @@ def write_ctf(records: Records, school: SchoolDetails) -> bytes:
         _text(pupil, "Surname", student.get("legal_surname") or student["surname"])
         _text(pupil, "Forename", student.get("legal_forename") or student["forename"])
         _text(pupil, "DOB", student.get("date_of_birth"))
-        _text(pupil, "Gender", _coded(codes.GENDERS, student.get("gender")))
+        # Current CTFs call it Sex; older ones Gender (the reader takes both).
+        _text(pupil, "Sex", _coded(codes.GENDERS, student.get("gender")))
         details = _sub(pupil, "BasicDetails")
         _text(details, "FormerUPN", student.get("former_upn"))
         _text(details, "PreferredSurname", student.get("preferred_surname"))
@@ -157,9 +169,11 @@ def _address(parent: ET.Element, row: dict[str, Any]) -> None:
     if not any(row.get(name) for name in ADDRESS):
         return
     address = _sub(parent, "Address")
-    lines = _sub(address, "AddressLines")
-    for index, name in enumerate(ADDRESS[:4]):
-        _text(lines, f"AddressLine{index + 1}", row.get(name))
+    if any(row.get(name) for name in ADDRESS[:3]):
+        lines = _sub(address, "AddressLines")
+        for index, name in enumerate(ADDRESS[:3]):
+            _text(lines, f"AddressLine{index + 1}", row.get(name))
+    _text(address, "County", row.get("county"))
     _text(address, "PostCode", row.get("postcode"))
 
 
@@ -194,7 +208,8 @@ def _contacts(
         _text(contact, "Relationship", _coded(codes.RELATIONSHIPS, link.get("relationship")))
         _text(contact, "Responsibility", "true" if link.get("parental_responsibility") else "false")
         if all(person.get(name) == student.get(name) for name in ADDRESS):
-            _text(contact, "AddressAsPupil", "true")
+            # The flag stands in Address in place of the address lines.
+            _text(_sub(contact, "Address"), "AddressAsPupil", "true")
         else:
             _address(contact, person)
         _phones(
@@ -242,9 +257,9 @@ def _attendance(
                 for part in ("AM", "PM"):
                     filler = "#" if day.weekday() >= 5 else "-"
                     string.append(held["marks"].get((day, part), filler))
-            session = _sub(entry, "SessionAttendance")
-            _text(session, "SessionStartDate", first.isoformat())
-            _text(session, "AttendSessions", "".join(string))
+            session = _sub(entry, "AttendSessions")
+            _text(session, "AttendanceStartDate", first.isoformat())
+            _text(session, "AttendanceMarks", "".join(string))
 
 
 def _key_stage(nc_year: str | None) -> str:
