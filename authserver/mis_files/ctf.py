@@ -580,6 +580,7 @@ class _Reader:
         return marks
 
     def assessments(self, pupil: Element, upn: str) -> None:
+        seen: dict[tuple[object, ...], int] = {}
         for stage_node in pupil.findall("StageAssessments/KeyStage"):
             stage, _ = self.required(stage_node, "Stage")
             for result in stage_node.findall("StageAssessment"):
@@ -600,9 +601,14 @@ class _Reader:
                         }
                     )
                 recorded = self.date(result, "ResultDate")
+                # Results the file does not tell apart (same stage, subject, method, component,
+                # year and date) are told apart by their order, which a re-export keeps.
+                basis = (upn, aspect_id, year, _iso(recorded))
+                seen[basis] = seen.get(basis, 0) + 1
+                ordinal = seen[basis] if seen[basis] > 1 else None
                 self.entities["assessment_result"].append(
                     {
-                        "id": derived_key(upn, aspect_id, year, _iso(recorded)),
+                        "id": derived_key(*basis, ordinal),
                         "student_id": upn,
                         "aspect_id": aspect_id,
                         "result_set": " ".join(filter(None, (stage, year))),
