@@ -707,13 +707,13 @@ def receive_file(
         school_id=school_id,
         kind=SyncKind.IMPORT,
         state=SyncState.QUEUED,
-        external_id=(filename or "upload")[:200],
         merge=True,
+        report={"filename": (filename or "upload")[:200]},
         **_actor_fields(actor),
     )
     session.add(run)
     session.flush()
-    session.add(SyncFile(run_id=run.id, filename=run.external_id, content=content))
+    session.add(SyncFile(run_id=run.id, filename=run.report["filename"], content=content))
     run.job_id = jobs.enqueue(READ_JOB, {"run": run.id}, school_id=school_id).id
     session.commit()
     return run
@@ -778,7 +778,7 @@ def _read_job(context: jobs.JobContext, payload: Mapping[str, Any]) -> dict[str,
     for start in range(0, len(rows), 5_000):
         session.execute(StagedRecord.__table__.insert(), rows[start : start + 5_000])
     context.progress(0, None, f"Checking {changes.size():,} records against the school's data")
-    report = report_of(parsed, school.urn if school else "")
+    report = {"filename": upload.filename, **report_of(parsed, school.urn if school else "")}
     report["preview"] = preview(session, run.school_id, changes, whole=run.whole)
     run.report = report
     run.state = SyncState.RECEIVING
@@ -821,7 +821,6 @@ def import_file_now(
     run = SyncRun(
         school_id=school_id,
         kind=SyncKind.IMPORT,
-        external_id=(filename or "upload")[:200],
         merge=True,
         whole=parsed.mode == "snapshot",
         entities=changes.entities(),
