@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from wtforms import (
+    BooleanField,
     EmailField,
     PasswordField,
     RadioField,
@@ -114,3 +116,20 @@ class WritebacksAppliedForm(FlaskForm):
 
     items = MultiCheckboxField("Writes typed into the MIS", coerce=int)
     submit = SubmitField("Mark the ticked writes as applied")
+
+
+class UploadForm(FlaskForm):
+    """A CTF or OneRoster file to import; nothing is applied until the school confirms."""
+
+    file = FileField(
+        "The file (a CTF .xml, or a OneRoster .zip)",
+        validators=[FileRequired("Choose a file to import.")],
+    )
+    submit = SubmitField("Upload and check it")
+
+
+class ApplyImportForm(FlaskForm):
+    allow_mass_deletion = BooleanField(
+        "Yes: this file is the whole school, and the records it leaves out should be removed"
+    )
+    submit = SubmitField("Apply these changes")

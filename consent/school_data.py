@@ -10,12 +10,21 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from authserver import sync_runs
-from authserver.domain import connectors, ingest, sync_health
+from authserver.domain import connectors, ingest, jobs, sync_health
 from authserver.extensions import db
+from authserver.mis_files import MAX_FILE_BYTES
 from authserver.models.connectors import Connector
 from authserver.models.organisations import School, Trust
+from authserver.models.sync import SyncKind, SyncRun, SyncState
 from authserver.models.users import Role
-from consent.forms import ConfirmForm, ConnectorForm, PauseForm, RotateConnectorForm
+from consent.forms import (
+    ApplyImportForm,
+    ConfirmForm,
+    ConnectorForm,
+    PauseForm,
+    RotateConnectorForm,
+    UploadForm,
+)
 from consent.signin import current_user, signed_in_user
 
 bp = Blueprint("school_data", __name__)
@@ -232,3 +241,107 @@ def resume_trust(trust_id: int) -> BaseResponse:
     db.session.commit()
     flash(f"Sync has resumed at every school of {trust.name}.")
     return redirect(url_for("dashboard.schools"))
+
+
+# Imports -------------------------------------------------------------------------------------
+
+
+@bp.route("/schools/<urn>/data/import", methods=["GET", "POST"])
+def upload(urn: str) -> BaseResponse:
+    """Upload a CTF or OneRoster file; it is read and checked, then shown before anything is
+    applied."""
+    school = _school(urn)
+    form = UploadForm()
+    if request.method == "POST":
+        # Files are far larger than the rest of the site's forms.
+        request.max_content_length = MAX_FILE_BYTES + 1024 * 1024
+        if form.validate_on_submit():
+            upload = form.file.data
+            content = upload.read(MAX_FILE_BYTES + 1)
+            if len(content) > MAX_FILE_BYTES:
+                form.file.errors = [f"The file is larger than {MAX_FILE_BYTES // 2**20} MB."]
+            elif not content:
+                form.file.errors = ["The file is empty."]
+            else:
+                try:
+                    run = sync_runs.receive_file(
+                        db.session,
+                        school.id,
+                        upload.filename or "upload",
+                        content,
+                        actor=signed_in_user(),
+                    )
+                except sync_runs.SyncRefused as refused:
+                    form.file.errors = [refused.description]
+                else:
+                    return redirect(url_for("school_data.imported", urn=urn, run_id=run.id))
+    status = 400 if form.errors else 200
+    return Response(
+        render_template(
+            "dashboard/import_upload.html",
+            school=school,
+            form=form,
+            limit_mb=MAX_FILE_BYTES // 2**20,
+        ),
+        status=status,
+    )
+
+
+def _import_of(school: School, run_id: int) -> SyncRun:
+    run = db.session.get(SyncRun, run_id)
+    if run is None or run.school_id != school.id or run.kind is not SyncKind.IMPORT:
+        abort(404)
+    return run
+
+
+@bp.get("/schools/<urn>/data/imports/<int:run_id>")
+def imported(urn: str, run_id: int) -> Response:
+    """An import: being read, waiting for the school's decision (with what it will change),
+    being applied, done or failed."""
+    school = _school(urn)
+    run = _import_of(school, run_id)
+    job = jobs.job_status(run.job_id, school_id=school.id) if run.job_id else None
+    working = run.state in (SyncState.QUEUED, SyncState.RUNNING)
+    preview = run.report.get("preview", {})
+    problems = preview.get("problems", [])
+    response = _no_store(
+        render_template(
+            "dashboard/import.html",
+            school=school,
+            run=run,
+            job=job,
+            working=working,
+            report=run.report,
+            preview=preview,
+            problems=problems,
+            blocking=[p for p in problems if p.get("rule") != "mass_deletion"],
+            mass_deletion=[p for p in problems if p.get("rule") == "mass_deletion"],
+            form=ApplyImportForm(),
+            entity_words=entity_words,
+        )
+    )
+    if working:
+        # The page follows the work without JavaScript.
+        response.headers["Refresh"] = "2"
+    return response
+
+
+@bp.post("/schools/<urn>/data/imports/<int:run_id>/apply")
+def apply_import(urn: str, run_id: int) -> BaseResponse:
+    """Apply an import the admin has looked at."""
+    school = _school(urn)
+    run = _import_of(school, run_id)
+    form = ApplyImportForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        sync_runs.confirm_import(
+            db.session,
+            run,
+            actor=signed_in_user(),
+            allow_mass_deletion=bool(form.allow_mass_deletion.data),
+        )
+    except sync_runs.SyncRefused as refused:
+        db.session.rollback()
+        flash(refused.description, "error")
+    return redirect(url_for("school_data.imported", urn=urn, run_id=run_id))

@@ -37,3 +37,23 @@ def test_a_school_admin_registers_a_connector_and_reads_its_sync_by_keyboard(
     page.keyboard.press("Enter")
     page.wait_for_selector("text=Resume sync")
     check_accessibility(page, "MIS data, paused")
+
+
+def test_a_school_admin_imports_the_sample_ctf_in_the_browser(
+    page: Page, live_server: str, school_admin, school, check_accessibility
+) -> None:
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[2] / "samples" / "ctf-year7-cohort.xml"
+    sign_in(page, live_server, school_admin.email)
+    page.goto(f"{live_server}/schools/{school.urn}/data/import")
+    check_accessibility(page, "import upload")
+    page.set_input_files("#file", str(sample))
+    tab_to(page, "form[enctype] button[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#preview-heading")
+    check_accessibility(page, "import preview")
+    assert "Pupils" in page.inner_text("table")
+    page.click("text=Apply these changes")
+    page.wait_for_selector("#done-heading")
+    check_accessibility(page, "import done")

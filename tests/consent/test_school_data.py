@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from authserver.extensions import db
 from authserver.models import Role
@@ -163,3 +163,136 @@ def test_a_trust_pauses_every_school_at_once(app, client, make_school, make_user
 
         assert all(sync_health.health_of(db.session, s.id).state == "no_data" for s in schools)
     _ = School
+
+
+# --- Imports ---------------------------------------------------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+def upload(client, school, name: str, content: bytes):
+    import io
+
+    page = client.get(f"/schools/{school.urn}/data/import")
+    return client.post(
+        f"/schools/{school.urn}/data/import",
+        data={"csrf_token": csrf(page), "file": (io.BytesIO(content), name)},
+        content_type="multipart/form-data",
+    )
+
+
+def test_an_uploaded_ctf_is_shown_before_it_is_applied(app, client, admin, school) -> None:
+    signed_in(client, admin)
+    sent = upload(client, school, "year7.xml", (SAMPLES / "ctf-year7-cohort.xml").read_bytes())
+    assert sent.status_code == 302
+    page = client.get(sent.headers["Location"])
+    text = page.get_data(as_text=True)
+    assert "What this file will change" in text
+    assert "A Common Transfer File (CTF)" in text
+    assert "it removes nothing" in text
+    assert "What this server has no place for yet" in text
+    with app.app_context():
+        from authserver.models.mis.students import Student
+
+        assert db.session.scalar(select(Student.id)) is None  # nothing applied yet
+    applied = client.post(sent.headers["Location"] + "/apply", data={"csrf_token": csrf(page)})
+    assert applied.status_code == 302
+    done = client.get(sent.headers["Location"]).get_data(as_text=True)
+    assert "Imported" in done
+    overview = client.get(f"/schools/{school.urn}/data").get_data(as_text=True)
+    assert "File import: year7.xml" in overview
+    assert "1,570 added" in overview
+
+
+def test_a_broken_file_is_explained_with_its_line(app, client, admin, school) -> None:
+    signed_in(client, admin)
+    broken = (SAMPLES / "ctf-year7-cohort.xml").read_bytes()[:5_000]
+    sent = upload(client, school, "cut.xml", broken)
+    text = client.get(sent.headers["Location"]).get_data(as_text=True)
+    assert "The file was not imported" in text
+    assert "line" in text
+    assert "Nothing from it was kept" in text
+
+
+def test_an_upload_needs_a_file_and_its_csrf_token(app, client, admin, school) -> None:
+    import io
+
+    signed_in(client, admin)
+    empty = upload(client, school, "empty.xml", b"")
+    assert empty.status_code == 400
+    assert (
+        "empty" in empty.get_data(as_text=True).lower()
+        or "choose a file" in empty.get_data(as_text=True).lower()
+    )
+    forged = client.post(
+        f"/schools/{school.urn}/data/import",
+        data={"file": (io.BytesIO(b"<x/>"), "a.xml")},
+        content_type="multipart/form-data",
+    )
+    assert forged.status_code == 400
+
+
+def test_a_whole_school_bundle_that_removes_many_asks_first(app, client, admin, school) -> None:
+    from tests.test_mis_import_cli import bundle_with_pupils
+
+    signed_in(client, admin)
+    first = upload(client, school, "all.zip", (SAMPLES / "oneroster-school.zip").read_bytes())
+    page = client.get(first.headers["Location"])
+    client.post(first.headers["Location"] + "/apply", data={"csrf_token": csrf(page)})
+    cut = upload(client, school, "cut.zip", bundle_with_pupils(10))
+    page = client.get(cut.headers["Location"])
+    text = page.get_data(as_text=True)
+    assert "would remove 230 of the school&#39;s 240 pupils" in text
+    refused = client.post(cut.headers["Location"] + "/apply", data={"csrf_token": csrf(page)})
+    assert refused.status_code == 302
+    with app.app_context():
+        from authserver.models.mis.students import Student
+
+        assert db.session.scalar(select(func.count()).select_from(Student)) == 240
+    client.post(
+        cut.headers["Location"] + "/apply",
+        data={"csrf_token": csrf(page), "allow_mass_deletion": "y"},
+    )
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Student)) == 10
+
+
+def test_an_import_still_being_read_shows_progress_and_refreshes(
+    app, client, admin, school
+) -> None:
+    from authserver.domain import jobs
+    from authserver.models.sync import SyncKind, SyncRun, SyncState
+
+    with app.app_context():
+        run = SyncRun(
+            school_id=school.id,
+            kind=SyncKind.IMPORT,
+            state=SyncState.QUEUED,
+            report={"filename": "big.xml"},
+        )
+        db.session.add(run)
+        db.session.flush()
+        # A job no worker has taken yet (enqueued, never committed through the queue).
+        job = jobs.Job(
+            school_id=school.id,
+            kind="sync.read_file",
+            payload={"run": run.id},
+            state="running",
+            progress_done=120_000,
+            progress_total=260_000,
+            message="Importing attendance: 120,000 of 260,000 marks",
+            attempts=1,
+        )
+        db.session.add(job)
+        db.session.flush()
+        run.job_id = job.id
+        db.session.commit()
+        run_id = run.id
+    signed_in(client, admin)
+    page = client.get(f"/schools/{school.urn}/data/imports/{run_id}")
+    assert page.headers["Refresh"] == "2"
+    text = page.get_data(as_text=True)
+    assert "Importing attendance: 120,000 of 260,000 marks" in text
+    assert '<progress max="100" value="46">' in text
