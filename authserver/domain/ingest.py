@@ -33,9 +33,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
-from stdnum.gb import upn as upn_number
 
 from authserver.domain import writeback_queue
+from authserver.domain.upn import valid_upn
 from authserver.models.columns import UTCDateTime, utcnow
 from authserver.models.mis import ENTITIES, MIS_MODELS, PERSON_TYPES, entity_fields
 from authserver.models.mis.base import MOVED, MisRecord, Tombstone, delete_rows
@@ -311,7 +311,7 @@ def key_field(entity: str) -> str:
 
 def upn_problem(value: str) -> str | None:
     """Why a UPN is not one (its shape or check letter), or None."""
-    if not upn_number.is_valid(value):
+    if not valid_upn(value):
         return (
             f"{value[:20]!r} is not a valid UPN: 13 characters, a check letter, then 12 "
             "characters whose check letter matches (temporary UPNs end in a letter)."

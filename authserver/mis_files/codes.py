@@ -8,9 +8,6 @@ from __future__ import annotations
 
 GENDERS = {"M": "Male", "F": "Female"}
 
-#: Wales's local authority codes (Isle of Anglesey 660 to Cardiff 681): the first three digits
-#: of a UPN allocated in Wales.
-WELSH_LA_CODES = range(660, 682)
 
 ETHNICITIES = {
     "WBRI": "White - British",

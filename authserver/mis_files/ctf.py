@@ -36,9 +36,7 @@ import unicodedata
 from collections import Counter
 from typing import Any
 
-from stdnum.exceptions import InvalidComponent, ValidationError
-from stdnum.gb import upn as upn_number
-
+from authserver.domain.upn import valid_upn
 from authserver.mis_files import FileRefused, ParsedFile, codes, xmltree
 from authserver.mis_files.xmltree import Element
 
@@ -89,24 +87,6 @@ def contact_key(forename: str, surname: str, postcode: str | None) -> str:
     parts = (forename, surname, re.sub(r"\s+", "", postcode or ""))
     basis = "\x1f".join(unicodedata.normalize("NFC", part).casefold().strip() for part in parts)
     return "ctf-contact-" + hashlib.sha256(basis.encode()).hexdigest()[:20]
-
-
-def valid_upn(value: str) -> bool:
-    """Whether `value` is a UPN: its form, its local authority's code and its check letter.
-
-    python-stdnum knows England's local authority codes only; Welsh schools allocate UPNs
-    under Wales's (660 to 681), and their CTFs must read too.
-    """
-    try:
-        upn_number.validate(value)
-    except InvalidComponent:
-        return (
-            int(value[1:4]) in codes.WELSH_LA_CODES
-            and upn_number.calc_check_digit(value[1:]) == value[0]
-        )
-    except ValidationError:
-        return False
-    return True
 
 
 def derived_key(*parts: object) -> str:

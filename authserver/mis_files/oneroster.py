@@ -26,8 +26,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from stdnum.gb import upn as upn_number
-
+from authserver.domain.upn import valid_upn
 from authserver.mis_files import MAX_FILE_BYTES, FileRefused, ParsedFile
 
 KNOWN_FILES = (
@@ -395,7 +394,7 @@ class _Bundle:
         candidates = [("identifier", row.get("identifier"))]
         candidates += [(c, row.get(c)) for c in row.values if c.lower() == "metadata.upn"]
         for _, value in candidates:
-            if value and upn_number.is_valid(value.upper()):
+            if value and valid_upn(value.upper()):
                 return value.upper()
         for column, value in candidates:
             if value:

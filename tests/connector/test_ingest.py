@@ -328,3 +328,11 @@ def test_what_the_connector_is_answered_is_what_the_document_says(app, agent, wo
     ]
     for method, path, response in answers:
         assert_conforms(document, method, f"/connector/v1/{path}", response)
+
+
+def test_a_welsh_pupils_upn_is_accepted_by_its_check_letter(app, agent, world) -> None:
+    welsh = upn(1, la="681", estab="2001")  # Cardiff: python-stdnum knows England's only
+    assert agent.changes({"student": {"upsert": [{**pupil(1), "upn": welsh}]}}).status_code == 200
+    wrong = ("A" if welsh[0] != "A" else "B") + welsh[1:]
+    refused = agent.changes({"student": {"upsert": [{**pupil(2), "upn": wrong}]}})
+    assert refused.get_json()["errors"][0]["rule"] == "upn"

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from authserver.domain.upn import valid_upn
 from authserver.mis_files import FileRefused, ParsedFile, read_file
-from authserver.mis_files.ctf import contact_key, valid_upn
+from authserver.mis_files.ctf import contact_key
 from tests.mis_files.conftest import DATA
 
 EXPORT = (DATA / "ctf-mis-export.xml").read_text(encoding="utf-8")
