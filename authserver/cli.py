@@ -83,6 +83,16 @@ def format_logins(document: dict) -> str:
             lines.append(
                 f"  {label}: {document[key]['email']}  password: {document[key]['password']}"
             )
+    for connector in document.get("connectors", []):
+        lines.append(
+            f"  MIS connector of school {connector['school_urn']}:"
+            f" client_id {connector['client_id']}  client_secret {connector['client_secret']}"
+        )
+    lines.append(
+        "Try importing samples/ctf-year7-cohort.xml or samples/oneroster-school.zip from a"
+        " school's MIS data page (/schools/<URN>/data/import), or push them as the connector"
+        " does: docs/connector.md."
+    )
     return "\n".join(lines)
 
 

@@ -156,3 +156,35 @@ def test_the_demo_data_is_deterministic(app, cli, tmp_path: Path) -> None:
     assert first == second
     with other.app_context():
         db.engine.dispose()
+
+
+def test_the_first_school_is_a_term_into_its_use(app, client, seeded: dict) -> None:
+    """Not an empty dashboard: a connection with a term of reads, a request waiting, and a
+    connector whose fortnight of nightly syncs includes a failed one and its error."""
+    from authserver.domain import field_use, sync_health
+    from authserver.models.grants import AccessRequest, Grant
+    from authserver.models.sync import SyncRun
+
+    school = seeded["schools"][0]
+    with app.app_context():
+        grant = db.session.scalar(select(Grant).where(Grant.school_id == school["id"]))
+        assert grant.application.name == "Lunchbox Catering"
+        assert grant.approved_at.month in (8, 9)
+        uses = field_use.uses_of([grant], today=grant.last_used_at.date())
+        assert uses[grant.id].scopes_read
+        waiting = db.session.scalar(
+            select(AccessRequest).where(AccessRequest.school_id == school["id"])
+        )
+        assert (waiting.application.name, waiting.status) == ("Safe Haven", "pending")
+        runs = list(db.session.scalars(select(SyncRun).where(SyncRun.school_id == school["id"])))
+        assert len(runs) == 14
+        [failed] = [r for r in runs if r.state == "failed"]
+        assert "is not a valid UPN" in failed.summary
+        assert sync_health.health_of(db.session, school["id"]).state == "ok"
+    [connector] = seeded["connectors"]
+    token = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic_auth(connector["client_id"], connector["client_secret"]),
+    )
+    assert token.status_code == 200

@@ -83,6 +83,7 @@ class DemoCredentials:
     platform_admin: dict[str, str] = field(default_factory=dict)
     applications: list[dict[str, Any]] = field(default_factory=list)
     resource_servers: list[dict[str, str]] = field(default_factory=list)
+    connectors: list[dict[str, str]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +94,7 @@ class DemoCredentials:
             "platform_admin": self.platform_admin,
             "applications": self.applications,
             "resource_servers": self.resource_servers,
+            "connectors": self.connectors,
         }
 
 
@@ -139,8 +141,12 @@ def seed_demo(
     seed: int = 2026,
     today: dt.date | None = None,
     progress: Callable[[str], None] = lambda _message: None,
+    mid_year: bool = True,
 ) -> DemoCredentials | None:
-    """Create the demo world unless it exists; returns its credentials, or None if seeded."""
+    """Create the demo world unless it exists; returns its credentials, or None if seeded.
+
+    With `mid_year`, the first school is a term into its use of the product (see mid_year.py);
+    that step commits."""
     if is_seeded():
         return None
     credentials = DemoCredentials(issuer=issuer)
@@ -237,4 +243,15 @@ def seed_demo(
     credentials.resource_servers.append(
         {"client_id": server.client_id, "client_secret": server_secret}
     )
+    if mid_year and credentials.schools:
+        from authserver.demo.mid_year import bring_to_mid_year
+
+        first = credentials.schools[0]
+        progress(f"{first['name']}: a term of use, a request waiting, nightly syncs")
+        db.session.flush()
+        school = db.session.get(School, first["id"])
+        admin = db.session.scalar(select(User).where(User.email == first["admin"]["email"]))
+        credentials.connectors.append(
+            bring_to_mid_year(school, admin, today=today or dt.datetime.now(dt.UTC).date())
+        )
     return credentials
