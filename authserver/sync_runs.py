@@ -424,6 +424,14 @@ def commit_snapshot(
             200 if run.state is SyncState.SUCCEEDED else 202, snapshot_status(session, run)
         )
     _refuse_if_paused(session, run.school_id)
+    if not run.records_received:
+        # An empty snapshot would remove every record of its entities: far likelier a batch
+        # that was refused or never sent than a school with nothing left.
+        raise SyncRefused(
+            409,
+            "conflict",
+            "This snapshot holds no records (was a batch refused?); send its batches first.",
+        )
     run.allow_mass_deletion = allow_mass_deletion
     return _apply_or_queue(session, run, actor)
 

@@ -104,7 +104,9 @@ def health_of(session: Session, school_id: int, now: dt.datetime | None = None) 
         state = Health.RUNNING
     elif last_run.state is SyncState.FAILED:
         state = Health.FAILING
-    elif last_success_at is None or now - last_success_at > STALE_AFTER:
+    elif connectors and (last_success_at is None or now - last_success_at > STALE_AFTER):
+        # Only an agent is expected to sync nightly; a school that imports files does so when
+        # it chooses.
         state = Health.STALE
     else:
         state = Health.OK

@@ -171,3 +171,14 @@ def test_a_background_snapshot_refused_keeps_its_problems_and_nothing_else(
         "session_mark",
     )
     assert pupils(app, world.school_id) == set()
+
+
+def test_a_snapshot_with_no_records_is_not_committed(app, agent, world) -> None:
+    agent.changes({"student": {"upsert": [pupil(1)]}})
+    agent.call("PUT", "snapshots/empty", {"entities": ["student"]})
+    refused = agent.call("PUT", "snapshots/empty/batches/1", {"student": {"upsert": [{}]}})
+    assert refused.status_code == 422
+    answer = agent.call("POST", "snapshots/empty/commit", {})
+    assert answer.status_code == 409
+    assert "no records" in answer.get_json()["error_description"]
+    assert pupils(app, world.school_id) == {upn(1)}
