@@ -336,3 +336,46 @@ def test_a_welsh_pupils_upn_is_accepted_by_its_check_letter(app, agent, world) -
     wrong = ("A" if welsh[0] != "A" else "B") + welsh[1:]
     refused = agent.changes({"student": {"upsert": [{**pupil(2), "upn": wrong}]}})
     assert refused.get_json()["errors"][0]["rule"] == "upn"
+
+
+def test_each_vendor_hears_only_of_what_it_may_read(app, agent, world, make_app) -> None:
+    """Two connections: the whole school with every scope, and a narrowed one reading pupils
+    only. The narrowed one hears of pupils alone, without the school-wide counts."""
+    import json
+
+    from authserver.domain import grants
+    from authserver.models import Application, School, User
+    from authserver.models.mis.structure import Group
+
+    narrow_app, _ = make_app(name="Names only", required={"StudentLite": "Names."}, optional={})
+    with app.app_context():
+        for application_id in (world.application_id, narrow_app.id):
+            application = db.session.get(Application, application_id)
+            application.webhook_url = f"https://hooks.example.com/{application_id}"
+        group = db.session.scalar(select(Group).where(Group.school_id == world.school_id))
+        application = db.session.get(Application, narrow_app.id)
+        grants.approve(
+            application,
+            db.session.get(School, world.school_id),
+            approver=db.session.get(User, world.admin_id),
+            choice=grants.scope_choice(application, None, None),
+            restrictions=grants.Restrictions(group_ids=(group.id,)),
+        )
+        db.session.commit()
+    agent.changes(FAMILY)
+    with app.app_context():
+        events = {
+            d.application_id: json.loads(d.body)["data"]
+            for d in db.session.scalars(
+                select(WebhookDelivery).where(WebhookDelivery.event_type == "school.data_changed")
+            )
+        }
+    assert set(events[world.application_id]["entities"]) == {
+        "contact",
+        "session_mark",
+        "student",
+        "student_contact",
+    }
+    assert "counts" in events[world.application_id]
+    assert events[narrow_app.id]["entities"] == ["student"]
+    assert "counts" not in events[narrow_app.id]
