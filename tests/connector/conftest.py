@@ -16,6 +16,13 @@ from authserver.domain import connectors
 from authserver.extensions import db
 from authserver.models.organisations import School
 from tests.api.school_view import SCOPES, SchoolWorld
+from tests.jobs.conftest import (  # noqa: F401  (the real brokers' fixtures, for these tests too)
+    broker_url,
+    fresh_rabbitmq,
+    fresh_redis,
+    queue_prefix,
+    start_worker,
+)
 from tests.oauth_flow import basic_auth
 
 NDJSON = "application/x-ndjson"

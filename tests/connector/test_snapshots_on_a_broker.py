@@ -10,13 +10,6 @@ from authserver import jobs
 from authserver.extensions import db
 from authserver.models.mis.students import Student
 from tests.connector.conftest import Agent, pupil, upn
-from tests.jobs.conftest import (  # noqa: F401  (fixtures)
-    broker_url,
-    fresh_rabbitmq,
-    fresh_redis,
-    queue_prefix,
-    start_worker,
-)
 
 pytestmark = pytest.mark.live  # the worker's threads read and write on their own connections
 
