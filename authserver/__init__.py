@@ -40,6 +40,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+#: The few endpoints (or blueprints) that take more than MAX_CONTENT_LENGTH: a connector's
+#: batches of 10,000 records (gzip or not) and a school's uploaded CTF or OneRoster file.
+#: Applied by authserver.web.malformed_input before anything reads a body.
+LARGE_BODIES = {"connector": 32 * 1024 * 1024, "school_data.upload": 51 * 1024 * 1024}
+
+
 def _configure(app: Flask, settings: Settings) -> None:
     app.config.update(
         SETTINGS=settings,
@@ -51,6 +57,7 @@ def _configure(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_SECURE=not settings.is_development and settings.env != "testing",
         # Sign-in and consent forms are short; nothing legitimate needs more.
         MAX_CONTENT_LENGTH=1024 * 1024,
+        BODY_LIMITS=LARGE_BODIES,
         JSON_SORT_KEYS=False,
     )
     app.config.update(settings.extra)

@@ -253,8 +253,6 @@ def upload(urn: str) -> BaseResponse:
     school = _school(urn)
     form = UploadForm()
     if request.method == "POST":
-        # Files are far larger than the rest of the site's forms.
-        request.max_content_length = MAX_FILE_BYTES + 1024 * 1024
         if form.validate_on_submit():
             upload = form.file.data
             content = upload.read(MAX_FILE_BYTES + 1)

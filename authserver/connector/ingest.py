@@ -40,12 +40,6 @@ class BadBody(Exception):
         self.status, self.description = status, description
 
 
-@bp.before_request
-def _allow_large_bodies() -> None:
-    # Batches of 10,000 records are far larger than the rest of the server's 1 MB limit.
-    request.max_content_length = MAX_BODY_BYTES
-
-
 def answer(status: int, body: dict[str, Any]) -> Response:
     """A JSON answer, never cached."""
     response = Response(dumps(body), status=status, mimetype=JSON)

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from urllib.parse import unquote_to_bytes
 
-from flask import Flask, abort, request
+from flask import Flask, abort, current_app, request
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -104,6 +104,12 @@ def _client_credentials_problem() -> str | None:
 
 def refuse_malformed_input() -> None:
     """Stop the request with a 400 (JSON or a page, as the caller expects) if it is malformed."""
+    # The few endpoints that take large bodies (the app's BODY_LIMITS, by endpoint or
+    # blueprint) get their limit before anything here, or CSRF, reads the body.
+    limits = current_app.config.get("BODY_LIMITS", {})
+    limit = limits.get(request.endpoint or "") or limits.get(request.blueprint or "")
+    if limit is not None:
+        request.max_content_length = limit
     problem = text_problem(request.query_string)
     if problem is None and request.mimetype == FORM:
         # Read (and keep) the raw body: the form is parsed from it afterwards.

@@ -379,3 +379,14 @@ def test_each_vendor_hears_only_of_what_it_may_read(app, agent, world, make_app)
     assert "counts" in events[world.application_id]
     assert events[narrow_app.id]["entities"] == ["student"]
     assert "counts" not in events[narrow_app.id]
+
+
+def test_a_large_batch_is_taken_and_a_body_over_the_limit_is_refused(app, agent, world) -> None:
+    # 6,000 pupils with notes: 2.4 MB of JSON, far over the rest of the server's 1 MB.
+    records = [
+        pupil(i, upn=upn(i % 1000, year=10 + i // 1000), notes="x" * 300) for i in range(6_000)
+    ]
+    assert agent.changes({"student": {"upsert": records}}).status_code == 200
+    too_big = agent.changes(raw=b"{" + b" " * (33 * 1024 * 1024) + b"}")
+    assert too_big.status_code == 413
+    assert too_big.get_json()["error"]

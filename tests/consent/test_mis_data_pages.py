@@ -296,3 +296,17 @@ def test_an_import_still_being_read_shows_progress_and_refreshes(
     text = page.get_data(as_text=True)
     assert "Importing attendance: 120,000 of 260,000 marks" in text
     assert '<progress max="100" value="46">' in text
+
+
+def test_a_file_larger_than_the_sites_forms_is_taken(app, client, admin, school) -> None:
+    signed_in(client, admin)
+    padded = (
+        (SAMPLES / "ctf-year7-cohort.xml")
+        .read_bytes()
+        .replace(b"</CTfile>", b"<!--" + b"x" * 3_000_000 + b"-->\n</CTfile>")
+    )
+    sent = upload(client, school, "padded.xml", padded)
+    assert sent.status_code == 302
+    assert "What this file will change" in client.get(sent.headers["Location"]).get_data(
+        as_text=True
+    )
