@@ -255,7 +255,11 @@ def upload(urn: str) -> BaseResponse:
     if request.method == "POST":
         if form.validate_on_submit():
             upload = form.file.data
-            content = upload.read(MAX_FILE_BYTES + 1)
+            try:
+                content = upload.read(MAX_FILE_BYTES + 1)
+            finally:
+                # A large upload is spooled to a temporary file: let it go now, not at GC.
+                upload.close()
             if len(content) > MAX_FILE_BYTES:
                 form.file.errors = [f"The file is larger than {MAX_FILE_BYTES // 2**20} MB."]
             elif not content:
