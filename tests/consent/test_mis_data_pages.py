@@ -175,11 +175,19 @@ SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 def upload(client, school, name: str, content: bytes):
     import io
 
+    from werkzeug.datastructures import FileStorage
+    from werkzeug.test import encode_multipart
+
     page = client.get(f"/schools/{school.urn}/data/import")
+    # Encoded here, in memory: the test client would spool a large body to a temporary file
+    # it never closes.
+    boundary, body = encode_multipart(
+        {"csrf_token": csrf(page), "file": FileStorage(io.BytesIO(content), filename=name)}
+    )
     return client.post(
         f"/schools/{school.urn}/data/import",
-        data={"csrf_token": csrf(page), "file": (io.BytesIO(content), name)},
-        content_type="multipart/form-data",
+        data=body,
+        content_type=f"multipart/form-data; boundary={boundary}",
     )
 
 
