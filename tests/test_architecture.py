@@ -4,6 +4,7 @@ folder it sits in apply to it (see authserver/domain/README.md)."""
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,21 @@ def test_one_word_one_meaning_in_module_names() -> None:
             stems.setdefault(path.stem, []).append(relative(path))
     assert stems["grants"] == ["authserver/domain/grants.py", "authserver/models/grants.py"]
     assert len(stems.get("connections", [])) <= 1
+
+
+# The reference MIS connector speaks to the server as any connector would: over HTTP. Of ours
+# it may use only the file readers, which know nothing of the server.
+AGENT_ALLOWED_OURS = ("mis_agent", "authserver.mis_files")
+AGENT_ALLOWED_THIRD_PARTY = ("requests",)
+
+
+@pytest.mark.parametrize("path", modules_under("mis_agent"), ids=relative)
+def test_the_reference_connector_knows_the_server_only_through_http(path: Path) -> None:
+    names = imported_modules(parsed(path))
+    outside = sorted(
+        name
+        for name in names
+        if name.split(".")[0] not in sys.stdlib_module_names
+        and not is_under(name, *AGENT_ALLOWED_OURS, *AGENT_ALLOWED_THIRD_PARTY)
+    )
+    assert not outside
