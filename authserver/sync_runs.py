@@ -405,11 +405,10 @@ def stage_batch(session: Session, run: SyncRun, batch_id: str, body: bytes, read
     session.add(
         StagedBatch(run_id=run.id, batch_id=batch_id, request_digest=digest, records=len(rows))
     )
-    # RETURNING (ids not needed) makes SQLAlchemy send many rows a statement
-    # ("insertmanyvalues"); without it psycopg sends one INSERT per record.
-    staging = StagedRecord.__table__.insert().returning(StagedRecord.__table__.c.id)
+    # A plain executemany: psycopg 3 pipelines it, which measured faster than SQLAlchemy's
+    # multi-row "insertmanyvalues" (INSERT ... RETURNING) for these rows.
     for start in range(0, len(rows), STAGE_CHUNK):
-        session.execute(staging, rows[start : start + STAGE_CHUNK]).all()
+        session.execute(StagedRecord.__table__.insert(), rows[start : start + STAGE_CHUNK])
     run.records_received = (run.records_received or 0) + len(rows)
     try:
         session.commit()

@@ -765,13 +765,17 @@ class _Run:
             )
             for chunk in _chunks(updates):
                 self.session.connection().execute(statement, chunk)
-        # RETURNING gives the new rows' ids, which later entities' links need, without a second
-        # query; and it makes SQLAlchemy send many rows a statement ("insertmanyvalues"), where
-        # psycopg would otherwise send one INSERT per row.
-        insert_returning = table.insert().returning(table.c.mis_id, table.c.id)
-        known = self.ids.setdefault(entity, {})
         for chunk in _chunks(inserts):
-            known.update(self.session.connection().execute(insert_returning, chunk).all())
+            self.session.connection().execute(table.insert(), chunk)
+        if inserts:
+            inserted = {row["mis_id"] for row in inserts}
+            query = select(table.c.mis_id, table.c.id).where(table.c.school_id == self.school_id)
+            known = self.ids.setdefault(entity, {})
+            if len(inserted) >= CHUNK:
+                known.update((k, i) for k, i in self.session.execute(query) if k in inserted)
+            else:
+                for chunk in _chunks(sorted(inserted)):
+                    known.update(self.session.execute(query.where(table.c.mis_id.in_(chunk))).all())
         counts.added += len(inserts)
         counts.changed += len(updates)
         self._advance(len(records), f"{entity.replace('_', ' ')}: {len(records):,} records")
