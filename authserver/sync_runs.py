@@ -39,6 +39,8 @@ from authserver.models.users import User
 
 #: A run still "running" after this long was cut off (its process died): a retry may redo it.
 STALE_AFTER = dt.timedelta(minutes=30)
+#: Staged records written per statement batch when a batch is received.
+STAGE_CHUNK = 5_000
 #: Staged records read back per query when a snapshot is applied.
 READ_CHUNK = 10_000
 
@@ -403,8 +405,10 @@ def stage_batch(session: Session, run: SyncRun, batch_id: str, body: bytes, read
     session.add(
         StagedBatch(run_id=run.id, batch_id=batch_id, request_digest=digest, records=len(rows))
     )
-    for start in range(0, len(rows), 2_000):
-        session.execute(StagedRecord.__table__.insert(), rows[start : start + 2_000])
+    # A plain executemany: psycopg 3 pipelines it, which measured faster than SQLAlchemy's
+    # multi-row "insertmanyvalues" (INSERT ... RETURNING) for these rows.
+    for start in range(0, len(rows), STAGE_CHUNK):
+        session.execute(StagedRecord.__table__.insert(), rows[start : start + STAGE_CHUNK])
     run.records_received = (run.records_received or 0) + len(rows)
     try:
         session.commit()

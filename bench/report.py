@@ -50,12 +50,7 @@ def summarise(
 ) -> dict[str, Any]:
     floor_rps = _median(floor, "requests_per_second")
     report: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "processor": _processor(),
-            "python": platform.python_version(),
-            "system": platform.platform(),
-        },
+        "machine": machine(),
         "settings": {
             "workers": args.workers,
             "connections": args.connections,
@@ -91,6 +86,16 @@ def summarise(
         report["backends"][backend] = rows
     report["targets"] = check_targets(report)
     return report
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    return {
+        "cpus": os.cpu_count(),
+        "processor": _processor(),
+        "python": platform.python_version(),
+        "system": platform.platform(),
+    }
 
 
 def _processor() -> str:

@@ -31,7 +31,8 @@ import requests
 import sqlalchemy as sa
 
 from authserver.models.applications import SCHOOL_SECRET_GRANT_TYPE as SCHOOL_SECRET_GRANT
-from bench.report import Result, chart, markdown, summarise
+from bench import ingest as ingest_bench
+from bench.report import Result, chart, machine, markdown, summarise
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = ROOT / "bench" / "wrk" / "bench.lua"
@@ -72,7 +73,9 @@ def basic(client_id: str, secret: str) -> str:
 
 
 @contextlib.contextmanager
-def gunicorn(app: str, env: dict[str, str], workers: int) -> Iterator[tuple[str, int]]:
+def gunicorn(
+    app: str, env: dict[str, str], workers: int, timeout_s: int | None = None
+) -> Iterator[tuple[str, int]]:
     """Serve `app` under gunicorn on a loopback port; yields (base URL, master pid)."""
     port = free_port()
     command = [
@@ -83,6 +86,7 @@ def gunicorn(app: str, env: dict[str, str], workers: int) -> Iterator[tuple[str,
         f"127.0.0.1:{port}",
         "--log-level",
         "warning",
+        *(["--timeout", str(timeout_s)] if timeout_s else []),
         app,
     ]
     process = subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 (our own command)
@@ -165,10 +169,10 @@ def run_wrk(
 # --- The world under test --------------------------------------------------------------------
 
 
-def database_urls(args: argparse.Namespace, workdir: Path) -> dict[str, str]:
-    urls = {"sqlite": f"sqlite:///{workdir / 'bench.db'}"}
+def database_urls(args: argparse.Namespace, workdir: Path, name: str = "bench") -> dict[str, str]:
+    urls = {"sqlite": f"sqlite:///{workdir / f'{name}.db'}"}
     if os.environ.get("BENCH_DATABASE_URL"):
-        urls["postgresql"] = postgres_schema_url(os.environ["BENCH_DATABASE_URL"], "bench")
+        urls["postgresql"] = postgres_schema_url(os.environ["BENCH_DATABASE_URL"], name)
     return urls
 
 
@@ -199,17 +203,21 @@ def server_env(database_url: str, workdir: Path, issuer: str) -> dict[str, str]:
     }
 
 
-def build_world(env: dict[str, str], refresh_tokens: int) -> dict[str, Any]:
+def build_world(
+    env: dict[str, str], refresh_tokens: int, builder: str = "bench.world"
+) -> dict[str, Any]:
+    """Migrate the database and build a world (`builder`'s `build`) in it, in a process of its
+    own with the server's settings; returns what the load needs."""
     flask = [str(VENV_BIN / "flask"), "--app", "wsgi"]
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)  # noqa: S603
+    arguments = f", refresh_tokens={refresh_tokens}" if builder == "bench.world" else ""
     script = (
         "import json, sys\n"
         "from authserver import create_app\n"
-        "from bench.world import build\n"
+        f"from {builder} import build\n"
         "app = create_app()\n"
         "with app.app_context():\n"
-        f"    json.dump(build(app.config['SETTINGS'], refresh_tokens={refresh_tokens}),"
-        " sys.stdout)\n"
+        f"    json.dump(build(app.config['SETTINGS']{arguments}), sys.stdout)\n"
     )
     done = subprocess.run(  # noqa: S603 (our own command)
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
@@ -441,6 +449,57 @@ def query_plans(env: dict[str, str], world_file: Path) -> str:
     return done.stdout
 
 
+# --- MIS ingest ----------------------------------------------------------------------------------
+
+#: In-process jobs (no broker) run a snapshot's application inside the commit request: the
+#: worker must not be killed by gunicorn's 30 s default while it does.
+INGEST_WORKER_TIMEOUT_S = 900
+
+
+def http_send(base: str) -> ingest_bench.Send:
+    """A `Send` over one keep-alive HTTP connection to `base`."""
+    session = requests.Session()
+
+    def send(
+        method: str, path: str, headers: dict[str, str], body: bytes | None
+    ) -> tuple[int, Any]:
+        response = session.request(
+            method, base + path, headers=headers, data=body, timeout=INGEST_WORKER_TIMEOUT_S
+        )
+        is_json = response.headers.get("Content-Type", "").startswith("application/json")
+        return response.status_code, response.json() if is_json else response.text
+
+    return send
+
+
+def measure_ingest(args: argparse.Namespace) -> dict[str, Any]:
+    """The ingest bench (bench/ingest.py) on each database, each against a fresh world."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    backends: dict[str, Any] = {}
+    try:
+        for backend, url in database_urls(args, workdir, "bench_ingest").items():
+            print(f"[{backend}] ingest: building the world", flush=True)
+            port = free_port()
+            env = server_env(url, workdir / backend, f"http://127.0.0.1:{port}")
+            world = build_world(env, 0, builder="bench.ingest")
+            with gunicorn("wsgi:app", env, args.workers, INGEST_WORKER_TIMEOUT_S) as (base, _):
+                backends[backend] = ingest_bench.measure(
+                    http_send(base),
+                    lambda base=base: http_send(base),
+                    world,
+                    pupils=args.ingest_pupils,
+                    days=args.ingest_days,
+                    readers=args.ingest_readers,
+                    read_seconds=args.ingest_read_seconds,
+                    log=lambda message, backend=backend: print(
+                        f"[{backend}] {message}", flush=True
+                    ),
+                )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {"machine": machine(), "workers": args.workers, "backends": backends}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=4, help="seconds per measurement")
@@ -448,7 +507,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--connections", type=int, default=4, help="wrk connections")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--only", help="comma-separated operation names")
+    parser.add_argument(
+        "--only", help="comma-separated operation names ('ingest' for the ingest bench alone)"
+    )
+    parser.add_argument(
+        "--ingest",
+        action="store_true",
+        help="then the MIS ingest bench: a 2,000-pupil school's full snapshot over HTTP, a 1%% "
+        "delta, and a vendor's reads alone and during the apply (minutes more)",
+    )
+    parser.add_argument("--ingest-pupils", type=int, default=ingest_bench.PUPILS)
+    parser.add_argument("--ingest-days", type=int, default=ingest_bench.SCHOOL_DAYS)
+    parser.add_argument("--ingest-readers", type=int, default=2, help="the vendor's connections")
+    parser.add_argument("--ingest-read-seconds", type=float, default=10.0)
     parser.add_argument(
         "--refresh-rate-ceiling",
         type=int,
@@ -473,15 +544,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeats must be 3 or more: the report is a median")
     if args.scale and not os.environ.get("BENCH_DATABASE_URL"):
         parser.error("--scale needs PostgreSQL: set BENCH_DATABASE_URL")
-    report, plans = measure(args)
+    wanted = set(args.only.split(",")) if args.only else set()
+    args.only = ",".join(wanted - {"ingest"})
     args.out.mkdir(parents=True, exist_ok=True)
-    if plans:
-        (args.out / "plans.md").write_text(plans)
-    (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "results.md").write_text(markdown(report))
-    chart(report, args.out / "results.png")
-    print(markdown(report))
-    print(f"Written: {args.out / 'results.json'}, results.md and results.png")
+    if wanted != {"ingest"}:
+        report, plans = measure(args)
+        if plans:
+            (args.out / "plans.md").write_text(plans)
+        (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+        (args.out / "results.md").write_text(markdown(report))
+        chart(report, args.out / "results.png")
+        print(markdown(report))
+        print(f"Written: {args.out / 'results.json'}, results.md and results.png")
+    if args.ingest or "ingest" in wanted:
+        ingest_report = measure_ingest(args)
+        (args.out / "ingest.json").write_text(json.dumps(ingest_report, indent=2) + "\n")
+        (args.out / "ingest.md").write_text(ingest_bench.markdown(ingest_report))
+        print(ingest_bench.markdown(ingest_report))
+        print(f"Written: {args.out / 'ingest.json'} and ingest.md")
     return 0
 
 
