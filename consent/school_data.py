@@ -252,31 +252,30 @@ def upload(urn: str) -> BaseResponse:
     applied."""
     school = _school(urn)
     form = UploadForm()
-    if request.method == "POST":
-        if form.validate_on_submit():
-            upload = form.file.data
+    if request.method == "POST" and form.validate_on_submit():
+        upload = form.file.data
+        try:
+            content = upload.read(MAX_FILE_BYTES + 1)
+        finally:
+            # A large upload is spooled to a temporary file: let it go now, not at GC.
+            upload.close()
+        if len(content) > MAX_FILE_BYTES:
+            form.file.errors = [f"The file is larger than {MAX_FILE_BYTES // 2**20} MB."]
+        elif not content:
+            form.file.errors = ["The file is empty."]
+        else:
             try:
-                content = upload.read(MAX_FILE_BYTES + 1)
-            finally:
-                # A large upload is spooled to a temporary file: let it go now, not at GC.
-                upload.close()
-            if len(content) > MAX_FILE_BYTES:
-                form.file.errors = [f"The file is larger than {MAX_FILE_BYTES // 2**20} MB."]
-            elif not content:
-                form.file.errors = ["The file is empty."]
+                run = sync_runs.receive_file(
+                    db.session,
+                    school.id,
+                    upload.filename or "upload",
+                    content,
+                    actor=signed_in_user(),
+                )
+            except sync_runs.SyncRefused as refused:
+                form.file.errors = [refused.description]
             else:
-                try:
-                    run = sync_runs.receive_file(
-                        db.session,
-                        school.id,
-                        upload.filename or "upload",
-                        content,
-                        actor=signed_in_user(),
-                    )
-                except sync_runs.SyncRefused as refused:
-                    form.file.errors = [refused.description]
-                else:
-                    return redirect(url_for("school_data.imported", urn=urn, run_id=run.id))
+                return redirect(url_for("school_data.imported", urn=urn, run_id=run.id))
     status = 400 if form.errors else 200
     return Response(
         render_template(

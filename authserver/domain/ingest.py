@@ -737,9 +737,9 @@ class _Run:
         self._stop_if_problems()
         if self.dry_run:
             known = self.ids.setdefault(entity, {})
-            for row in inserts:
+            for planned_row in inserts:
                 self.planned -= 1
-                known[row["mis_id"]] = self.planned
+                known[planned_row["mis_id"]] = self.planned
             counts.added += len(inserts)
             counts.changed += len(updates)
             self._advance(len(records), f"{entity.replace('_', ' ')}: {len(records):,} checked")

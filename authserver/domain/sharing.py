@@ -188,7 +188,7 @@ def trust_summary(trust: Trust) -> list[SchoolSummary]:
         sensitive = {s for g in live for s in g.scopes if catalogue[s].sensitive}
         rows.append(
             SchoolSummary(
-                school, len(live), pending or 0, len(sensitive), health_of(db.session, school.id)
+                school, len(live), pending or 0, len(sensitive), health_of(db.session(), school.id)
             )
         )
     return rows

@@ -83,11 +83,13 @@ def reconcile(grant: Grant, disclosure: Disclosure, *, now: dt.datetime | None =
     ):
         return
     # One reconciliation of a grant at a time: two syncs at once must not both stamp a person.
+    # PostgreSQL: the grant's row lock. SQLite: its one writer, taken by this first write (the
+    # reads before it ran outside the transaction, so what follows reads what the other wrote).
     db.session.execute(select(Grant.id).where(Grant.id == grant.id).with_for_update())
+    _ensure_state(grant.id, now, today)
     state = db.session.get(ViewState, grant.id, populate_existing=True)
-    if state is None:
-        state = ViewState(grant_id=grant.id)
-        db.session.add(state)
+    if state is None:  # pragma: no cover - made just above
+        raise RuntimeError("the grant's view state is missing")
     state.reconciled_at, state.reconciled_on = now, today
     first = not db.session.scalar(select(exists().where(ViewField.grant_id == grant.id)))
     # A grant's first reconciliation starts its ledger when the grant began: nothing in view
@@ -96,6 +98,19 @@ def reconcile(grant: Grant, disclosure: Disclosure, *, now: dt.datetime | None =
     _reconcile_fields(grant, disclosure, since=since, now=now)
     for kind in PERSON_KINDS:
         _reconcile_people(grant, disclosure, kind, since=since, now=now)
+
+
+def _ensure_state(grant_id: int, now: dt.datetime, today: dt.date) -> None:
+    """The grant's ViewState row, made if missing; two first syncs at once make one."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    db.session.execute(
+        insert(ViewState)
+        .values(grant_id=grant_id, reconciled_at=now, reconciled_on=today)
+        .on_conflict_do_nothing(index_elements=["grant_id"])
+    )
 
 
 def _may_have_changed(grant: Grant, school_id: int, since: dt.datetime) -> bool:
