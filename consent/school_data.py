@@ -96,7 +96,12 @@ def overview(urn: str) -> Response:
             "dashboard/school_data.html",
             school=school,
             health=health,
-            runs=sync_runs.recent_runs(db.session, school.id, limit=15),
+            runs=(runs := sync_runs.recent_runs(db.session, school.id, limit=15)),
+            progress={
+                run.id: jobs.job_status(run.job_id, school_id=school.id)
+                for run in runs
+                if run.job_id and run.state in (SyncState.QUEUED, SyncState.RUNNING)
+            },
             counts=sync_runs.entity_counts(db.session, school.id, COUNTED),
             connectors=connectors.connectors_of(db.session, school.id),
             entity_words=entity_words,

@@ -318,3 +318,30 @@ def test_a_file_larger_than_the_sites_forms_is_taken(app, client, admin, school)
     assert "What this file will change" in client.get(sent.headers["Location"]).get_data(
         as_text=True
     )
+
+
+def test_a_snapshot_being_applied_shows_its_progress(app, client, admin, school) -> None:
+    from authserver.domain import jobs
+    from authserver.models.sync import SyncKind, SyncRun, SyncState
+
+    with app.app_context():
+        run = SyncRun(school_id=school.id, kind=SyncKind.SNAPSHOT, state=SyncState.RUNNING)
+        db.session.add(run)
+        job = jobs.Job(
+            school_id=school.id,
+            kind="sync.apply",
+            payload={},
+            state="running",
+            progress_done=130_000,
+            progress_total=260_000,
+            message="session mark: 130,000 records",
+            attempts=1,
+        )
+        db.session.add(job)
+        db.session.flush()
+        run.job_id = job.id
+        db.session.commit()
+    signed_in(client, admin)
+    text = client.get(f"/schools/{school.urn}/data").get_data(as_text=True)
+    assert "Running" in text
+    assert '<progress max="100" value="50">' in text
