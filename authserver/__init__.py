@@ -178,6 +178,7 @@ def _register_blueprints(app: Flask) -> None:
     from authserver.oauth.server import init_server
     from authserver.oauth.views import bp as oauth_bp
     from authserver.web import security_headers
+    from consent.account import bp as account_bp
     from consent.authorize import bp as authorize_bp
     from consent.dashboard import bp as dashboard_bp
     from consent.school_data import bp as school_data_bp
@@ -199,6 +200,7 @@ def _register_blueprints(app: Flask) -> None:
         authorize_bp,
         dashboard_bp,
         school_data_bp,
+        account_bp,
         vendor_bp,
     ):
         app.register_blueprint(blueprint)

@@ -49,6 +49,11 @@ class Settings:
     # A full snapshot may remove at most this share of a school's pupils or staff unless the
     # connector says the removal is intended (a wrong MIS filter must not empty a school).
     snapshot_deletion_guard_percent: int = 20
+    # Browser sessions: idle limits (shorter for anyone who may approve or manage), and the
+    # longest a session may last however busy.
+    session_idle_minutes_privileged: int = 30
+    session_idle_minutes: int = 120
+    session_absolute_hours: int = 12
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 

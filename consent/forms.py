@@ -133,3 +133,10 @@ class ApplyImportForm(FlaskForm):
         "Yes: this file is the whole school, and the records it leaves out should be removed"
     )
     submit = SubmitField("Apply these changes")
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField("Your current password", validators=[DataRequired(), Length(max=200)])
+    new = PasswordField("A new password", validators=[DataRequired(), Length(max=200)])
+    confirm = PasswordField("The new password again", validators=[DataRequired(), Length(max=200)])
+    submit = SubmitField("Change my password")

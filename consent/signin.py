@@ -1,7 +1,9 @@
-"""Signing in and out: bcrypt passwords, a fresh session at every sign-in."""
+"""Signing in and out: bcrypt passwords, and sessions kept on the server (the cookie carries
+only a random token), fresh at every sign-in, ended at sign-out wherever the cookie went."""
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from urllib.parse import urlsplit
 
@@ -19,11 +21,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
-from authserver.domain import audit
+from authserver.domain import audit, sessions
 from authserver.domain.audit import AuditAction
 from authserver.domain.credentials import hash_password, password_matches
 from authserver.extensions import db, limiter
 from authserver.models.columns import utcnow
+from authserver.models.sessions import UserSession
 from authserver.models.users import User
 from consent.forms import SignInForm
 
@@ -41,13 +44,62 @@ def _unknown_user_hash() -> str:
     return cached
 
 
+def limits() -> sessions.Limits:
+    """The session limits from the settings."""
+    settings = current_app.config["SETTINGS"]
+    return sessions.Limits(
+        idle_privileged=dt.timedelta(minutes=settings.session_idle_minutes_privileged),
+        idle=dt.timedelta(minutes=settings.session_idle_minutes),
+        absolute=dt.timedelta(hours=settings.session_absolute_hours),
+    )
+
+
+def current_session() -> UserSession | None:
+    """The live server-side session of this request, if any (looked up once per request)."""
+    if "authserver.session" not in request.environ:
+        found = sessions.live(db.session, session.get("sid"))
+        request.environ["authserver.session"] = found
+        if found is not None and sessions.touch_due(found):
+            request.environ["authserver.session_touch"] = found.id
+    return request.environ["authserver.session"]
+
+
 def current_user() -> User | None:
-    """The signed-in user of this request, if any (looked up once per request)."""
-    if "authserver.user" not in request.environ:
-        user_id = session.get("user_id")
-        user = db.session.get(User, user_id) if user_id else None
-        request.environ["authserver.user"] = user if user is not None and user.is_active else None
-    return request.environ["authserver.user"]
+    """The signed-in user of this request, if any: the person of a live session, whose roles
+    are read afresh on every request (a role taken away is gone at once)."""
+    found = current_session()
+    return found.user if found is not None else None
+
+
+@bp.after_app_request
+def _record_use(response: Response) -> Response:
+    """Write the session's last use once the view is done. A view commits its own work, so
+    after a success nothing of it is pending; after a failure (or with changes somehow left
+    pending) the use is not recorded now: the next request records it."""
+    session_id = request.environ.get("authserver.session_touch")
+    pending = db.session.new or db.session.dirty or db.session.deleted
+    if session_id is not None and response.status_code < 400 and not pending:
+        try:
+            sessions.touch(db.session, session_id)
+            db.session.commit()
+        except SQLAlchemyError:
+            db.session.rollback()  # a busy database: the next request records the use
+    return response
+
+
+def begin_session(user: User) -> None:
+    """Sign the person in: a new session (nothing from before survives), its token in the
+    cookie. The caller commits."""
+    session.clear()
+    token = sessions.start(
+        db.session,
+        user,
+        limits(),
+        user_agent=request.headers.get("User-Agent"),
+        address=request.remote_addr,
+    )
+    session["sid"] = token
+    request.environ.pop("authserver.session", None)
 
 
 def signed_in_user() -> User:
@@ -108,9 +160,7 @@ def sign_in() -> str | Response:
         email = form.email.data.strip().lower()
         user = db.session.scalar(select(User).where(func.lower(User.email) == email))
         if user is not None and user.is_active and user.check_password(form.password.data):
-            # Rotate the session: nothing from before sign-in survives it.
-            session.clear()
-            session["user_id"] = user.id
+            begin_session(user)
             user.last_sign_in_at = utcnow()
             audit.record(AuditAction.USER_SIGNED_IN, actor=user)
             db.session.commit()
@@ -124,6 +174,11 @@ def sign_in() -> str | Response:
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
-    """End the session (CSRFProtect has checked the form's token)."""
+    """End the session on the server, so a copy of the cookie is worth nothing (CSRFProtect
+    has checked the form's token)."""
+    found = current_session()
+    if found is not None:
+        sessions.end(db.session, found, "signed out")
+        db.session.commit()
     session.clear()
     return redirect(url_for("consent.index"))

@@ -41,7 +41,7 @@ def test_an_unreachable_database_is_a_503_with_retry_after_for_machines(
 def test_an_unreachable_database_is_a_readable_503_page_for_people(app_without_database) -> None:
     client = app_without_database.test_client()
     with client.session_transaction() as session:
-        session["user_id"] = 1
+        session["sid"] = "a-session-the-database-cannot-be-asked-about"
     response = client.get("/schools")
     assert response.status_code == 503
     assert response.mimetype == "text/html"

@@ -280,7 +280,7 @@ def app_without_database(tmp_path):
 def test_a_503_carries_the_headers_too(app_without_database, html: bool) -> None:
     client = app_without_database.test_client()
     with client.session_transaction() as session:
-        session["user_id"] = 1
+        session["sid"] = "a-session-the-database-cannot-be-asked-about"
     if html:
         response = client.get("/schools")
     else:

@@ -42,6 +42,7 @@ class AuditAction(enum.StrEnum):
     REFRESH_REPLAYED = "refresh_token:replayed"
     USER_SIGNED_IN = "user:signed_in"
     USER_SIGN_IN_FAILED = "user:sign_in_failed"
+    PASSWORD_CHANGED = "user:password_changed"  # noqa: S105 (an action name)
     WEBHOOK_SET = "application:webhook_set"
     WEBHOOK_REMOVED = "application:webhook_removed"
     WEBHOOK_REPLAYED = "webhook:replayed"

@@ -44,6 +44,26 @@ def secret_matches(secret: str | None, stored_digest: str | None) -> bool:
     return secrets.compare_digest(digest(secret), stored_digest)
 
 
+#: zxcvbn's scores run 0 to 4; below 3 a password falls to a guessing attack worth making.
+MIN_PASSWORD_SCORE = 3
+
+
+def password_problem(password: str, *, about: tuple[str, ...] = ()) -> str | None:
+    """Why a person's new password will not do (too short, too long, or common or guessable,
+    `about` being words of theirs, such as their email, that it must not lean on), or None."""
+    from zxcvbn import zxcvbn  # type: ignore[import-untyped]
+
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"Use at least {MIN_PASSWORD_LENGTH} characters: a few unrelated words work well."
+    if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+        return f"Use at most {MAX_PASSWORD_BYTES} bytes (about {MAX_PASSWORD_BYTES} letters)."
+    verdict = zxcvbn(password[:MAX_PASSWORD_BYTES], user_inputs=list(about))
+    if verdict["score"] < MIN_PASSWORD_SCORE:
+        warning = verdict["feedback"].get("warning") or "It would be easy to guess."
+        return f"Choose another password. {warning}".strip()
+    return None
+
+
 def hash_password(password: str, rounds: int = 12) -> str:
     """A bcrypt hash of a person's password, refusing ones bcrypt would truncate."""
     encoded = password.encode("utf-8")

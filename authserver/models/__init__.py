@@ -17,6 +17,7 @@ from authserver.models.jobs import Job, JobState
 from authserver.models.keys import SigningKey
 from authserver.models.organisations import School, Trust
 from authserver.models.school_secrets import SchoolSecret
+from authserver.models.sessions import UserSession
 from authserver.models.sync import SchoolSync, StagedBatch, StagedRecord, SyncFile, SyncRun
 from authserver.models.tokens import AuthorizationCode, PushedAuthorizationRequest, Token
 from authserver.models.users import Role, RoleAssignment, User
@@ -56,6 +57,7 @@ __all__ = [
     "Token",
     "Trust",
     "User",
+    "UserSession",
     "Vendor",
     "ViewField",
     "ViewMember",

@@ -153,3 +153,22 @@ def test_the_platform_overview(
     sign_in(page, live_server, operator.email)
     page.goto(f"{live_server}/platform")
     check_accessibility(page, "platform-overview")
+
+
+def test_the_account_page_by_keyboard(
+    page: Page, live_server: str, school_admin, check_accessibility
+) -> None:
+    from tests.browser.conftest import tab_to
+
+    sign_in(page, live_server, school_admin.email)
+    page.goto(f"{live_server}/account")
+    check_accessibility(page, "account")
+    tab_to(page, "#current")
+    page.keyboard.type("not it")
+    page.keyboard.press("Tab")
+    page.keyboard.type("violet lantern orbit 42")
+    page.keyboard.press("Tab")
+    page.keyboard.type("violet lantern orbit 42")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#current-error")
+    check_accessibility(page, "account with an error")
