@@ -301,7 +301,8 @@ class _CopyWriter:
             sequence = sa.func.pg_get_serial_sequence(model.__tablename__, "id")
             self.connection.execute(sa.select(sa.func.setval(sequence, highest)))
         # Fresh statistics, so the planner sees the new sizes before the first request.
-        self.connection.exec_driver_sql("ANALYZE")
+        for table in db.metadata.sorted_tables:
+            self.connection.exec_driver_sql(f'ANALYZE "{table.name}"')
         db.session.commit()
 
 
