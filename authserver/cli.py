@@ -327,6 +327,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(jobs_group)
     app.cli.add_command(grants_group)
     app.cli.add_command(tokens_group)
+    from authserver.establishments_cli import establishments
     from authserver.mis_cli import mis
 
     app.cli.add_command(mis)
+    app.cli.add_command(establishments)

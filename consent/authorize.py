@@ -89,8 +89,22 @@ def _choose_school(user: User, urn: str | None) -> tuple[School | None, list[Sch
                 f"You cannot approve data sharing for the school with URN {urn}.",
                 403,
             )
-        return school, schools
-    return (schools[0] if len(schools) == 1 else None), schools
+        if school.is_closed:
+            raise _closed(school)
+        return school, [s for s in schools if not s.is_closed]
+    open_schools = [s for s in schools if not s.is_closed]
+    if not open_schools:
+        raise _closed(schools[0])
+    return (open_schools[0] if len(open_schools) == 1 else None), open_schools
+
+
+def _closed(school: School) -> AuthorizationProblem:
+    return AuthorizationProblem(
+        "This school has closed",
+        f"{school.name} (URN {school.urn}) has closed, according to the DfE register, so no "
+        "application can connect to it. Go back to the application and tell its makers.",
+        409,
+    )
 
 
 @bp.route("/oauth/authorize", methods=["GET", "POST"])

@@ -34,6 +34,7 @@ from consent.changes import ChangeScreen, new_change_screen, terms_from
 from consent.decisions import DecisionProblem, approve_as_decided, new_screen
 from consent.forms import ChangeForm, ConfirmForm, DecisionForm, PauseForm
 from consent.signin import current_user, signed_in_user
+from consent.vendor_forms import sentence
 
 bp = Blueprint("dashboard", __name__)
 
@@ -164,6 +165,9 @@ def renew(urn: str, grant_id: int) -> BaseResponse:
         access_request, _ = grants.request_access(grant.application, school, actor=user)
     except grants.NothingToRequest:
         flash(f"{grant.application.name} is already connected.", "info")
+        return redirect(url_for("dashboard.school", urn=urn))
+    except grants.SchoolClosed as refusal:
+        flash(sentence(refusal), "error")
         return redirect(url_for("dashboard.school", urn=urn))
     db.session.commit()
     return redirect(url_for("dashboard.review_request", urn=urn, request_id=access_request.id))

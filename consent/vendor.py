@@ -156,7 +156,7 @@ def request_access(application_id: int) -> BaseResponse:
                 access_request, created = grants.request_access(
                     application, school, actor=signed_in_user()
                 )
-            except grants.NothingToRequest as refusal:
+            except (grants.NothingToRequest, grants.SchoolClosed) as refusal:
                 db.session.rollback()
                 form.urn.errors.append(sentence(refusal))
             else:

@@ -79,6 +79,8 @@ def create_access_request() -> Response:
         access_request, created = grants.request_access(application, school, actor=application)
     except grants.NothingToRequest as refusal:
         return json_error(409, "nothing_to_request", str(refusal))
+    except grants.SchoolClosed as refusal:
+        return json_error(409, "school_closed", f"{refusal}.")
     db.session.commit()
     return no_store(model_response(request_document(access_request), 201 if created else 200))
 

@@ -6,11 +6,13 @@ import datetime as dt
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, text
 
 from authserver.demo.school_data import seed_school_data
+from authserver.domain import establishments
 from authserver.domain.applications import (
     register_application,
     register_resource_server,
@@ -20,6 +22,9 @@ from authserver.extensions import db
 from authserver.models import Role, RoleAssignment, School, Trust, User, Vendor
 
 DEMO_TRUST_NAME = "Northfield Learning Trust"
+#: The demo trust's code in the sample register, samples/gias-establishments.csv.
+DEMO_TRUST_CODE = "9001"
+SAMPLE_REGISTER = Path(__file__).resolve().parents[2] / "samples" / "gias-establishments.csv"
 DEMO_EMAIL_DOMAIN = "example.org"
 DEFAULT_STUDENTS = {"secondary": 1000, "primary": 300}
 
@@ -159,7 +164,7 @@ def seed_demo(
     if is_seeded():
         return None
     credentials = DemoCredentials(issuer=issuer)
-    trust = Trust(name=DEMO_TRUST_NAME)
+    trust = Trust(name=DEMO_TRUST_NAME, code=DEMO_TRUST_CODE)
     db.session.add(trust)
     names = ["Northfield Academy", "Meadowbank Primary School"]
     for index in range(schools):
@@ -198,6 +203,11 @@ def seed_demo(
                 "read_only_admin": office,
             }
         )
+    # The register, with the demo schools and a few more for a platform admin to onboard.
+    progress("the DfE register of establishments (a sample)")
+    establishments.import_register(
+        establishments.read_register(SAMPLE_REGISTER.read_bytes()), actor="demo seed"
+    )
     credentials.trust_admin = _add_user(
         f"trust@northfield.{DEMO_EMAIL_DOMAIN}",
         "Trust data lead",

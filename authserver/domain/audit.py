@@ -53,6 +53,14 @@ class AuditAction(enum.StrEnum):
     SYNC_FAILED = "sync:failed"
     SYNC_PAUSED = "sync:paused"
     SYNC_RESUMED = "sync:resumed"
+    REGISTER_IMPORTED = "register:imported"
+    SCHOOL_ONBOARDED = "school:onboarded"
+    SCHOOL_ADDED_OUTSIDE_REGISTER = "school:added_outside_register"
+    SCHOOL_UPDATED_FROM_REGISTER = "school:updated_from_register"
+    SCHOOL_CLOSED = "school:closed"
+    SCHOOL_REOPENED = "school:reopened"
+    TRUST_ONBOARDED = "trust:onboarded"
+    TRUST_UPDATED_FROM_REGISTER = "trust:updated_from_register"
 
 
 def record(

@@ -50,6 +50,22 @@ class NotAnApprover(ConsentError):
     """The person may see this school's connections but not decide for it."""
 
 
+class SchoolClosed(ConsentError):
+    """The DfE register says the school has closed: it takes no new connections."""
+
+    def __init__(self, school: School) -> None:
+        super().__init__(
+            f"{school.name} (URN {school.urn}) has closed, according to the DfE register, "
+            "so it cannot take new connections"
+        )
+
+
+def check_open(school: School) -> None:
+    """Refuse anything new at a school that has closed (SchoolClosed)."""
+    if school.is_closed:
+        raise SchoolClosed(school)
+
+
 @dataclass(frozen=True)
 class Restrictions:
     """How a school narrows what it shares: some groups or classes, some fields left out."""
@@ -352,6 +368,7 @@ def request_access(
     Asking again while a request is pending returns that request. Where the school already
     approved some scopes, the request is for the difference only.
     """
+    check_open(school)
     existing = pending_request(application, school)
     if existing is not None:
         return existing, False
@@ -420,6 +437,7 @@ def approve(
     """Record a school's approval; the grant's version rises whenever its scopes change."""
     if not approver.can_approve_for(school):
         raise NotAnApprover("you may view this school's connections but not approve them")
+    check_open(school)
     _decide_one_at_a_time(application, school, request)
     if request is not None and not request.is_pending:
         raise ConsentError("this request has already been answered")
@@ -666,7 +684,7 @@ def ask_again_after_change(application: Application) -> list[AccessRequest]:
     for school in schools.values():
         try:
             request, _ = request_access(application, school, actor=application)
-        except NothingToRequest:
+        except (NothingToRequest, SchoolClosed):  # a closed school is not asked again
             continue
         asked.append(request)
     return asked

@@ -4,6 +4,7 @@ from authserver.models import mis
 from authserver.models.applications import Application, ApplicationScope, ResourceServer, Vendor
 from authserver.models.audit import AuditEvent
 from authserver.models.connectors import Connector, ConnectorToken
+from authserver.models.establishments import Establishment, RegisterTrust
 from authserver.models.field_use import FieldUseDay
 from authserver.models.grants import (
     AccessRequest,
@@ -34,6 +35,7 @@ __all__ = [
     "AuthorizationCode",
     "Connector",
     "ConnectorToken",
+    "Establishment",
     "FieldUseDay",
     "Grant",
     "GrantReceipt",
@@ -43,6 +45,7 @@ __all__ = [
     "Job",
     "JobState",
     "PushedAuthorizationRequest",
+    "RegisterTrust",
     "ResourceServer",
     "Role",
     "RoleAssignment",

@@ -18,6 +18,8 @@ class Trust(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The register's group code ("Trusts (code)"): None for a trust made before the register.
+    code: Mapped[str | None] = mapped_column(String(20), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     schools: Mapped[list[School]] = relationship(back_populates="trust", order_by="School.name")
@@ -34,8 +36,14 @@ class School(db.Model):
     phase: Mapped[str] = mapped_column(String(20), default="secondary")
     trust_id: Mapped[int | None] = mapped_column(ForeignKey("trusts.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when the DfE register says the school has closed: it then takes no new connections.
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     trust: Mapped[Trust | None] = relationship(back_populates="schools")
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed_at is not None
 
     def __repr__(self) -> str:
         return f"<School {self.urn} {self.name!r}>"
