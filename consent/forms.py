@@ -13,6 +13,7 @@ from wtforms import (
     SelectMultipleField,
     StringField,
     SubmitField,
+    TextAreaField,
 )
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -140,3 +141,59 @@ class ChangePasswordForm(FlaskForm):
     new = PasswordField("A new password", validators=[DataRequired(), Length(max=200)])
     confirm = PasswordField("The new password again", validators=[DataRequired(), Length(max=200)])
     submit = SubmitField("Change my password")
+
+
+class EstablishmentSearchForm(FlaskForm):
+    """Finding an establishment in the DfE register. A search changes nothing, so it is a GET
+    form without a CSRF token (which would otherwise end up in the address bar)."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField(
+        "URN or school name",
+        validators=[
+            DataRequired("Enter a URN or part of a school's name."),
+            Length(max=200, message="Enter at most 200 characters."),
+        ],
+    )
+
+
+PHASE_CHOICES = [
+    SelectChoice("primary", "Primary"),
+    SelectChoice("secondary", "Secondary"),
+    SelectChoice("all-through", "All-through"),
+    SelectChoice("nursery", "Nursery"),
+    SelectChoice("16 plus", "16 plus"),
+    SelectChoice("not applicable", "Not applicable (a special school, say)"),
+]
+
+
+class OutsideRegisterForm(FlaskForm):
+    """A school the DfE register does not have, added by a platform admin with a reason."""
+
+    urn = StringField(
+        "URN",
+        validators=[
+            DataRequired("Enter the school's URN."),
+            Length(max=16, message="A URN is six or seven digits."),
+        ],
+    )
+    name = StringField(
+        "School name",
+        validators=[
+            DataRequired("Enter the school's name."),
+            Length(max=200, message="Enter at most 200 characters."),
+        ],
+    )
+    phase = RadioField(
+        "Phase", choices=PHASE_CHOICES, validators=[DataRequired("Choose the school's phase.")]
+    )
+    reason = TextAreaField(
+        "Why is it added without the register?",
+        validators=[
+            DataRequired("Say why this school is added without the DfE register."),
+            Length(max=1000, message="Enter at most 1,000 characters."),
+        ],
+    )
+    submit = SubmitField("Add the school")

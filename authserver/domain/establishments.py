@@ -556,6 +556,11 @@ def establishments_of(trust: RegisterTrust) -> list[Establishment]:
     )
 
 
+def platform_trust_of(register_trust: RegisterTrust) -> Trust | None:
+    """The trust on the platform made from this register trust, if it is onboarded."""
+    return db.session.scalar(select(Trust).where(Trust.code == register_trust.code))
+
+
 def school_of(urn: str) -> School | None:
     """The school on the platform with this URN."""
     return db.session.scalar(select(School).where(School.urn == urn))
