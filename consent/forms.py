@@ -15,7 +15,7 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, StopValidation
 from wtforms.widgets import CheckboxInput, ListWidget
 
 
@@ -169,6 +169,14 @@ PHASE_CHOICES = [
 ]
 
 
+class PhaseField(RadioField):
+    """Radio buttons of a school's phase; anything else is asked for again in plain words."""
+
+    def pre_validate(self, form: object) -> None:
+        if self.data not in {choice.value for choice in PHASE_CHOICES}:
+            raise StopValidation("Choose the school's phase.")
+
+
 class OutsideRegisterForm(FlaskForm):
     """A school the DfE register does not have, added by a platform admin with a reason."""
 
@@ -186,9 +194,7 @@ class OutsideRegisterForm(FlaskForm):
             Length(max=200, message="Enter at most 200 characters."),
         ],
     )
-    phase = RadioField(
-        "Phase", choices=PHASE_CHOICES, validators=[DataRequired("Choose the school's phase.")]
-    )
+    phase = PhaseField("Phase", choices=PHASE_CHOICES)
     reason = TextAreaField(
         "Why is it added without the register?",
         validators=[
