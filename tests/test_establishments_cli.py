@@ -210,7 +210,7 @@ BAD_FILES = {
 }
 
 
-@pytest.mark.parametrize("content, message", BAD_FILES.values(), ids=BAD_FILES.keys())
+@pytest.mark.parametrize(("content", "message"), BAD_FILES.values(), ids=BAD_FILES.keys())
 def test_a_bad_file_is_refused_by_line_and_column_and_changes_nothing(
     app, cli, tmp_path, content: bytes, message: str
 ) -> None:
@@ -294,7 +294,7 @@ def test_a_platform_admin_onboards_a_trust_with_its_open_schools(
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    ("args", "message"),
     [
         (["140101", "--by", "someone@example.org"], "is not a platform admin"),
         (["999998", "--by", "platform@example.org"], "no establishment with the URN 999998"),

@@ -221,7 +221,7 @@ def test_a_school_not_in_the_register_is_added_with_its_reason(
 
 
 @pytest.mark.parametrize(
-    "fields, message",
+    ("fields", "message"),
     [
         ({"reason": ""}, "Say why this school is added without the DfE register."),
         ({"reason": "new"}, "Say why this school is added without the register, in a sentence."),
