@@ -19,7 +19,7 @@ class Trust(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     # The register's group code ("Trusts (code)"): None for a trust made before the register.
-    code: Mapped[str | None] = mapped_column(String(20), unique=True)
+    code: Mapped[str | None] = mapped_column(String(20), unique=True, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     schools: Mapped[list[School]] = relationship(back_populates="trust", order_by="School.name")
