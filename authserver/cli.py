@@ -93,6 +93,11 @@ def format_logins(document: dict) -> str:
         " school's MIS data page (/schools/<URN>/data/import), or push them as the connector"
         " does: docs/connector.md."
     )
+    if document.get("platform_admin"):
+        lines.append(
+            "As the platform admin, find a school or trust in the DfE register (a sample) and"
+            " onboard it: /platform/establishments."
+        )
     return "\n".join(lines)
 
 

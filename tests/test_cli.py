@@ -188,3 +188,24 @@ def test_the_first_school_is_a_term_into_its_use(app, client, seeded: dict) -> N
         headers=basic_auth(connector["client_id"], connector["client_secret"]),
     )
     assert token.status_code == 200
+
+
+def test_the_demo_loads_a_sample_of_the_register(app, cli, seeded: dict) -> None:
+    """The demo schools are in the register as they are on the platform, with others a
+    platform admin can onboard; importing the sample again changes nothing."""
+    from authserver.models import Establishment, School, Trust
+
+    with app.app_context():
+        register = {e.urn: e for e in db.session.scalars(select(Establishment))}
+        for school in db.session.scalars(select(School)):
+            assert register[school.urn].name == school.name
+            assert school.trust is not None
+            assert school.trust.code == register[school.urn].trust_code
+        assert len(register) > db.session.scalar(select(func.count()).select_from(School))
+        assert db.session.scalar(select(func.count()).select_from(Trust)) == 1
+    from tests.register_files import SAMPLE
+
+    again = cli.invoke(args=["establishments", "import", str(SAMPLE)])
+    assert again.exit_code == 0, again.output
+    assert "0 added, 0 updated, 0 closed, 11 unchanged" in again.output
+    assert "0 school(s) updated, 0 closed" in again.output
