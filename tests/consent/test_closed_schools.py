@@ -4,6 +4,8 @@ the register but not on the platform is no school a vendor can ask."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select, update
 
@@ -13,7 +15,7 @@ from authserver.models import AccessRequest, Grant, School
 from authserver.models.columns import utcnow
 from tests.api.test_connections import VendorClient
 from tests.consent.test_vendor_access import ask as ask_on_the_page
-from tests.oauth_flow import sign_in
+from tests.oauth_flow import csrf_token, sign_in
 from tests.register_files import register_csv, row
 
 
@@ -90,3 +92,25 @@ def test_an_establishment_not_onboarded_is_no_school_to_ask(app, vendor_client) 
     response = vendor_client.ask("140101")
     assert response.status_code == 404
     assert count(app, AccessRequest) == 0
+
+
+def test_a_request_waiting_when_the_school_closed_cannot_be_approved(
+    app, client, school, school_admin, vendor_client
+) -> None:
+    pending = vendor_client.ask(school.urn).get_json()["id"]
+    assert sign_in(client, school_admin.email).status_code == 302
+    url = f"/schools/{school.urn}/requests/{pending}"
+    page = client.get(url).get_data(as_text=True)
+    close(app, school)
+    response = client.post(
+        url,
+        data={
+            "csrf_token": csrf_token(page),
+            "school": school.urn,
+            "shared_fields": re.findall(r'name="shared_fields" value="([^"]+)"', page),
+            "approve": "1",
+        },
+    )
+    assert response.status_code == 400
+    assert "has closed, according to the DfE register" in response.get_data(as_text=True)
+    assert count(app, Grant) == 0
