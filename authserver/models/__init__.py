@@ -15,7 +15,9 @@ from authserver.models.grants import (
 )
 from authserver.models.jobs import Job, JobState
 from authserver.models.keys import SigningKey
+from authserver.models.mail import OutboxMessage
 from authserver.models.organisations import School, Trust
+from authserver.models.people import Invitation, KnownBrowser, PasswordReset
 from authserver.models.school_secrets import SchoolSecret
 from authserver.models.sessions import UserSession
 from authserver.models.sync import SchoolSync, StagedBatch, StagedRecord, SyncFile, SyncRun
@@ -40,8 +42,12 @@ __all__ = [
     "GrantReminder",
     "GrantStatus",
     "IdempotencyKey",
+    "Invitation",
     "Job",
     "JobState",
+    "KnownBrowser",
+    "OutboxMessage",
+    "PasswordReset",
     "PushedAuthorizationRequest",
     "ResourceServer",
     "Role",
