@@ -4,7 +4,14 @@ and resetting a forgotten password (Flask-WTF, so each carries a CSRF token)."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, RadioField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    StringField,
+)
 from wtforms.validators import DataRequired, Length
 
 
@@ -55,7 +62,10 @@ class ResetPasswordForm(FlaskForm):
 class PlatformInviteForm(FlaskForm):
     kind = RadioField(
         "Invite the first admin of",
-        choices=[("school", "A school (by its URN)"), ("trust", "A trust (by its number)")],
+        choices=[
+            SelectChoice("school", "A school (by its URN)"),
+            SelectChoice("trust", "A trust (by its number)"),
+        ],
         default="school",
     )
     organisation = StringField(
