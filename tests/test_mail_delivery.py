@@ -18,7 +18,7 @@ from authserver.domain.mail import queue_mail
 from authserver.extensions import db
 from authserver.models import OutboxMessage
 
-SMTP_PASSWORD = "smtp-relay-password-not-to-be-logged"  # noqa: S105 (a test value)
+SMTP_PASSWORD = "smtp-relay-password-not-to-be-logged"
 SECRET_LINK = "https://auth.example.org/reset-password/secret-token-not-to-be-logged"
 
 
@@ -29,7 +29,7 @@ class Inbox:
         self.messages: list[bytes] = []
         self.fail_next = 0
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server, session, envelope) -> str:
         if self.fail_next:
             self.fail_next -= 1
             return "451 4.3.0 Try again later"
@@ -105,7 +105,8 @@ def test_a_queued_message_arrives_over_smtp(app, cli, inbox) -> None:
         for part in received.walk()
         if not part.is_multipart()
     }
-    assert SECRET_LINK in parts["text/plain"] and SECRET_LINK in parts["text/html"]
+    assert SECRET_LINK in parts["text/plain"]
+    assert SECRET_LINK in parts["text/html"]
     assert row(app, message_id).sent_at is not None
     cli.invoke(args=["mail", "send"])
     assert len(inbox.messages) == 1  # sent once
@@ -116,7 +117,8 @@ def test_a_refused_connection_waits_with_back_off_then_goes(app, cli, smtp_port,
     caplog.set_level(logging.DEBUG)
     cli.invoke(args=["mail", "send"])  # nothing listens on the port yet
     failed = row(app, message_id)
-    assert failed.sent_at is None and failed.attempts == 1
+    assert failed.sent_at is None
+    assert failed.attempts == 1
     assert failed.last_error == "ConnectionRefusedError"
     assert failed.next_attempt_at - dt.datetime.now(dt.UTC) > dt.timedelta(seconds=50)
     handler = Inbox()
@@ -129,7 +131,8 @@ def test_a_refused_connection_waits_with_back_off_then_goes(app, cli, smtp_port,
             outcome = mail_delivery.deliver_one(
                 message_id, now=failed.next_attempt_at + dt.timedelta(seconds=1)
             )
-        assert outcome.sent and len(handler.messages) == 1
+        assert outcome.sent
+        assert len(handler.messages) == 1
     finally:
         controller.stop()
     # Every record but the test SMTP server's own (aiosmtpd logs what it receives).
@@ -139,7 +142,8 @@ def test_a_refused_connection_waits_with_back_off_then_goes(app, cli, smtp_port,
         if not record.name.startswith("mail.log")
     )
     assert "mail 1" in logged or "mail " in logged
-    assert SECRET_LINK not in logged and "secret-token" not in logged
+    assert SECRET_LINK not in logged
+    assert "secret-token" not in logged
     assert SMTP_PASSWORD not in logged
 
 
@@ -148,11 +152,13 @@ def test_a_failing_server_is_retried(app, inbox) -> None:
     message_id = queue(app)
     with app.app_context():
         first = mail_delivery.deliver_one(message_id)
-    assert first.failed and first.retry_at is not None
+    assert first.failed
+    assert first.retry_at is not None
     assert row(app, message_id).last_error == "SMTPDataError 451"
     with app.app_context():
         second = mail_delivery.deliver_one(message_id, now=first.retry_at)
-    assert second.sent and len(inbox.messages) == 1
+    assert second.sent
+    assert len(inbox.messages) == 1
     assert row(app, message_id).attempts == 2
 
 

@@ -56,7 +56,8 @@ def test_a_reset_sets_the_password_and_ends_every_session(app, client, school_ad
     path = link_in(message)
     assert path.startswith("/reset-password/")
     response = choose(client, path)
-    assert response.status_code == 302 and response.headers["Location"] == "/sign-in"
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/sign-in"
     assert elsewhere.get(f"/schools/{school.urn}").status_code == 302
     assert sign_in(app.test_client(), school_admin.email, NEW_PASSWORD).status_code == 302
     assert actions(app, "user:password_reset_completed")

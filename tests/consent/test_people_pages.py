@@ -71,7 +71,8 @@ def invited(app, client, school_admin, school):
 def test_an_invitation_is_emailed_listed_accepted_and_audited(app, client, school, invited):
     assert invited.startswith("/invitations/")
     page = client.get(f"/schools/{school.urn}/people").get_data(as_text=True)
-    assert "sam@school.example.org" in page and "Waiting, until" in page
+    assert "sam@school.example.org" in page
+    assert "Waiting, until" in page
     with app.app_context():
         invitation = db.session.scalar(select(Invitation))
         # Only the digest of the link's token is stored.
@@ -84,7 +85,8 @@ def test_an_invitation_is_emailed_listed_accepted_and_audited(app, client, schoo
         user = db.session.scalar(select(User).where(User.email == "sam@school.example.org"))
         [role] = user.roles
         assert (role.role, role.can_manage, role.can_approve) == (Role.SCHOOL_ADMIN, True, False)
-    assert actions(app, "invitation:sent") and actions(app, "invitation:accepted")
+    assert actions(app, "invitation:sent")
+    assert actions(app, "invitation:accepted")
     assert "Accepted" in client.get(f"/schools/{school.urn}/people").get_data(as_text=True)
 
 
@@ -116,7 +118,8 @@ def test_a_withdrawn_invitation_is_refused(app, client, school, invited) -> None
     )
     assert response.status_code == 302
     refused = app.test_client().get(invited)
-    assert refused.status_code == 410 and "withdrawn" in refused.get_data(as_text=True)
+    assert refused.status_code == 410
+    assert "withdrawn" in refused.get_data(as_text=True)
     assert actions(app, "invitation:withdrawn")
 
 
@@ -176,7 +179,8 @@ def test_view_only_staff_may_not_manage(client, school, viewer, path, data) -> N
 def test_view_only_staff_see_pages_without_managing_forms(client, school, viewer) -> None:
     signed_in(client, viewer)
     data = client.get(f"/schools/{school.urn}/data").get_data(as_text=True)
-    assert "Register the connector" not in data and "Pause sync" not in data
+    assert "Register the connector" not in data
+    assert "Pause sync" not in data
     people = client.get(f"/schools/{school.urn}/people").get_data(as_text=True)
     assert "Send the invitation" not in people
 
@@ -339,7 +343,8 @@ def test_a_platform_admin_invites_a_schools_first_admin(app, client, make_user, 
     assert accept_new(newcomer, link_in(message), name="Head Teacher").status_code == 302
     with app.app_context():
         user = db.session.scalar(select(User).where(User.email == "head@school.example.org"))
-        assert user.can_manage_for(school) and user.can_approve_for(school)
+        assert user.can_manage_for(school)
+        assert user.can_approve_for(school)
 
 
 def test_only_a_platform_admin_sees_the_platform_invitations(client, school_admin) -> None:
