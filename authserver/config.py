@@ -179,7 +179,6 @@ def _finish(settings: Settings) -> Settings:
         raise ConfigError("TASK_REDIS_HEARTBEAT_TIMEOUT_SECONDS must be 1 or more")
     for name in RATE_LIMIT_SETTINGS:
         _check_rate_limit(name, getattr(settings, name))
-    settings = _finish_mail(settings)
 
     issuer = urlsplit(settings.issuer)
     if issuer.query or issuer.fragment or not issuer.netloc:
@@ -202,7 +201,7 @@ def _finish(settings: Settings) -> Settings:
             raise ConfigError("DATABASE_URL must point to PostgreSQL in production, not SQLite")
     elif not settings.secret_key:
         settings = replace(settings, secret_key=_development_secret_key(Path(instance_path)))
-    return settings
+    return _finish_mail(settings)
 
 
 def _finish_mail(settings: Settings) -> Settings:
@@ -218,12 +217,9 @@ def _finish_mail(settings: Settings) -> Settings:
         raise ConfigError("SMTP_PORT must be a port number (1 to 65535)")
     if settings.smtp_timeout_seconds < 1:
         raise ConfigError("SMTP_TIMEOUT_SECONDS must be 1 or more")
-    if settings.is_production:
-        if backend != "smtp":
-            raise ConfigError("MAIL_BACKEND must be smtp in production")
-        if not settings.mail_from:
-            raise ConfigError("MAIL_FROM must be set in production (the address mail comes from)")
-    mail_from = settings.mail_from or "no-reply@localhost"
+    if settings.is_production and backend != "smtp":
+        raise ConfigError("MAIL_BACKEND must be smtp in production")
+    mail_from = settings.mail_from or f"no-reply@{urlsplit(settings.issuer).hostname}"
     if "@" not in mail_from or any(c in mail_from for c in "\r\n"):
         raise ConfigError("MAIL_FROM must be one email address")
     return replace(settings, mail_backend=backend, smtp_port=port, mail_from=mail_from)
