@@ -66,6 +66,7 @@ instance:
 run: $(VENV)/.installed-run | instance
 	$(FLASK) db upgrade
 	$(FLASK) demo seed --json $(DEMO_CREDENTIALS)
+	@echo "Mail (invitations, password resets, notices) is written as .eml files to instance/mail/"
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
 ## serve: production-style serving with gunicorn (configure through the environment)

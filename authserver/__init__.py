@@ -181,6 +181,8 @@ def _register_blueprints(app: Flask) -> None:
     from consent.account import bp as account_bp
     from consent.authorize import bp as authorize_bp
     from consent.dashboard import bp as dashboard_bp
+    from consent.password_reset import bp as password_reset_bp
+    from consent.people import bp as people_bp
     from consent.platform import bp as platform_bp
     from consent.school_data import bp as school_data_bp
     from consent.signin import bp as signin_bp
@@ -204,6 +206,8 @@ def _register_blueprints(app: Flask) -> None:
         school_data_bp,
         account_bp,
         vendor_bp,
+        people_bp,
+        password_reset_bp,
     ):
         app.register_blueprint(blueprint)
     security_headers.init_app(app)

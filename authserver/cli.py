@@ -258,6 +258,36 @@ def deliver_webhooks_command(loop: bool, interval: float, batches: int | None) -
             return
 
 
+mail_group = AppGroup("mail", help="Email: the outbox of invitations, resets and notices.")
+
+
+@mail_group.command("send")
+@click.option(
+    "--batches",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after this many batches of up to 50 messages (default: until none is due).",
+)
+def send_mail_command(batches: int | None) -> None:
+    """Queue the reminders of invitations ending within a day, then send every message that
+    is due; failed ones wait (1, 2, 4 ... minutes) and are retried by a later run or the worker."""
+    from authserver import jobs, mail_delivery
+
+    reminded = jobs.remind_expiring_invitations()
+    if reminded:
+        click.echo(f"Mail: {reminded} invitation reminder(s) queued.")
+    done = 0
+    while batches is None or done < batches:
+        done += 1
+        counts = mail_delivery.deliver_due(limit=50)
+        attempted = counts["sent"] + counts["failed"]
+        if attempted:
+            click.echo(f"Mail: {counts['sent']} sent, {counts['failed']} failed (retried later).")
+        if attempted < 50:
+            break
+    click.echo("Mail: nothing more is due.")
+
+
 jobs_group = AppGroup("jobs", help="Background jobs and webhook sends on the task queue.")
 
 
@@ -330,6 +360,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(keys)
     app.cli.add_command(webhooks)
     app.cli.add_command(jobs_group)
+    app.cli.add_command(mail_group)
     app.cli.add_command(grants_group)
     app.cli.add_command(tokens_group)
     from authserver.establishments_cli import establishments

@@ -54,6 +54,21 @@ class Settings:
     session_idle_minutes_privileged: int = 30
     session_idle_minutes: int = 120
     session_absolute_hours: int = 12
+    # Password resets asked for, counted whatever the answer (it never says whether the
+    # address has an account), per address asked about and per IP address.
+    password_resets_per_account: str = "5 per hour"  # noqa: S105 (a rate, not a secret)
+    password_resets_per_address: str = "30 per hour"  # noqa: S105 (a rate, not a secret)
+    # Mail: "smtp" sends through SMTP_HOST; "file" writes each message as an .eml file under
+    # instance/mail/ (the default outside production). Empty: smtp in production, file elsewhere.
+    mail_backend: str = ""
+    mail_from: str = ""
+    smtp_host: str = "localhost"
+    # 0: the TLS mode's usual port (587 for starttls, 465 for ssl, 25 for none).
+    smtp_port: int = 0
+    smtp_tls: str = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout_seconds: int = 10
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -74,7 +89,11 @@ RATE_LIMIT_SETTINGS = (
     "introspection_requests_per_resource_server",
     "api_requests_per_token",
     "connector_requests_per_token",
+    "password_resets_per_account",
+    "password_resets_per_address",
 )
+MAIL_BACKENDS = ("smtp", "file")
+SMTP_TLS_MODES = {"starttls": 587, "ssl": 465, "none": 25}
 
 
 def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -182,7 +201,28 @@ def _finish(settings: Settings) -> Settings:
             raise ConfigError("DATABASE_URL must point to PostgreSQL in production, not SQLite")
     elif not settings.secret_key:
         settings = replace(settings, secret_key=_development_secret_key(Path(instance_path)))
-    return settings
+    return _finish_mail(settings)
+
+
+def _finish_mail(settings: Settings) -> Settings:
+    """Resolve the mail backend and port, refusing what could not send (or would not, in
+    production: the file backend writes mail nobody receives)."""
+    backend = settings.mail_backend or ("smtp" if settings.is_production else "file")
+    if backend not in MAIL_BACKENDS:
+        raise ConfigError(f"MAIL_BACKEND must be one of {', '.join(MAIL_BACKENDS)}")
+    if settings.smtp_tls not in SMTP_TLS_MODES:
+        raise ConfigError(f"SMTP_TLS must be one of {', '.join(SMTP_TLS_MODES)}")
+    port = settings.smtp_port or SMTP_TLS_MODES[settings.smtp_tls]
+    if not 0 < port < 65536:
+        raise ConfigError("SMTP_PORT must be a port number (1 to 65535)")
+    if settings.smtp_timeout_seconds < 1:
+        raise ConfigError("SMTP_TIMEOUT_SECONDS must be 1 or more")
+    if settings.is_production and backend != "smtp":
+        raise ConfigError("MAIL_BACKEND must be smtp in production")
+    mail_from = settings.mail_from or f"no-reply@{urlsplit(settings.issuer).hostname}"
+    if "@" not in mail_from or any(c in mail_from for c in "\r\n"):
+        raise ConfigError("MAIL_FROM must be one email address")
+    return replace(settings, mail_backend=backend, smtp_port=port, mail_from=mail_from)
 
 
 def _check_rate_limit(name: str, value: str) -> None:

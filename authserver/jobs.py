@@ -43,11 +43,12 @@ from sqlalchemy import event, func, select, text, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from authserver import webhooks
+from authserver import mail_delivery, webhooks
 from authserver.domain import jobs as domain
 from authserver.extensions import db
 from authserver.models.columns import utcnow
 from authserver.models.jobs import MAX_ERROR_LENGTH, MAX_MESSAGE_LENGTH, Job, JobState
+from authserver.models.mail import OutboxMessage
 
 log = logging.getLogger("authserver.jobs")
 
@@ -81,6 +82,7 @@ class TaskQueue:
     broker: dramatiq.Broker
     run_job: dramatiq.Actor[[int], None]
     deliver_webhook: dramatiq.Actor[[int, int], None]
+    deliver_mail: dramatiq.Actor[[int], None]
 
     @property
     def in_process(self) -> bool:
@@ -90,7 +92,11 @@ class TaskQueue:
     def send(self, message_kind: str, *args: Any, delay: dt.timedelta | None = None) -> None:
         """Send one message; a broker that cannot be reached is logged, never raised: the
         sweep re-sends what is left waiting."""
-        actor = self.run_job if message_kind == domain.RUN_JOB else self.deliver_webhook
+        actor = {
+            domain.RUN_JOB: self.run_job,
+            domain.DELIVER_WEBHOOK: self.deliver_webhook,
+            domain.DELIVER_MAIL: self.deliver_mail,
+        }[message_kind]
         delay_ms = max(int(delay.total_seconds() * 1000), 0) if delay else None
         try:
             actor.send_with_options(args=args, delay=delay_ms)
@@ -132,6 +138,13 @@ def init_app(app: Flask) -> None:
                     delay=outcome.retry_at - utcnow(),
                 )
 
+    def deliver_mail_message(message_id: int) -> None:
+        with app.app_context():
+            outcome = mail_delivery.deliver_one(message_id)
+            if outcome.retry_at is not None:
+                # The back-off is ours (mail_delivery.backoff, recorded on the message).
+                queue.send(domain.DELIVER_MAIL, message_id, delay=outcome.retry_at - utcnow())
+
     queue = TaskQueue(
         broker=broker,
         run_job=dramatiq.Actor(
@@ -148,6 +161,14 @@ def init_app(app: Flask) -> None:
             actor_name=domain.DELIVER_WEBHOOK,
             queue_name=f"{prefix}_webhooks",
             priority=0,  # lower runs first: a short send should not wait behind an ingest
+            options={},
+        ),
+        deliver_mail=dramatiq.Actor(
+            deliver_mail_message,
+            broker=broker,
+            actor_name=domain.DELIVER_MAIL,
+            queue_name=f"{prefix}_mail",
+            priority=0,
             options={},
         ),
     )
@@ -230,6 +251,15 @@ def _after_commit(session: Session) -> None:
             # context, and so a session and a transaction, of its own.
             with current_app.app_context():
                 run_job(*args)
+        elif message_kind == domain.DELIVER_MAIL and _writes_mail_to_files():
+            # Development's mail is a file written at once; real mail waits for the worker or
+            # `mail send`, so a slow SMTP server never holds up a page.
+            with current_app.app_context():
+                mail_delivery.deliver_one(*args)
+
+
+def _writes_mail_to_files() -> bool:
+    return bool(current_app.config["SETTINGS"].mail_backend == "file")
 
 
 def _after_rollback(session: Session) -> None:
@@ -425,9 +455,17 @@ def sweep(now: dt.datetime | None = None) -> dict[str, int]:
     Without a broker there is no message to lose: deliver what is due, here and now."""
     moment = now or utcnow()
     queue = task_queue()
+    reminded = remind_expiring_invitations(moment)
     if queue.in_process:
         counts = webhooks.deliver_due(timeout_seconds=WEBHOOK_TIMEOUT_SECONDS)
-        return {"deliveries": counts["delivered"] + counts["failed"], "jobs": 0}
+        mail = mail_delivery.deliver_due(now=moment)
+        return {
+            "deliveries": counts["delivered"] + counts["failed"],
+            "jobs": 0,
+            "mail": mail["sent"] + mail["failed"],
+            "reminders": reminded,
+        }
+    overdue_mail = mail_delivery.due_ids(moment, limit=1000, older_than=DELIVERY_SWEEP_GRACE)
     overdue = webhooks.overdue_deliveries(moment, DELIVERY_SWEEP_GRACE)
     stale_jobs = list(
         db.session.scalars(
@@ -438,6 +476,14 @@ def sweep(now: dt.datetime | None = None) -> dict[str, int]:
         )
     )
     webhooks.mark_resent([delivery_id for delivery_id, _ in overdue], moment)
+    if overdue_mail:
+        # Marked as re-sent now, so that the next sweep gives the new message its grace.
+        db.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(overdue_mail), OutboxMessage.sent_at.is_(None))
+            .values(next_attempt_at=moment)
+            .execution_options(synchronize_session=False)
+        )
     if stale_jobs:
         db.session.execute(
             update(Job)
@@ -450,11 +496,33 @@ def sweep(now: dt.datetime | None = None) -> dict[str, int]:
         queue.send(domain.DELIVER_WEBHOOK, delivery_id, attempts)
     for job_id in stale_jobs:
         queue.send(domain.RUN_JOB, job_id)
-    if overdue or stale_jobs:
+    for message_id in overdue_mail:
+        queue.send(domain.DELIVER_MAIL, message_id)
+    if overdue or stale_jobs or overdue_mail:
         log.warning(
-            "sweep re-sent %d webhook deliveries and %d jobs", len(overdue), len(stale_jobs)
+            "sweep re-sent %d webhook deliveries, %d jobs and %d emails",
+            len(overdue),
+            len(stale_jobs),
+            len(overdue_mail),
         )
-    return {"deliveries": len(overdue), "jobs": len(stale_jobs)}
+    return {
+        "deliveries": len(overdue),
+        "jobs": len(stale_jobs),
+        "mail": len(overdue_mail),
+        "reminders": reminded,
+    }
+
+
+def remind_expiring_invitations(now: dt.datetime | None = None) -> int:
+    """Queue a reminder for each invitation ending within a day (committed); how many."""
+    from authserver.domain import people
+
+    issuer = current_app.config["SETTINGS"].issuer
+    count = people.remind_expiring(
+        db.session, link_for=lambda token: f"{issuer}/invitations/{token}", now=now or utcnow()
+    )
+    db.session.commit()
+    return count
 
 
 class Worker:
@@ -484,7 +552,7 @@ class Worker:
 
     def join(self) -> None:
         """Wait until every message on our queues has been handled (for tests)."""
-        for actor in (self.queue.run_job, self.queue.deliver_webhook):
+        for actor in (self.queue.run_job, self.queue.deliver_webhook, self.queue.deliver_mail):
             self.queue.broker.join(actor.queue_name)
         self.dramatiq.join()
 

@@ -8,7 +8,9 @@ from werkzeug.wrappers import Response
 
 from authserver.domain import audit, credentials, sessions
 from authserver.domain.audit import AuditAction
+from authserver.domain.mail import NoticeKind, security_notice
 from authserver.extensions import db
+from authserver.models.columns import utcnow
 from authserver.models.sessions import UserSession
 from consent.forms import ChangePasswordForm, ConfirmForm
 from consent.signin import current_session, current_user, signed_in_user
@@ -100,6 +102,7 @@ def change_password() -> Response | tuple[str, int]:
     this = current_session()
     sessions.end_all(db.session, user.id, "password changed", keep=this.id if this else None)
     audit.record(AuditAction.PASSWORD_CHANGED, actor=user)
+    security_notice(user, NoticeKind.PASSWORD_CHANGED, when=utcnow(), how="on your account page")
     db.session.commit()
     flash("Your password is changed. Any other place you were signed in has been signed out.")
     return redirect(url_for("account.account"))

@@ -58,6 +58,15 @@ def _school(urn: str) -> School:
     return school
 
 
+def school_to_manage(urn: str) -> School:
+    """A school the signed-in user administers and may manage; view-only staff are refused
+    (403), others do not find it (404)."""
+    school = _school(urn)
+    if not signed_in_user().can_manage_for(school):
+        abort(403)
+    return school
+
+
 def _no_store(response: BaseResponse) -> BaseResponse:
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -98,6 +107,7 @@ def schools() -> BaseResponse | str:
         "dashboard/schools.html",
         schools=administered,
         trusts=trusts,
+        manages={trust.id for trust in trusts if user.can_manage_trust(trust.id)},
         summaries=summaries,
         form=ConfirmForm(),
         pause_form=PauseForm(),
@@ -118,6 +128,7 @@ def school(urn: str) -> BaseResponse:
         pending=sharing.pending_requests_of(school),
         audience=audience_of(school.id),
         can_decide=user.can_approve_for(school),
+        can_manage=user.can_manage_for(school),
         form=ConfirmForm(),
         ending=grants.ending_soon(school_grants),
         today=utcnow().date(),
@@ -139,6 +150,9 @@ def _grant_of(school: School, grant_id: int) -> Grant:
 def revoke(urn: str, grant_id: int) -> BaseResponse:
     """Withdraw an application's access at once."""
     school = _school(urn)
+    user = signed_in_user()
+    if not (user.can_manage_for(school) or user.can_approve_for(school)):
+        abort(403)
     grant = _grant_of(school, grant_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
@@ -355,7 +369,8 @@ def connection_use(urn: str, grant_id: int) -> BaseResponse:
 @bp.route("/schools/<urn>/connections/<int:grant_id>/change", methods=["GET", "POST"])
 def change(urn: str, grant_id: int) -> BaseResponse:
     """Change a connection in place, in two steps: choose, then confirm what changes."""
-    school = _school(urn)
+    # Narrowing is managing the connection; widening it is approving: both rights are needed.
+    school = school_to_manage(urn)
     grant = _grant_of(school, grant_id)
     user = signed_in_user()
     if not user.can_approve_for(school):

@@ -58,6 +58,14 @@ def _school(urn: str) -> School:
     return school
 
 
+def _school_to_manage(urn: str) -> School:
+    """A school the signed-in user may manage; view-only staff are refused (403)."""
+    school = _school(urn)
+    if not signed_in_user().can_manage_for(school):
+        abort(403)
+    return school
+
+
 def _connector_of(school: School, connector_id: int) -> Connector:
     connector = db.session.get(Connector, connector_id)
     if connector is None or connector.school_id != school.id:
@@ -104,6 +112,7 @@ def overview(urn: str) -> Response:
             },
             counts=sync_runs.entity_counts(db.session, school.id, COUNTED),
             connectors=connectors.connectors_of(db.session, school.id),
+            can_manage=signed_in_user().can_manage_for(school),
             entity_words=entity_words,
             connector_form=ConnectorForm(),
             rotate_form=RotateConnectorForm(),
@@ -119,7 +128,7 @@ def overview(urn: str) -> Response:
 @bp.post("/schools/<urn>/data/connectors")
 def register_connector(urn: str) -> BaseResponse:
     """Register a connector and show its secret, once."""
-    school = _school(urn)
+    school = _school_to_manage(urn)
     form = ConnectorForm()
     if not form.validate_on_submit():
         flash("Give the connector a name of up to 200 characters.", "error")
@@ -138,7 +147,7 @@ def register_connector(urn: str) -> BaseResponse:
 @bp.post("/schools/<urn>/data/connectors/<int:connector_id>/rotate")
 def rotate_connector(urn: str, connector_id: int) -> BaseResponse:
     """A new secret for the connector, shown once; the old one works for the overlap chosen."""
-    school = _school(urn)
+    school = _school_to_manage(urn)
     connector = _connector_of(school, connector_id)
     form = RotateConnectorForm()
     if not form.validate_on_submit():
@@ -174,7 +183,7 @@ def _secret_page(
 @bp.post("/schools/<urn>/data/connectors/<int:connector_id>/revoke")
 def revoke_connector(urn: str, connector_id: int) -> BaseResponse:
     """End a connector at once."""
-    school = _school(urn)
+    school = _school_to_manage(urn)
     connector = _connector_of(school, connector_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
@@ -187,7 +196,7 @@ def revoke_connector(urn: str, connector_id: int) -> BaseResponse:
 @bp.post("/schools/<urn>/data/pause")
 def pause(urn: str) -> BaseResponse:
     """Pause the school's sync."""
-    school = _school(urn)
+    school = _school_to_manage(urn)
     form = PauseForm()
     if not form.validate_on_submit():
         flash("Say why in at most 500 characters.", "error")
@@ -201,7 +210,7 @@ def pause(urn: str) -> BaseResponse:
 @bp.post("/schools/<urn>/data/resume")
 def resume(urn: str) -> BaseResponse:
     """Let the school's data flow again."""
-    school = _school(urn)
+    school = _school_to_manage(urn)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     sync_runs.resume(db.session, school.id, by=signed_in_user())
@@ -217,6 +226,8 @@ def _trust(trust_id: int) -> Trust:
         a.role == Role.TRUST_ADMIN and a.trust_id == trust_id for a in user.roles
     ):
         abort(404)
+    if not user.can_manage_trust(trust_id):
+        abort(403)
     return trust
 
 
@@ -255,7 +266,7 @@ def resume_trust(trust_id: int) -> BaseResponse:
 def upload(urn: str) -> BaseResponse:
     """Upload a CTF or OneRoster file; it is read and checked, then shown before anything is
     applied."""
-    school = _school(urn)
+    school = _school_to_manage(urn)
     form = UploadForm()
     if request.method == "POST" and form.validate_on_submit():
         upload = form.file.data
@@ -324,6 +335,7 @@ def imported(urn: str, run_id: int) -> Response:
             mass_deletion=[p for p in problems if p.get("rule") == "mass_deletion"],
             form=ApplyImportForm(),
             entity_words=entity_words,
+            can_manage=signed_in_user().can_manage_for(school),
         )
     )
     if working:
@@ -335,7 +347,7 @@ def imported(urn: str, run_id: int) -> Response:
 @bp.post("/schools/<urn>/data/imports/<int:run_id>/apply")
 def apply_import(urn: str, run_id: int) -> BaseResponse:
     """Apply an import the admin has looked at."""
-    school = _school(urn)
+    school = _school_to_manage(urn)
     run = _import_of(school, run_id)
     form = ApplyImportForm()
     if not form.validate_on_submit():

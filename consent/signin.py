@@ -21,9 +21,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
-from authserver.domain import audit, sessions
+from authserver.domain import audit, people, sessions
 from authserver.domain.audit import AuditAction
-from authserver.domain.credentials import hash_password, password_matches
+from authserver.domain.credentials import hash_password, new_secret, password_matches
+from authserver.domain.mail import NoticeKind, security_notice
 from authserver.extensions import db, limiter
 from authserver.models.columns import utcnow
 from authserver.models.sessions import UserSession
@@ -102,6 +103,44 @@ def begin_session(user: User) -> None:
     request.environ.pop("authserver.session", None)
 
 
+#: A random id this browser keeps for a year: a sign-in from a browser its person has not used
+#: before is worth an email to them. Only its digest is stored, per person.
+BROWSER_COOKIE = "browser"
+BROWSER_COOKIE_DAYS = 400
+
+
+def remember_browser(user: User, *, notify: bool) -> None:
+    """Note this browser for the person; with `notify`, email them if it is new to them. The
+    caller commits; the cookie is set on the response."""
+    token = request.cookies.get(BROWSER_COOKIE) or ""
+    if not (16 <= len(token) <= 100):
+        token = new_secret()
+    if people.note_browser(db.session, user, token) and notify:
+        security_notice(
+            user,
+            NoticeKind.NEW_SIGN_IN,
+            when=utcnow(),
+            browser=(request.headers.get("User-Agent") or "an unknown browser")[:200],
+            address=request.remote_addr or "an unknown address",
+        )
+    request.environ["authserver.browser_cookie"] = token
+
+
+@bp.after_app_request
+def _set_browser_cookie(response: Response) -> Response:
+    token = request.environ.get("authserver.browser_cookie")
+    if token:
+        response.set_cookie(
+            BROWSER_COOKIE,
+            token,
+            max_age=BROWSER_COOKIE_DAYS * 24 * 3600,
+            httponly=True,
+            samesite="Lax",
+            secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+        )
+    return response
+
+
 def signed_in_user() -> User:
     """The signed-in user; a request without one stops here (401)."""
     user = current_user()
@@ -161,6 +200,8 @@ def sign_in() -> str | Response:
         user = db.session.scalar(select(User).where(func.lower(User.email) == email))
         if user is not None and user.is_active and user.check_password(form.password.data):
             begin_session(user)
+            # The very first sign-in is not news to anyone; a later one from a new browser is.
+            remember_browser(user, notify=user.last_sign_in_at is not None)
             user.last_sign_in_at = utcnow()
             audit.record(AuditAction.USER_SIGNED_IN, actor=user)
             db.session.commit()

@@ -128,6 +128,7 @@ def _applications_page(
         "vendor/applications.html",
         status=400 if failed is not None or failed_webhook is not None else 200,
         applications=owned,
+        vendors=vendors,
         several_vendors=len(vendors) > 1,
         statuses={a.id: school_statuses(a) for a in owned},
         forms=forms,

@@ -16,7 +16,7 @@ from authserver.extensions import db
 from authserver.models.applications import Application
 from authserver.models.mis.students import Student
 from authserver.models.writebacks import WritebackItem, WritebackState
-from consent.dashboard import _no_store, _school, bp
+from consent.dashboard import _no_store, _school, bp, school_to_manage
 from consent.forms import WritebacksAppliedForm
 from consent.signin import signed_in_user
 
@@ -74,7 +74,15 @@ def writebacks(urn: str) -> BaseResponse:
     form = WritebacksAppliedForm()
     form.items.choices = [(row["item"], f"Item {row['item']}") for row in rows]
     return _no_store(
-        Response(render_template("dashboard/writebacks.html", school=school, rows=rows, form=form))
+        Response(
+            render_template(
+                "dashboard/writebacks.html",
+                school=school,
+                rows=rows,
+                form=form,
+                can_manage=signed_in_user().can_manage_for(school),
+            )
+        )
     )
 
 
@@ -99,7 +107,7 @@ def writebacks_csv(urn: str) -> BaseResponse:
 @bp.post("/schools/<urn>/writebacks/applied")
 def writebacks_applied(urn: str) -> BaseResponse:
     """Mark the ticked writes as typed into the MIS: each applied, as a connector would."""
-    school = _school(urn)
+    school = school_to_manage(urn)
     form = WritebacksAppliedForm()
     queued = writeback_queue.queued_for_school(db.session, school.id)
     form.items.choices = [(item.id, f"Item {item.id}") for item in queued]

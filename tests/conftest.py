@@ -325,13 +325,22 @@ def make_user(app: Flask):
 
     counter = iter(range(1, 100000))
 
-    def make(role: Role, *, can_approve: bool = True, email: str | None = None, **organisation):
+    def make(
+        role: Role,
+        *,
+        can_approve: bool = True,
+        can_manage: bool = True,
+        email: str | None = None,
+        **organisation,
+    ):
         """`organisation` is school=, trust= or vendor= (objects), as the role needs."""
         ids = {f"{kind}_id": value.id for kind, value in organisation.items()}
         with app.app_context():
             user = User(email=email or f"user{next(counter)}@example.org", name="Test User")
             user.set_password(PASSWORD, rounds=4)
-            user.roles.append(RoleAssignment(role=role, can_approve=can_approve, **ids))
+            user.roles.append(
+                RoleAssignment(role=role, can_approve=can_approve, can_manage=can_manage, **ids)
+            )
             db.session.add(user)
             return saved(user)
 

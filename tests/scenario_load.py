@@ -71,7 +71,9 @@ def seed_world(app: Flask, *, waiting_schools: int) -> World:
         db.session.add_all([trust, *schools, admin, vendor])
         db.session.flush()
         admin.roles.append(
-            RoleAssignment(role=Role.TRUST_ADMIN, trust_id=trust.id, can_approve=True)
+            RoleAssignment(
+                role=Role.TRUST_ADMIN, trust_id=trust.id, can_approve=True, can_manage=True
+            )
         )
         application, client_secret = register_application(
             vendor,

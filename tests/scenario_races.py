@@ -150,7 +150,9 @@ def prepare_scope_change(app: Flask, *, label: str) -> ScopeChange:
         db.session.add_all([vendor, school, admin])
         db.session.flush()
         admin.roles.append(
-            RoleAssignment(role=Role.SCHOOL_ADMIN, school_id=school.id, can_approve=True)
+            RoleAssignment(
+                role=Role.SCHOOL_ADMIN, school_id=school.id, can_approve=True, can_manage=True
+            )
         )
         required = {"StudentLite": "Names.", "Attendance": "Registers."}
         application, client_secret = register_application(

@@ -103,3 +103,35 @@ def test_production_app_starts_with_safe_settings(tmp_path: Path) -> None:
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"MAIL_BACKEND": "pigeon"}, "MAIL_BACKEND must be one of"),
+        ({"SMTP_TLS": "maybe"}, "SMTP_TLS must be one of"),
+        ({"MAIL_FROM": "nobody"}, "MAIL_FROM must be one email address"),
+        (
+            {
+                "APP_ENV": "production",
+                "SECRET_KEY": "k" * 40,
+                "DATABASE_URL": "postgresql://x/y",
+                "ISSUER": "https://a.org",
+                "MAIL_BACKEND": "file",
+            },
+            "MAIL_BACKEND must be smtp in production",
+        ),
+    ],
+)
+def test_unsafe_mail_settings_are_refused(
+    environ: dict[str, str], message: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"INSTANCE_PATH": str(tmp_path)}, environ=environ)
+
+
+def test_mail_defaults_write_files_in_development_and_pick_the_tls_port(tmp_path: Path) -> None:
+    settings = load_settings({"INSTANCE_PATH": str(tmp_path)}, environ={"SMTP_TLS": "ssl"})
+    assert settings.mail_backend == "file"
+    assert settings.smtp_port == 465
+    assert settings.mail_from == "no-reply@127.0.0.1"

@@ -136,12 +136,15 @@ def _add_user(
     *,
     password_rounds: int,
     can_approve: bool = False,
+    can_manage: bool = False,
     **organisation: Any,
 ) -> dict[str, str]:
     password = _password()
     user = User(email=email, name=name)
     user.set_password(password, rounds=password_rounds)
-    user.roles.append(RoleAssignment(role=role, can_approve=can_approve, **organisation))
+    user.roles.append(
+        RoleAssignment(role=role, can_approve=can_approve, can_manage=can_manage, **organisation)
+    )
     db.session.add(user)
     return {"email": email, "password": password}
 
@@ -182,6 +185,7 @@ def seed_demo(
             f"{name} admin",
             Role.SCHOOL_ADMIN,
             can_approve=True,
+            can_manage=True,
             school=school,
             password_rounds=password_rounds,
         )
@@ -213,6 +217,7 @@ def seed_demo(
         "Trust data lead",
         Role.TRUST_ADMIN,
         can_approve=True,
+        can_manage=True,
         trust=trust,
         password_rounds=password_rounds,
     )
@@ -230,6 +235,7 @@ def seed_demo(
         f"dev@brightside.{DEMO_EMAIL_DOMAIN}",
         "Brightside developer",
         Role.VENDOR_ADMIN,
+        can_manage=True,
         vendor_id=vendor.id,
         password_rounds=password_rounds,
     )

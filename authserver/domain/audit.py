@@ -61,6 +61,14 @@ class AuditAction(enum.StrEnum):
     SCHOOL_REOPENED = "school:reopened"
     TRUST_ONBOARDED = "trust:onboarded"
     TRUST_UPDATED_FROM_REGISTER = "trust:updated_from_register"
+    INVITATION_SENT = "invitation:sent"
+    INVITATION_REMINDED = "invitation:reminded"
+    INVITATION_WITHDRAWN = "invitation:withdrawn"
+    INVITATION_ACCEPTED = "invitation:accepted"
+    ROLE_CHANGED = "role:changed"
+    ROLE_REMOVED = "role:removed"
+    PASSWORD_RESET_REQUESTED = "user:password_reset_requested"  # noqa: S105 (an action name)
+    PASSWORD_RESET_COMPLETED = "user:password_reset_completed"  # noqa: S105 (an action name)
 
 
 def record(

@@ -617,7 +617,9 @@ def _withdraw(grant: Grant, *, by: User | None, reason: str | None) -> int:
 
 def revoke(grant: Grant, *, by: User, reason: str = "") -> int:
     """Withdraw a school's grant: every token of it stops working at once."""
-    if not by.can_approve_for(grant.school):
+    # Those who manage the school's connections may end one; so may those who approve (consent
+    # is as easy to withdraw as to give).
+    if not (by.can_manage_for(grant.school) or by.can_approve_for(grant.school)):
         raise NotAnApprover("you may view this school's connections but not revoke them")
     stopped = _withdraw(grant, by=by, reason=reason or None)
     audit.record(

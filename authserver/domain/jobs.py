@@ -26,6 +26,7 @@ from authserver.models.jobs import Job, JobState
 AFTER_COMMIT = "task_messages_after_commit"
 RUN_JOB = "run_job"
 DELIVER_WEBHOOK = "deliver_webhook"
+DELIVER_MAIL = "deliver_mail"
 
 
 class JobFailed(Exception):
@@ -95,7 +96,8 @@ def job_function(kind: str) -> JobFunction:
 
 
 def send_after_commit(message_kind: str, row: Any) -> None:
-    """Have `row`'s message (RUN_JOB, DELIVER_WEBHOOK) sent once the caller's unit commits."""
+    """Have `row`'s message (RUN_JOB, DELIVER_WEBHOOK, DELIVER_MAIL) sent once the caller's
+    unit commits."""
     db.session.info.setdefault(AFTER_COMMIT, []).append((message_kind, row))
 
 

@@ -16,7 +16,9 @@ from authserver.models.grants import (
 )
 from authserver.models.jobs import Job, JobState
 from authserver.models.keys import SigningKey
+from authserver.models.mail import OutboxMessage
 from authserver.models.organisations import School, Trust
+from authserver.models.people import Invitation, KnownBrowser, PasswordReset
 from authserver.models.school_secrets import SchoolSecret
 from authserver.models.sessions import UserSession
 from authserver.models.sync import SchoolSync, StagedBatch, StagedRecord, SyncFile, SyncRun
@@ -42,8 +44,12 @@ __all__ = [
     "GrantReminder",
     "GrantStatus",
     "IdempotencyKey",
+    "Invitation",
     "Job",
     "JobState",
+    "KnownBrowser",
+    "OutboxMessage",
+    "PasswordReset",
     "PushedAuthorizationRequest",
     "RegisterTrust",
     "ResourceServer",

@@ -83,6 +83,32 @@ class User(db.Model):
                 return True
         return False
 
+    def _school_assignments(self, school: School) -> list[RoleAssignment]:
+        return [
+            a
+            for a in self.roles
+            if (a.role == Role.SCHOOL_ADMIN and a.school_id == school.id)
+            or (a.role == Role.TRUST_ADMIN and school.trust_id and a.trust_id == school.trust_id)
+        ]
+
+    def can_manage_for(self, school: School) -> bool:
+        """Whether this user may manage `school`: its connections, connector, imports, people."""
+        return any(a.can_manage for a in self._school_assignments(school))
+
+    def can_manage_trust(self, trust_id: int) -> bool:
+        """Whether this user manages the trust (its people, and every school in it)."""
+        return any(
+            a.can_manage and a.role == Role.TRUST_ADMIN and a.trust_id == trust_id
+            for a in self.roles
+        )
+
+    def can_manage_vendor(self, vendor_id: int) -> bool:
+        """Whether this user manages the vendor's team."""
+        return any(
+            a.can_manage and a.role == Role.VENDOR_ADMIN and a.vendor_id == vendor_id
+            for a in self.roles
+        )
+
     def vendor_ids(self) -> set[int]:
         """Ids of the vendors this user administers."""
         return {a.vendor_id for a in self.roles if a.role == Role.VENDOR_ADMIN and a.vendor_id}
@@ -114,6 +140,9 @@ class RoleAssignment(db.Model):
     school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id"), index=True)
     trust_id: Mapped[int | None] = mapped_column(ForeignKey("trusts.id"), index=True)
     vendor_id: Mapped[int | None] = mapped_column(ForeignKey("vendors.id"), index=True)
+    # Everyone with a role may view. Managing (connections, the connector, imports, people) and
+    # approving data sharing are separate rights, chosen per person.
+    can_manage: Mapped[bool] = mapped_column(Boolean, default=False)
     # A school decides who may consent on its behalf; other admins see read-only.
     can_approve: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

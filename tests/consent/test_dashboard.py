@@ -99,7 +99,8 @@ def test_withdrawing_needs_a_csrf_token(client, connected, school, resource_serv
 def test_an_admin_without_the_approver_right_sees_but_cannot_withdraw(
     app, connected, school, make_user, resource_server
 ) -> None:
-    viewer = make_user(Role.SCHOOL_ADMIN, school=school, can_approve=False)
+    # View-only: neither approving nor managing (a manager may withdraw a connection).
+    viewer = make_user(Role.SCHOOL_ADMIN, school=school, can_approve=False, can_manage=False)
     other_browser = app.test_client()
     sign_in(other_browser, viewer.email)
     page = other_browser.get(f"/schools/{school.urn}").get_data(as_text=True)

@@ -111,13 +111,13 @@ def test_the_sweep_sends_a_delivery_whose_message_was_lost(
     assert receiver.requests == []  # no message: nothing was sent
     with app.app_context():
         # Within its grace the message may still be on its way: left alone.
-        assert jobs.sweep() == {"deliveries": 0, "jobs": 0}
+        assert jobs.sweep() == {"deliveries": 0, "jobs": 0, "mail": 0, "reminders": 0}
         delivery = db.session.get(WebhookDelivery, delivery_id)
         delivery.next_attempt_at = utcnow() - jobs.DELIVERY_SWEEP_GRACE - dt.timedelta(seconds=1)
         db.session.commit()
-        assert jobs.sweep() == {"deliveries": 1, "jobs": 0}
+        assert jobs.sweep() == {"deliveries": 1, "jobs": 0, "mail": 0, "reminders": 0}
         # Marked as re-sent: the next sweep gives the new message its grace.
-        assert jobs.sweep() == {"deliveries": 0, "jobs": 0}
+        assert jobs.sweep() == {"deliveries": 0, "jobs": 0, "mail": 0, "reminders": 0}
     worker.join()
     assert len(receiver.requests) == 1
     assert delivery_of(app, delivery_id).status == WebhookDeliveryStatus.DELIVERED
@@ -129,11 +129,11 @@ def test_the_sweep_sends_a_job_whose_message_was_lost(app, start_worker) -> None
         db.session.info.pop(AFTER_COMMIT)
         db.session.commit()
         job_id = job.id
-        assert jobs.sweep() == {"deliveries": 0, "jobs": 0}
+        assert jobs.sweep() == {"deliveries": 0, "jobs": 0, "mail": 0, "reminders": 0}
         job = db.session.get(Job, job_id)
         job.updated_at = utcnow() - jobs.JOB_SWEEP_GRACE - dt.timedelta(seconds=1)
         db.session.commit()
-        assert jobs.sweep() == {"deliveries": 0, "jobs": 1}
+        assert jobs.sweep() == {"deliveries": 0, "jobs": 1, "mail": 0, "reminders": 0}
     start_worker(app).join()
     assert status_of(app, job_id).state == JobState.SUCCEEDED
 

@@ -84,7 +84,9 @@ def build_world(app) -> World:
         db.session.add_all([school, admin, vendor])
         db.session.flush()
         admin.roles.append(
-            RoleAssignment(role=Role.SCHOOL_ADMIN, school_id=school.id, can_approve=True)
+            RoleAssignment(
+                role=Role.SCHOOL_ADMIN, school_id=school.id, can_approve=True, can_manage=True
+            )
         )
         application, secret = register_application(
             vendor,
