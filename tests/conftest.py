@@ -377,6 +377,12 @@ def make_app(app: Flask, vendor):
             return _register(required, optional, redirect_uris, **options)
 
     def _register(required, optional, redirect_uris, **options):
+        from authserver.models import ResourceServer
+
+        # Unless the test says otherwise, the application calls every registered resource server.
+        options.setdefault(
+            "resource_servers", list(db.session.scalars(sa.select(ResourceServer.client_id)))
+        )
         application, secret = register_application(
             db.session.get(Vendor, vendor.id),
             name=options.pop("name", "Register Radar"),
@@ -408,13 +414,39 @@ def vendor_app(make_app):
 
 
 @pytest.fixture
-def resource_server(app: Flask):
-    """A registered resource server: (server, client_secret)."""
-    from authserver.domain.applications import register_resource_server
+def make_resource_server(app: Flask):
+    """Register a resource server; returns (server, client_secret)."""
+    from authserver.domain.resource_servers import register
 
+    counter = iter(range(1, 100000))
+
+    def make(*, name: str = "Test resource server", url: str | None = None):
+        with app.app_context():
+            server, secret = register(
+                name,
+                url or f"https://rs{next(counter)}.example.net/api",
+                actor="test",
+                issuer=app.config["SETTINGS"].issuer,
+                allow_loopback_http=False,
+            )
+            return saved(server), secret
+
+    return make
+
+
+@pytest.fixture
+def resource_server(app: Flask, make_resource_server):
+    """The resource server the test's vendors call: registered, and declared by every
+    application the test makes (before it or after, see `make_app`): (server, client_secret)."""
+    from authserver.models import Application, ResourceServer
+
+    server, secret = make_resource_server()
     with app.app_context():
-        server, secret = register_resource_server("Test resource server")
-        return saved(server), secret
+        declared = db.session.get(ResourceServer, server.id)
+        for application in db.session.scalars(sa.select(Application)):
+            application.resource_servers.append(declared)
+        db.session.commit()
+    return server, secret
 
 
 @pytest.fixture

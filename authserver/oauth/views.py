@@ -24,7 +24,11 @@ def _form_problem() -> str | None:
         return "Parameters belong in the request body, never in the URL."
     if request.mimetype != "application/x-www-form-urlencoded":
         return "Send the parameters as application/x-www-form-urlencoded."
-    repeated = sorted(key for key in request.form if len(request.form.getlist(key)) > 1)
+    repeated = sorted(
+        key
+        for key in request.form
+        if len(request.form.getlist(key)) > 1 and key not in par.REPEATABLE
+    )
     if repeated:
         # RFC 6749 §5.2 limits error_description to printable ASCII without '"' or '\\'; a
         # name outside that is not echoed (Authlib would refuse to build the error at all).
