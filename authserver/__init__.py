@@ -181,6 +181,7 @@ def _register_blueprints(app: Flask) -> None:
     from consent.account import bp as account_bp
     from consent.authorize import bp as authorize_bp
     from consent.dashboard import bp as dashboard_bp
+    from consent.resource_servers import bp as resource_servers_bp
     from consent.school_data import bp as school_data_bp
     from consent.signin import bp as signin_bp
     from consent.vendor import bp as vendor_bp
@@ -202,6 +203,7 @@ def _register_blueprints(app: Flask) -> None:
         school_data_bp,
         account_bp,
         vendor_bp,
+        resource_servers_bp,
     ):
         app.register_blueprint(blueprint)
     security_headers.init_app(app)

@@ -361,8 +361,10 @@ def vendor(app: Flask):
 
 
 @pytest.fixture
-def make_app(app: Flask, vendor):
-    """Register an application; returns (application, client_secret)."""
+def make_app(app: Flask, vendor, resource_server):
+    """Register an application; returns (application, client_secret). It declares every
+    registered resource server (`resource_server` among them) unless `resource_servers=` says
+    which (client ids)."""
     from authserver.domain.applications import register_application, scope_requests_from
     from authserver.models import Vendor
 
@@ -435,18 +437,10 @@ def make_resource_server(app: Flask):
 
 
 @pytest.fixture
-def resource_server(app: Flask, make_resource_server):
-    """The resource server the test's vendors call: registered, and declared by every
-    application the test makes (before it or after, see `make_app`): (server, client_secret)."""
-    from authserver.models import Application, ResourceServer
-
-    server, secret = make_resource_server()
-    with app.app_context():
-        declared = db.session.get(ResourceServer, server.id)
-        for application in db.session.scalars(sa.select(Application)):
-            application.resource_servers.append(declared)
-        db.session.commit()
-    return server, secret
+def resource_server(make_resource_server):
+    """The resource server the test's vendors call (every application `make_app` registers
+    declares it unless told otherwise): (server, client_secret)."""
+    return make_resource_server()
 
 
 @pytest.fixture
