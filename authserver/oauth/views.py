@@ -10,7 +10,11 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from authserver.extensions import db
 from authserver.oauth import par
-from authserver.oauth.metadata import server_metadata
+from authserver.oauth.metadata import (
+    PROTECTED_RESOURCE_METADATA_PATH,
+    protected_resource_metadata,
+    server_metadata,
+)
 from authserver.oauth.server import ParametersRequest, oauth_server
 from authserver.web.ratelimits import per_client
 
@@ -123,5 +127,13 @@ def jwks() -> Response:
 def metadata() -> Response:
     """RFC 8414 authorization server metadata."""
     response = jsonify(server_metadata(current_app.config["SETTINGS"].issuer))
+    response.cache_control.max_age = 3600
+    return response
+
+
+@bp.get(PROTECTED_RESOURCE_METADATA_PATH)
+def protected_resource() -> Response:
+    """RFC 9728 metadata of the platform's own resource API (/api/v1)."""
+    response = jsonify(protected_resource_metadata(current_app.config["SETTINGS"].issuer))
     response.cache_control.max_age = 3600
     return response
