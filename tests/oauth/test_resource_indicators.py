@@ -26,10 +26,21 @@ def homework(make_resource_server):
 
 
 @pytest.fixture
-def stranger(make_resource_server, make_app):
-    """A registered resource server no application of the test declares."""
-    make_app  # the applications are registered first, so they do not declare it
-    return make_resource_server(name="Stranger API", url="https://stranger.example.net/api")
+def stranger(app, make_resource_server):
+    """A registered resource server no application of the test declares (`make_app` declares
+    every registered one: it is taken off them, whichever was registered first)."""
+    from authserver.models import Application
+
+    server, secret = make_resource_server(
+        name="Stranger API", url="https://stranger.example.net/api"
+    )
+    with app.app_context():
+        for application in db.session.scalars(db.select(Application)):
+            application.resource_servers = [
+                s for s in application.resource_servers if s.id != server.id
+            ]
+        db.session.commit()
+    return server, secret
 
 
 @pytest.fixture
