@@ -199,6 +199,97 @@ def purge_command(batch_size: int) -> None:
     click.echo("Purged: " + ", ".join(f"{count} {table}" for table, count in totals.items()) + ".")
 
 
+resource_servers_group = AppGroup(
+    "resource-servers", help="Resource servers: APIs that introspect the tokens meant for them."
+)
+CLI_ACTOR = "operator (CLI)"
+
+
+def _resource_server(client_id: str) -> Any:
+    from authserver.domain import resource_servers
+
+    server = resource_servers.find(client_id)
+    if server is None:
+        raise click.UsageError(f"No resource server has the client id {client_id}.")
+    return server
+
+
+@resource_servers_group.command("add")
+@click.option("--name", required=True, help="What it is, for people.")
+@click.option("--url", required=True, help="Its resource identifier: an absolute https URL.")
+def add_resource_server_command(name: str, url: str) -> None:
+    """Register a resource server and print its client id and secret (shown once)."""
+    from authserver.domain import resource_servers
+
+    settings = current_app.config["SETTINGS"]
+    try:
+        server, secret = resource_servers.register(
+            name,
+            url,
+            actor=CLI_ACTOR,
+            issuer=settings.issuer,
+            allow_loopback_http=not settings.is_production,
+        )
+    except resource_servers.ResourceServerError as error:
+        raise click.UsageError(str(error)) from None
+    db.session.commit()
+    click.echo(f"Resource server {server.name} at {server.url}.")
+    click.echo(f"client_id:     {server.client_id}")
+    click.echo(f"client_secret: {secret}")
+    click.echo("The secret is shown once: put it in the resource server's configuration now.")
+
+
+@resource_servers_group.command("rotate")
+@click.argument("client_id")
+@click.option(
+    "--overlap-minutes",
+    type=click.IntRange(0, 24 * 60),
+    default=60,
+    show_default=True,
+    help="How long the old secret keeps working (0: stop it now, as after a leak).",
+)
+def rotate_resource_server_command(client_id: str, overlap_minutes: int) -> None:
+    """Give a resource server a new secret (shown once)."""
+    import datetime as dt
+
+    from authserver.domain import resource_servers
+
+    server = _resource_server(client_id)
+    secret = resource_servers.rotate_secret(
+        server, actor=CLI_ACTOR, overlap=dt.timedelta(minutes=overlap_minutes)
+    )
+    db.session.commit()
+    click.echo(f"client_secret: {secret}")
+    if overlap_minutes:
+        click.echo(f"The old secret keeps working for {overlap_minutes} minute(s).")
+    else:
+        click.echo("The old secret stopped working now.")
+
+
+@resource_servers_group.command("list")
+def list_resource_servers_command() -> None:
+    """Every registered resource server: client id, URL and name."""
+    from authserver.domain import resource_servers
+
+    found = resource_servers.all_resource_servers()
+    if not found:
+        click.echo("No resource server is registered.")
+    for server in found:
+        click.echo(f"{server.client_id}  {server.url}  {server.name}")
+
+
+@resource_servers_group.command("remove")
+@click.argument("client_id")
+def remove_resource_server_command(client_id: str) -> None:
+    """Remove a resource server: its secret stops working and no application declares it."""
+    from authserver.domain import resource_servers
+
+    server = _resource_server(client_id)
+    resource_servers.remove(server, actor=CLI_ACTOR)
+    db.session.commit()
+    click.echo(f"Resource server {client_id} removed.")
+
+
 webhooks = AppGroup("webhooks", help="Signed event notifications to vendors' applications.")
 
 
@@ -363,6 +454,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(mail_group)
     app.cli.add_command(grants_group)
     app.cli.add_command(tokens_group)
+    app.cli.add_command(resource_servers_group)
     from authserver.establishments_cli import establishments
     from authserver.mis_cli import mis
 

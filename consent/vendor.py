@@ -11,6 +11,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -22,7 +23,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from authserver import receipts, webhooks
-from authserver.domain import audit, grants, webhook_outbox
+from authserver.domain import audit, grants, resource_servers, webhook_outbox
 from authserver.domain.applications import (
     RegistrationError,
     register_application,
@@ -206,6 +207,7 @@ def _form_page(
         error=error,
         application=application,
         grouped=grouped,
+        platform_api=resource_servers.platform_api(current_app.config["SETTINGS"].issuer),
     )
 
 
@@ -231,7 +233,9 @@ def new_application() -> BaseResponse:
             "info",
         )
         return redirect(url_for("vendor.applications"))
-    form = application_form(_offered_scopes(), vendors=vendors)
+    form = application_form(
+        _offered_scopes(), vendors=vendors, servers=resource_servers.all_resource_servers()
+    )
     if not form.is_submitted():
         form.registration_key.data = secrets.token_urlsafe(16)
     error = None
@@ -279,6 +283,7 @@ def _save(
         actor=signed_in_user(),
         application=application,
         scopes=application.requested_scopes,
+        resource_servers=[server.url for server in application.resource_servers],
     )
     db.session.commit()
     return application, None
@@ -293,6 +298,7 @@ def _current_registration(application: Application) -> dict[str, object]:
         "terms_url": application.terms_url or "",
         "website_url": application.website_url or "",
         "token_endpoint_auth_method": application.token_endpoint_auth_method,
+        "resource_servers": [server.client_id for server in application.resource_servers],
     }
     for row in application.scope_requests:
         data[SCOPE_FIELD_PREFIX + row.scope] = "required" if row.required else "optional"
@@ -305,10 +311,11 @@ def edit_application(application_id: int) -> BaseResponse:
     """Change an application's registration; its client secret stays as it is."""
     application = _application(application_id)
     scopes = _offered_scopes(application)
+    servers = resource_servers.all_resource_servers()
     if request.method == "POST":
-        form = application_form(scopes)
+        form = application_form(scopes, servers=servers)
     else:
-        form = application_form(scopes, data=_current_registration(application))
+        form = application_form(scopes, servers=servers, data=_current_registration(application))
     # A confidential client stays confidential and a public one public (the domain refuses it).
     form.token_endpoint_auth_method.choices = [
         choice

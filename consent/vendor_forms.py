@@ -16,12 +16,14 @@ from wtforms import (
     RadioField,
     SelectChoice,
     SelectField,
+    SelectMultipleField,
     StringField,
     SubmitField,
     TextAreaField,
     URLField,
 )
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from authserver.domain.applications import (
     RegistrationError,
@@ -31,7 +33,7 @@ from authserver.domain.applications import (
     check_scope_requests,
 )
 from authserver.domain.catalogue import Scope, UnknownScopeError
-from authserver.models.applications import Vendor
+from authserver.models.applications import ResourceServer, Vendor
 from authserver.webhooks import WebhookURLError, check_webhook_url
 
 SCOPE_FIELD_PREFIX = "scope_"
@@ -118,6 +120,13 @@ class ApplicationForm(FlaskForm):
         choices=AUTH_METHOD_CHOICES,
         default="client_secret_basic",
     )
+    # Client ids of the registered resource servers it calls; `application_form` sets the choices.
+    resource_servers = SelectMultipleField(
+        "Resource servers the application calls",
+        choices=[],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
     # Set on the page that first shows the form: a second post of it registers nothing more.
     registration_key = HiddenField()
     submit = SubmitField("Save")
@@ -152,6 +161,7 @@ class ApplicationForm(FlaskForm):
             "terms_url": (self.terms_url.data or "").strip() or None,
             "website_url": (self.website_url.data or "").strip() or None,
             "token_endpoint_auth_method": self.token_endpoint_auth_method.data,
+            "resource_servers": list(self.resource_servers.data or []),
         }
 
     def validate(self, extra_validators: Any = None) -> bool:
@@ -169,10 +179,15 @@ class ApplicationForm(FlaskForm):
 
 
 def application_form(
-    scopes: Iterable[Scope], *, vendors: Sequence[Vendor] = (), **kwargs: Any
+    scopes: Iterable[Scope],
+    *,
+    vendors: Sequence[Vendor] = (),
+    servers: Sequence[ResourceServer] = (),
+    **kwargs: Any,
 ) -> ApplicationForm:
     """The registration form with a choice (not needed, required, optional) and a purpose for
-    each of `scopes`; a vendor choice when there are several `vendors`."""
+    each of `scopes`, a tick box for each of the registered resource `servers`, and a vendor
+    choice when there are several `vendors`."""
     scopes = tuple(scopes)
     fields: dict[str, Any] = {"scopes": scopes}
     for scope in scopes:
@@ -190,7 +205,11 @@ def application_form(
             validators=[DataRequired("Choose the vendor this application belongs to.")],
         )
     form_class = type("ApplicationForm", (ApplicationForm,), fields)
-    return form_class(**kwargs)
+    form: ApplicationForm = form_class(**kwargs)
+    form.resource_servers.choices = [
+        SelectChoice(server.client_id, f"{server.name} ({server.url})") for server in servers
+    ]
+    return form
 
 
 def unlisted_scope_requests(formdata: Any, form: ApplicationForm) -> list[ScopeRequest]:

@@ -370,8 +370,10 @@ def vendor(app: Flask):
 
 
 @pytest.fixture
-def make_app(app: Flask, vendor):
-    """Register an application; returns (application, client_secret)."""
+def make_app(app: Flask, vendor, resource_server):
+    """Register an application; returns (application, client_secret). It declares every
+    registered resource server (`resource_server` among them) unless `resource_servers=` says
+    which (client ids)."""
     from authserver.domain.applications import register_application, scope_requests_from
     from authserver.models import Vendor
 
@@ -386,6 +388,12 @@ def make_app(app: Flask, vendor):
             return _register(required, optional, redirect_uris, **options)
 
     def _register(required, optional, redirect_uris, **options):
+        from authserver.models import ResourceServer
+
+        # Unless the test says otherwise, the application calls every registered resource server.
+        options.setdefault(
+            "resource_servers", list(db.session.scalars(sa.select(ResourceServer.client_id)))
+        )
         application, secret = register_application(
             db.session.get(Vendor, vendor.id),
             name=options.pop("name", "Register Radar"),
@@ -417,13 +425,31 @@ def vendor_app(make_app):
 
 
 @pytest.fixture
-def resource_server(app: Flask):
-    """A registered resource server: (server, client_secret)."""
-    from authserver.domain.applications import register_resource_server
+def make_resource_server(app: Flask):
+    """Register a resource server; returns (server, client_secret)."""
+    from authserver.domain.resource_servers import register
 
-    with app.app_context():
-        server, secret = register_resource_server("Test resource server")
-        return saved(server), secret
+    counter = iter(range(1, 100000))
+
+    def make(*, name: str = "Test resource server", url: str | None = None):
+        with app.app_context():
+            server, secret = register(
+                name,
+                url or f"https://rs{next(counter)}.example.net/api",
+                actor="test",
+                issuer=app.config["SETTINGS"].issuer,
+                allow_loopback_http=False,
+            )
+            return saved(server), secret
+
+    return make
+
+
+@pytest.fixture
+def resource_server(make_resource_server):
+    """The resource server the test's vendors call (every application `make_app` registers
+    declares it unless told otherwise): (server, client_secret)."""
+    return make_resource_server()
 
 
 @pytest.fixture

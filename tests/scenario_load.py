@@ -50,12 +50,8 @@ def seed_world(app: Flask, *, waiting_schools: int) -> World:
     """Migrate an empty database and seed it through the domain functions."""
     from flask_migrate import upgrade
 
-    from authserver.domain import grants, school_secrets
-    from authserver.domain.applications import (
-        register_application,
-        register_resource_server,
-        scope_requests_from,
-    )
+    from authserver.domain import grants, resource_servers, school_secrets
+    from authserver.domain.applications import register_application, scope_requests_from
     from authserver.models import Role, RoleAssignment, School, Trust, User, Vendor
 
     with app.app_context():
@@ -75,14 +71,21 @@ def seed_world(app: Flask, *, waiting_schools: int) -> World:
                 role=Role.TRUST_ADMIN, trust_id=trust.id, can_approve=True, can_manage=True
             )
         )
+        server, server_secret = resource_servers.register(
+            "Soak resource server",
+            "https://rs.soak.example.net/api",
+            actor="soak",
+            issuer=app.config["SETTINGS"].issuer,
+            allow_loopback_http=False,
+        )
         application, client_secret = register_application(
             vendor,
+            resource_servers=[server.client_id],
             name="Soak App",
             redirect_uris=[REDIRECT_URI],
             scopes=scope_requests_from({"StudentLite": "Names.", "Attendance": "Registers."}),
             privacy_policy_url="https://app.example.com/privacy",
         )
-        server, server_secret = register_resource_server("Soak resource server")
         grant = grants.approve(
             application,
             schools[0],

@@ -48,7 +48,8 @@ def test_the_credentials_file_has_the_documented_shape(app, seeded: dict) -> Non
     assert "DietaryNeeds" in catering["required_scopes"]
     assert "StudentMedical" in catering["optional_scopes"]
     assert len(seeded["resource_servers"]) == 1
-    assert set(seeded["resource_servers"][0]) == {"client_id", "client_secret"}
+    assert set(seeded["resource_servers"][0]) == {"name", "url", "client_id", "client_secret"}
+    assert seeded["resource_servers"][0]["url"].startswith("https://")
 
 
 def test_the_printed_credentials_match_what_is_stored(app, seeded: dict) -> None:

@@ -47,8 +47,9 @@ def everything_in(record: logging.LogRecord) -> str:
     )
 
 
-def register(browser: FlaskClient) -> tuple[str, str]:
-    """The vendor's admin registers an application on the vendor pages: (client_id, secret)."""
+def register(browser: FlaskClient, resource_servers: list[str]) -> tuple[str, str]:
+    """The vendor's admin registers an application on the vendor pages, calling
+    `resource_servers` (client ids): (client_id, secret)."""
     html = browser.get("/vendor/applications/new").get_data(as_text=True)
     key = re.search(r'name="registration_key" type="hidden" value="([^"]*)"', html)
     response = browser.post(
@@ -64,6 +65,7 @@ def register(browser: FlaskClient) -> tuple[str, str]:
             "token_endpoint_auth_method": "client_secret_basic",
             "scope_StudentLite": "required",
             "purpose_StudentLite": "To show pupils' names at the till.",
+            "resource_servers": resource_servers,
         },
     )
     assert response.status_code == 201
@@ -101,7 +103,7 @@ def test_a_whole_journey_logs_no_secret(
     # The vendor registers an application and is shown its client secret once.
     vendor_browser = app.test_client()
     assert sign_in(vendor_browser, vendor_admin.email).status_code == 302
-    client_id, client_secret = register(vendor_browser)
+    client_id, client_secret = register(vendor_browser, [server.client_id])
     keep("client secret", client_secret)
     keep("client basic auth", basic_auth(client_id, client_secret)["Authorization"])
 

@@ -15,7 +15,6 @@ from flask.testing import FlaskClient
 from authserver import create_app
 from authserver.config import ConfigError, load_settings
 from authserver.domain.credentials import digest
-from authserver.extensions import db
 from tests.conftest import unavailable
 from tests.oauth_flow import basic_auth
 
@@ -122,18 +121,15 @@ def test_nobody_can_spend_a_clients_allowance_without_its_secret(client, vendor_
 # --- Introspection, per resource server -----------------------------------------------------
 
 
-def test_introspection_limits_each_resource_server(client, resource_server, app) -> None:
-    from authserver.domain.applications import register_resource_server
-
+def test_introspection_limits_each_resource_server(
+    client, resource_server, make_resource_server
+) -> None:
     server, secret = resource_server
     for _ in range(INTROSPECTION_LIMIT):
         assert introspect(client, server.client_id, secret).get_json() == {"active": False}
     assert_rate_limited(introspect(client, server.client_id, secret), "slow_down")
-    with app.app_context():
-        other, other_secret = register_resource_server("Another resource server")
-        db.session.commit()
-        other_id = other.client_id
-    assert introspect(client, other_id, other_secret).status_code == 200
+    other, other_secret = make_resource_server(name="Another resource server")
+    assert introspect(client, other.client_id, other_secret).status_code == 200
 
 
 def test_an_applications_token_and_introspection_allowances_are_separate(

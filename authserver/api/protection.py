@@ -10,11 +10,11 @@ from authlib.integrations.flask_oauth2 import ResourceProtector, current_token
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import MissingAuthorizationError, UnsupportedTokenTypeError
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InvalidTokenError
-from flask import abort
+from flask import abort, current_app
 from sqlalchemy import or_
 
 from authserver.api.responses import InsufficientScopeError
-from authserver.domain import audit, field_use, tokens
+from authserver.domain import audit, field_use, resource_servers, tokens
 from authserver.domain.audit import AuditAction
 from authserver.extensions import db
 from authserver.models.applications import Application
@@ -28,7 +28,8 @@ LAST_USE_PRECISION_SECONDS = 60
 
 
 class TokenValidator(BearerTokenValidator):
-    """Our tokens: unrevoked, unexpired, and the school's grant still in force."""
+    """Our tokens: unrevoked, unexpired, the school's grant still in force, and meant for this
+    API (its identifier in their audience, RFC 8707)."""
 
     def authenticate_token(self, token_string: str) -> Token | None:
         if not token_string or len(token_string) > 4096:
@@ -38,6 +39,12 @@ class TokenValidator(BearerTokenValidator):
     def validate_token(self, token: Token | None, scopes: Any, request: Any) -> None:
         if token is None or not tokens.access_token_is_active(token):
             raise InvalidTokenError(description="The access token is not active.")
+        issuer = current_app.config["SETTINGS"].issuer
+        audience = token.audience
+        if audience is None:
+            audience = resource_servers.legacy_audience(issuer)
+        if resource_servers.platform_api(issuer) not in audience:
+            raise InvalidTokenError(description="The access token is not meant for this API.")
         super().validate_token(token, scopes, request)
 
 

@@ -12,10 +12,9 @@ from typing import Any
 from sqlalchemy import select, text
 
 from authserver.demo.school_data import seed_school_data
-from authserver.domain import establishments
+from authserver.domain import establishments, resource_servers
 from authserver.domain.applications import (
     register_application,
-    register_resource_server,
     scope_requests_from,
 )
 from authserver.extensions import db
@@ -75,6 +74,11 @@ DEMO_APPLICATIONS: list[dict[str, Any]] = [
         },
     },
 ]
+
+
+#: The demo's external resource server: an API run elsewhere that introspects the tokens meant
+#: for it (tokens name it in their audience).
+DEMO_RESOURCE_SERVER = {"name": "Demo resource server", "url": "https://rs.demo.example.com/api"}
 
 
 @dataclass
@@ -239,6 +243,22 @@ def seed_demo(
         vendor_id=vendor.id,
         password_rounds=password_rounds,
     )
+    # Registered first, so that the demo applications can declare that they call it.
+    server, server_secret = resource_servers.register(
+        DEMO_RESOURCE_SERVER["name"],
+        DEMO_RESOURCE_SERVER["url"],
+        actor="demo seed",
+        issuer=issuer,
+        allow_loopback_http=False,
+    )
+    credentials.resource_servers.append(
+        {
+            "name": server.name,
+            "url": server.url,
+            "client_id": server.client_id,
+            "client_secret": server_secret,
+        }
+    )
     for port, spec in enumerate(DEMO_APPLICATIONS, start=8701):
         redirect_uris = [
             f"http://127.0.0.1:{port}/callback",
@@ -253,6 +273,7 @@ def seed_demo(
             privacy_policy_url=f"https://{spec['slug']}.example.com/privacy",
             terms_url=f"https://{spec['slug']}.example.com/terms",
             website_url=f"https://{spec['slug']}.example.com",
+            resource_servers=[server.client_id],
         )
         credentials.applications.append(
             {
@@ -264,10 +285,6 @@ def seed_demo(
                 "optional_scopes": application.optional_scopes,
             }
         )
-    server, server_secret = register_resource_server("Demo resource server")
-    credentials.resource_servers.append(
-        {"client_id": server.client_id, "client_secret": server_secret}
-    )
     if mid_year and credentials.schools:
         from authserver.demo.mid_year import bring_to_mid_year
 

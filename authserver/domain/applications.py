@@ -12,17 +12,15 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from authserver.domain import credentials, grants
+from authserver.domain import credentials, grants, resource_servers
 from authserver.domain.catalogue import Catalogue, default_catalogue
 from authserver.extensions import db
 from authserver.models.applications import (
     ACCESS_TOKEN_FORMATS,
     LOOPBACK_HOSTS,
-    RESOURCE_SERVER_PREFIX,
     TOKEN_ENDPOINT_AUTH_METHODS,
     Application,
     ApplicationScope,
-    ResourceServer,
     Vendor,
 )
 from authserver.models.grants import AccessRequest, AccessRequestStatus, Grant, GrantStatus
@@ -102,6 +100,9 @@ class Registration:
     token_endpoint_auth_method: str = "client_secret_basic"  # noqa: S105 (a method name)
     require_pushed_authorization_requests: bool = False
     access_token_format: str = "opaque"  # noqa: S105 (a format name)
+    # Client ids of the registered resource servers the application calls (the platform's API
+    # is always allowed); None keeps what an application declares now.
+    resource_servers: Sequence[str] | None = None
 
     def check(self) -> None:
         """Raise RegistrationError unless every rule holds."""
@@ -138,6 +139,11 @@ class Registration:
             self.require_pushed_authorization_requests
         )
         application.access_token_format = self.access_token_format
+        if self.resource_servers is not None:
+            try:
+                application.resource_servers = resource_servers.by_client_ids(self.resource_servers)
+            except resource_servers.ResourceServerError as refusal:
+                raise RegistrationError(str(refusal)) from None
         before = {(row.scope, row.required) for row in application.scope_requests}
         # Change rows in place: a scope dropped and asked for again must not collide with itself.
         kept = {row.scope: row for row in application.scope_requests}
@@ -300,12 +306,3 @@ def scope_requests_from(
     return [ScopeRequest(s, p, True) for s, p in required.items()] + [
         ScopeRequest(s, p, False) for s, p in (optional or {}).items()
     ]
-
-
-def register_resource_server(name: str) -> tuple[ResourceServer, str]:
-    """Add a resource server allowed to introspect tokens; returns it and its secret (once)."""
-    server = ResourceServer(name=name, client_id=credentials.new_identifier(RESOURCE_SERVER_PREFIX))
-    secret = server.issue_client_secret()
-    db.session.add(server)
-    db.session.flush()
-    return server, secret

@@ -49,6 +49,9 @@ class AuditAction(enum.StrEnum):
     CONNECTOR_REGISTERED = "connector:registered"
     CONNECTOR_SECRET_ROTATED = "connector:secret_rotated"  # noqa: S105 (an action name)
     CONNECTOR_REVOKED = "connector:revoked"
+    RESOURCE_SERVER_REGISTERED = "resource_server:registered"
+    RESOURCE_SERVER_SECRET_ROTATED = "resource_server:secret_rotated"  # noqa: S105 (an action name)
+    RESOURCE_SERVER_REMOVED = "resource_server:removed"
     SYNC_APPLIED = "sync:applied"
     SYNC_FAILED = "sync:failed"
     SYNC_PAUSED = "sync:paused"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Column, ForeignKey, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from authserver.domain import credentials
@@ -33,6 +33,24 @@ class Vendor(db.Model):
     applications: Mapped[list[Application]] = relationship(
         back_populates="vendor", order_by="Application.name"
     )
+
+
+#: Which registered resource servers an application calls (the platform's API is always allowed).
+application_resource_servers = Table(
+    "application_resource_servers",
+    db.metadata,
+    Column(
+        "application_id",
+        ForeignKey("applications.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "resource_server_id",
+        ForeignKey("resource_servers.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+)
 
 
 class Application(db.Model):
@@ -69,6 +87,9 @@ class Application(db.Model):
         cascade="all, delete-orphan",
         order_by="ApplicationScope.scope",
         lazy="selectin",
+    )
+    resource_servers: Mapped[list[ResourceServer]] = relationship(
+        secondary=application_resource_servers, order_by="ResourceServer.name"
     )
 
     @property
@@ -161,14 +182,21 @@ class ApplicationScope(db.Model):
 
 
 class ResourceServer(db.Model):
-    """A registered API that introspects tokens (RFC 7662) before serving data."""
+    """A registered API, named by its resource identifier (RFC 8707), that introspects tokens
+    (RFC 7662) before serving data; tokens meant for it carry its URL in their audience."""
 
     __tablename__ = "resource_servers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # Its resource identifier: the `resource` value clients send and the tokens' `aud`.
+    url: Mapped[str] = mapped_column(String(500), unique=True)
     client_id: Mapped[str] = mapped_column(String(64), unique=True)
     client_secret_digest: Mapped[str] = mapped_column(String(64))
+    # After a rotation the previous secret still works until then (None: it ended at once).
+    previous_secret_digest: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    rotated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     def issue_client_secret(self) -> str:
@@ -177,8 +205,16 @@ class ResourceServer(db.Model):
         self.client_secret_digest = credentials.digest(secret)
         return secret
 
-    def client_secret_matches(self, secret: str | None) -> bool:
-        return credentials.secret_matches(secret, self.client_secret_digest)
+    def client_secret_matches(self, secret: str | None, now: dt.datetime | None = None) -> bool:
+        """The current secret, or the previous one while its overlap lasts."""
+        if credentials.secret_matches(secret, self.client_secret_digest):
+            return True
+        expires = self.previous_secret_expires_at
+        return (
+            expires is not None
+            and (now or utcnow()) < expires
+            and credentials.secret_matches(secret, self.previous_secret_digest)
+        )
 
     # A resource server is a client of the introspection endpoint only.
     def get_client_id(self) -> str:

@@ -28,6 +28,8 @@ class AuthorizationCode(db.Model):
     grant_version: Mapped[int] = mapped_column(Integer)
     redirect_uri: Mapped[str | None] = mapped_column(Text)
     scope: Mapped[str] = mapped_column(Text, default="")
+    # The resource identifiers (RFC 8707) this authorisation is for.
+    audience: Mapped[list[str] | None] = mapped_column(JSON)
     code_challenge: Mapped[str] = mapped_column(String(128))
     code_challenge_method: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -65,6 +67,10 @@ class Token(db.Model):
     scope: Mapped[str] = mapped_column(Text, default="")
     # Restrictions copied from the grant when issued: enforcement needs no extra query.
     restrictions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Resource identifiers (RFC 8707) the access token is for, and those its refresh token may
+    # still ask for (what was authorised). None on tokens issued before audiences existed.
+    audience: Mapped[list[str] | None] = mapped_column(JSON)
+    refresh_audience: Mapped[list[str] | None] = mapped_column(JSON)
     token_format: Mapped[str] = mapped_column(String(10), default="opaque")
     access_token_digest: Mapped[str] = mapped_column(String(64), unique=True)
     refresh_token_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -112,7 +118,8 @@ class PushedAuthorizationRequest(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     request_uri_digest: Mapped[str] = mapped_column(String(64), unique=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
-    parameters: Mapped[dict[str, str]] = mapped_column(JSON)
+    # A repeatable parameter (RFC 8707 `resource`) keeps its values as a list.
+    parameters: Mapped[dict[str, str | list[str]]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -11,10 +11,11 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from flask import current_app
 
-from authserver.domain import tokens
+from authserver.domain import resource_servers, tokens
 from authserver.models.applications import Application, ResourceServer
 from authserver.models.columns import utcnow
 from authserver.models.tokens import Token
+from authserver.oauth.jwt_tokens import aud_claim
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,20 @@ class FoundToken:
 
     def check_client(self, client: object) -> bool:
         return self.token.check_client(client)
+
+    def audience(self, issuer: str) -> list[str]:
+        """The resources this value is for (RFC 8707): the access token's audience, or what the
+        refresh token may still ask for."""
+        row = self.token
+        if self.kind == "access_token":
+            return (
+                row.audience
+                if row.audience is not None
+                else resource_servers.legacy_audience(issuer)
+            )
+        if row.refresh_audience is not None:
+            return row.refresh_audience
+        return resource_servers.declared_audience(row.application, issuer)
 
 
 def find_token(value: str, hint: str | None) -> FoundToken | None:
@@ -62,7 +77,8 @@ def _epoch(moment: Any) -> int:
 
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
-    """Resource servers may introspect any token; an application only its own."""
+    """A resource server may introspect the tokens meant for it (its URL in their audience, RFC
+    8707); an application only its own. Any other token is simply not active to the caller."""
 
     CLIENT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post"]
 
@@ -81,7 +97,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
 
     def check_permission(self, token: FoundToken, client: object, request: Any) -> bool:
         if isinstance(client, ResourceServer):
-            return True
+            return client.url in token.audience(current_app.config["SETTINGS"].issuer)
         return isinstance(client, Application) and token.check_client(client)
 
     def create_introspection_payload(self, token: FoundToken | None) -> dict[str, Any]:
@@ -100,6 +116,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
 
     def introspect_token(self, token: FoundToken, expires_at: Any = None) -> dict[str, Any]:
         row = token.token
+        issuer = current_app.config["SETTINGS"].issuer
         payload: dict[str, Any] = {
             "active": True,
             "scope": row.scope,
@@ -107,7 +124,8 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
             "token_type": "Bearer" if token.kind == "access_token" else "refresh_token",
             "exp": _epoch(expires_at or row.expires_at),
             "iat": _epoch(row.issued_at),
-            "iss": current_app.config["SETTINGS"].issuer,
+            "iss": issuer,
+            "aud": aud_claim(token.audience(issuer)),
             "sub": f"school:{row.school_id}" if row.school_id else row.application.client_id,
         }
         if row.school_id is not None:

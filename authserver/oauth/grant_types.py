@@ -31,7 +31,9 @@ from authserver.models.applications import (
 from authserver.models.columns import utcnow
 from authserver.models.grants import Grant
 from authserver.models.tokens import AuthorizationCode, Token
+from authserver.oauth import resource_indicators
 from authserver.oauth.principal import SchoolPrincipal
+from authserver.oauth.resource_indicators import InvalidTargetError, ResourceIndicators
 
 ALL_CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 CONFIDENTIAL_CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
@@ -66,7 +68,34 @@ def _principal_for(
     )
 
 
-class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+class IssuesForAudience:
+    """Tokens issued for the audience (RFC 8707) the grant chose for the request."""
+
+    request: Any
+    server: Any
+    GRANT_TYPE: str | None
+
+    def generate_token(
+        self,
+        user: Any = None,
+        scope: str | None = None,
+        grant_type: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict[str, Any]:
+        token: dict[str, Any] = self.server.generate_token(
+            client=self.request.client,
+            grant_type=grant_type or self.GRANT_TYPE,
+            user=user,
+            scope=scope,
+            expires_in=expires_in,
+            include_refresh_token=include_refresh_token,
+            audience=self.request.audience,
+        )
+        return token
+
+
+class AuthorizationCodeGrant(IssuesForAudience, grants.AuthorizationCodeGrant):
     """The code flow: codes single-use, short-lived, bound to everything they were issued for."""
 
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ALL_CLIENT_AUTH_METHODS
@@ -87,6 +116,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 grant_version=principal.grant_version,
                 redirect_uri=request.payload.redirect_uri,
                 scope=principal.scope,
+                audience=request.audience,
                 code_challenge=data["code_challenge"],
                 code_challenge_method=data["code_challenge_method"],
                 expires_at=utcnow() + timedelta(seconds=ttl),
@@ -144,11 +174,24 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         )
 
 
-class RefreshTokenGrant(grants.RefreshTokenGrant):
+class RefreshTokenGrant(IssuesForAudience, grants.RefreshTokenGrant):
     """Refresh with rotation: each refresh token works once; a replay revokes the family."""
 
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ALL_CLIENT_AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        # Checked before the refresh token is claimed: a refused resource must not use it up.
+        token: Token = self.request.refresh_token
+        declared = resource_indicators.declared(self.request.client)
+        # RFC 8707 §2.2: any of what was authorised, never more; a resource server the
+        # application no longer declares drops out, as scopes the school withdrew do.
+        authorised = [r for r in (token.refresh_audience or declared) if r in declared]
+        if not authorised:
+            raise InvalidTargetError("None of the resources this was authorised for remains.")
+        self.request.audience = resource_indicators.choose(self.request, authorised)
+        self.request.refresh_audience = authorised
 
     def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
         token = _refresh_token_holding_its_grant(refresh_token)
@@ -246,7 +289,7 @@ def _refresh_token_holding_its_grant(value: str) -> Token | None:
     )
 
 
-class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+class ClientCredentialsGrant(IssuesForAudience, grants.ClientCredentialsGrant):
     """A vendor-level token (no school, no data scopes) for the application's own management API."""
 
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = CONFIDENTIAL_CLIENT_AUTH_METHODS
@@ -257,6 +300,10 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
             raise InvalidScopeError(
                 "client_credentials tokens carry no data scopes; a school's data needs its grant."
             )
+        # An MIS connector's token is for the connector API alone: it declares no resources.
+        self.request.audience = resource_indicators.choose(
+            self.request, resource_indicators.declared(self.request.client)
+        )
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         token = self.generate_token(scope="", include_refresh_token=False)
@@ -264,7 +311,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
-class SchoolSecretGrant(grants.BaseGrant, grants.TokenEndpointMixin):
+class SchoolSecretGrant(IssuesForAudience, grants.BaseGrant, grants.TokenEndpointMixin):
     """Our extension grant (RFC 6749 §4.5): an application turns a school secret into a token
     for that school, with the scopes of the grant version the secret was claimed under."""
 
@@ -295,6 +342,9 @@ class SchoolSecretGrant(grants.BaseGrant, grants.TokenEndpointMixin):
                 raise InvalidScopeError("The school has not approved some of these scopes.")
             scope = " ".join(dict.fromkeys(asked))
         self.request.client = client
+        self.request.audience = resource_indicators.choose(
+            self.request, resource_indicators.declared(client)
+        )
         self.request.user = SchoolPrincipal(
             school_id=secret.school_id,
             grant_id=grant.id,
@@ -332,7 +382,9 @@ class IssuerParameter(rfc9207.IssuerParameter):
 def register(server: Any) -> None:
     """Register every grant type this server offers (and no others: no implicit, no password)."""
     server.register_extension(IssuerParameter())
-    server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
+    server.register_grant(
+        AuthorizationCodeGrant, [S256CodeChallenge(required=True), ResourceIndicators()]
+    )
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
     server.register_grant(SchoolSecretGrant)

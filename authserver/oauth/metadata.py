@@ -7,6 +7,7 @@ from typing import Any
 from flask import url_for
 
 from authserver.domain.catalogue import default_catalogue
+from authserver.domain.resource_servers import PLATFORM_API_PATH, platform_api
 from authserver.models.applications import SCHOOL_SECRET_GRANT_TYPE
 
 
@@ -51,4 +52,20 @@ def server_metadata(issuer: str) -> dict[str, Any]:
         ],
         "authorization_response_iss_parameter_supported": True,
         "service_documentation": issuer + url_for("consent.scopes"),
+    }
+
+
+#: Where the platform API's own metadata is (RFC 9728 §3.1: the well-known name, then its path).
+PROTECTED_RESOURCE_METADATA_PATH = "/.well-known/oauth-protected-resource" + PLATFORM_API_PATH
+
+
+def protected_resource_metadata(issuer: str) -> dict[str, Any]:
+    """The platform API's protected resource metadata (RFC 9728): its resource identifier, the
+    `resource` value (RFC 8707) and `aud` of tokens meant for it."""
+    return {
+        "resource": platform_api(issuer),
+        "authorization_servers": [issuer],
+        "scopes_supported": [scope.name for scope in default_catalogue() if not scope.deprecated],
+        "bearer_methods_supported": ["header"],
+        "resource_documentation": issuer + url_for("consent.scopes"),
     }

@@ -17,6 +17,8 @@ from authserver.models.columns import utcnow
 from authserver.models.tokens import PushedAuthorizationRequest
 
 REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
+#: Parameters a request may repeat: RFC 8707 §2 names one resource a `resource` parameter.
+REPEATABLE = frozenset({"resource"})
 
 
 def push(application: Application, parameters: MultiDict) -> tuple[str, int]:
@@ -29,7 +31,10 @@ def push(application: Application, parameters: MultiDict) -> tuple[str, int]:
         PushedAuthorizationRequest(
             request_uri_digest=credentials.digest(reference),
             application_id=application.id,
-            parameters={key: parameters.get(key) for key in parameters},
+            parameters={
+                key: parameters.getlist(key) if key in REPEATABLE else parameters.get(key)
+                for key in parameters
+            },
             expires_at=utcnow() + timedelta(seconds=ttl),
         )
     )

@@ -50,6 +50,11 @@ class ParametersRequest(OAuth2Request):
     """An OAuth2Request whose parameters we choose, so a query string never reaches the token
     endpoint and pushed requests (RFC 9126) replace the query at the authorization endpoint."""
 
+    # The resource identifiers (RFC 8707) the token being issued is for, and those its refresh
+    # token may ask for later; the grant sets them (authserver.oauth.resource_indicators).
+    audience: list[str] | None = None
+    refresh_audience: list[str] | None = None
+
     def __init__(self, parameters: MultiDict) -> None:
         super().__init__(flask_request.method, flask_request.url, headers=flask_request.headers)
         self.payload = ParametersPayload(parameters)
@@ -136,6 +141,21 @@ class SchoolAuthorizationServer(AuthorizationServer):
         if scope and not set(scope.split()) <= set(default_catalogue().scopes):
             raise InvalidScopeError("The scope names something that is not in the catalogue.")
 
+    def generate_token(
+        self,
+        grant_type: str,
+        client: Any,
+        user: Any = None,
+        scope: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+        audience: list[str] | None = None,
+    ) -> dict[str, Any]:
+        # Authlib's, with the audience the grant chose (RFC 8707) for the JWT's `aud`.
+        return generate_token(
+            grant_type, client, user, scope, expires_in, include_refresh_token, audience=audience
+        )
+
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         save_token(token, request)
 
@@ -150,8 +170,10 @@ def generate_token(
     scope: str | None = None,
     expires_in: int | None = None,
     include_refresh_token: bool = True,
+    audience: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The token response for one issue: opaque 256-bit values (or a JWT, by application)."""
+    """The token response for one issue: opaque 256-bit values (or a JWT, by application, whose
+    `aud` is `audience`)."""
     settings = current_app.config["SETTINGS"]
     expires_in = expires_in or settings.access_token_ttl_seconds
     token: dict[str, Any] = {
@@ -168,7 +190,7 @@ def generate_token(
     if client.access_token_format == "jwt":  # noqa: S105 (a format name)
         from authserver.oauth.jwt_tokens import encode_access_token
 
-        token["access_token"] = encode_access_token(client, user, token)
+        token["access_token"] = encode_access_token(client, user, token, audience or [])
     return token
 
 
@@ -193,6 +215,10 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
         user_id=principal.user_id if principal else None,
         scope=token.get("scope", ""),
         restrictions=principal.restrictions if principal else {},
+        audience=getattr(request, "audience", None),
+        refresh_audience=(
+            getattr(request, "refresh_audience", None) if token.get("refresh_token") else None
+        ),
         token_format=request.client.access_token_format,
         access_token_digest=credentials.digest(token["access_token"]),
         refresh_token_digest=(
@@ -235,7 +261,6 @@ def init_server(app: Flask) -> SchoolAuthorizationServer:
 
     server = SchoolAuthorizationServer()
     server.init_app(app)
-    server.register_token_generator("default", generate_token)
     grant_types.register(server)
     endpoints.register(server)
     app.extensions["oauth_server"] = server

@@ -10,7 +10,11 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from authserver.extensions import db
 from authserver.oauth import par
-from authserver.oauth.metadata import server_metadata
+from authserver.oauth.metadata import (
+    PROTECTED_RESOURCE_METADATA_PATH,
+    protected_resource_metadata,
+    server_metadata,
+)
 from authserver.oauth.server import ParametersRequest, oauth_server
 from authserver.web.ratelimits import per_client
 
@@ -24,7 +28,11 @@ def _form_problem() -> str | None:
         return "Parameters belong in the request body, never in the URL."
     if request.mimetype != "application/x-www-form-urlencoded":
         return "Send the parameters as application/x-www-form-urlencoded."
-    repeated = sorted(key for key in request.form if len(request.form.getlist(key)) > 1)
+    repeated = sorted(
+        key
+        for key in request.form
+        if len(request.form.getlist(key)) > 1 and key not in par.REPEATABLE
+    )
     if repeated:
         # RFC 6749 §5.2 limits error_description to printable ASCII without '"' or '\\'; a
         # name outside that is not echoed (Authlib would refuse to build the error at all).
@@ -119,5 +127,13 @@ def jwks() -> Response:
 def metadata() -> Response:
     """RFC 8414 authorization server metadata."""
     response = jsonify(server_metadata(current_app.config["SETTINGS"].issuer))
+    response.cache_control.max_age = 3600
+    return response
+
+
+@bp.get(PROTECTED_RESOURCE_METADATA_PATH)
+def protected_resource() -> Response:
+    """RFC 9728 metadata of the platform's own resource API (/api/v1)."""
+    response = jsonify(protected_resource_metadata(current_app.config["SETTINGS"].issuer))
     response.cache_control.max_age = 3600
     return response

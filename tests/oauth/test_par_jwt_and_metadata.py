@@ -115,7 +115,7 @@ def test_an_application_can_be_required_to_push(client, make_app, school_admin) 
 
 
 def test_jwt_access_tokens_verify_against_the_published_keys(
-    app, client, make_app, school_admin, school
+    app, client, make_app, school_admin, school, resource_server
 ) -> None:
     application, secret = make_app(access_token_format="jwt")
     flow = OAuthFlow(client, application.client_id, secret, REDIRECT_URI)
@@ -128,7 +128,8 @@ def test_jwt_access_tokens_verify_against_the_published_keys(
     claims = jwt.decode(token["access_token"], keys, algorithms=["RS256"]).claims
     issuer = app.config["SETTINGS"].issuer
     assert claims["iss"] == issuer
-    assert claims["aud"] == issuer + "/api/v1"
+    # RFC 9068 §3 / RFC 8707: without `resource`, every resource the application declared.
+    assert claims["aud"] == [issuer + "/api/v1", resource_server[0].url]
     assert claims["client_id"] == application.client_id
     assert claims["sub"] == f"school:{school.id}"
     assert claims["school_id"] == school.id
