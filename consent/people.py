@@ -358,7 +358,10 @@ def platform_invite() -> Response | BaseResponse:
     user = signed_in_user()
     if not user.is_platform_admin:
         abort(404)
-    form = PlatformInviteForm()
+    # The platform's school and trust pages link here with the organisation filled in.
+    form = PlatformInviteForm(
+        kind=request.args.get("kind", "school"), organisation=request.args.get("organisation", "")
+    )
     problem = None
     status = 200
     if request.method == "POST":
@@ -367,7 +370,7 @@ def platform_invite() -> Response | BaseResponse:
             organisation = _platform_target(form)
             if organisation is None:
                 form.organisation.errors = [
-                    "There is no school with that URN, or trust with that number."
+                    "There is no school with that URN, or trust with that code."
                 ]
             else:
                 try:
@@ -415,7 +418,11 @@ def _platform_target(form: PlatformInviteForm) -> Organisation | None:
     if form.kind.data == "school":
         school = db.session.scalar(select(School).where(School.urn == key))
         return Organisation(school=school) if school else None
-    if not (key.isascii() and key.isdigit() and len(key) <= 9):
-        return None
-    trust = db.session.get(Trust, int(key))
+    # The register's trust code is what a platform admin has in hand; a trust made before the
+    # register (without one) is found by its number on the platform.
+    trust = db.session.scalar(select(Trust).where(Trust.code == key))
+    if trust is None and key.isascii() and key.isdigit() and len(key) <= 9:
+        trust = db.session.get(Trust, int(key))
+        if trust is not None and trust.code is not None:
+            trust = None
     return Organisation(trust=trust) if trust else None

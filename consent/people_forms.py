@@ -64,13 +64,13 @@ class PlatformInviteForm(FlaskForm):
         "Invite the first admin of",
         choices=[
             SelectChoice("school", "A school (by its URN)"),
-            SelectChoice("trust", "A trust (by its number)"),
+            SelectChoice("trust", "A trust (by its code in the DfE register)"),
         ],
         default="school",
     )
     organisation = StringField(
-        "URN or trust number",
-        validators=[DataRequired("Enter the school's URN or the trust's number."), Length(max=16)],
+        "URN or trust code",
+        validators=[DataRequired("Enter the school's URN or the trust's code."), Length(max=16)],
     )
     email = EmailField(
         "Their email address",

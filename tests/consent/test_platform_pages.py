@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from authserver.domain import establishments as register
 from authserver.extensions import db
 from authserver.models import AuditEvent, Establishment, Role, School, Trust
+from authserver.models.people import Invitation
 from tests.oauth_flow import csrf_token, sign_in
 from tests.register_files import SAMPLE, register_csv, row
 
@@ -295,3 +296,35 @@ def test_signed_out_visitors_are_sent_to_sign_in(app, client) -> None:
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/sign-in")
     assert count(app, Establishment) == 11
+
+
+def test_an_onboarded_trust_leads_to_inviting_its_first_admin(app, admin_client) -> None:
+    post_form(admin_client, "/platform/trusts/9002", "/platform/trusts/9002/onboard")
+    trust_page = admin_client.get("/platform/trusts/9002").get_data(as_text=True)
+    link = "/platform/invitations?kind=trust&amp;organisation=9002"
+    assert link in trust_page
+    # The form arrives filled in; the trust is found by its code in the register.
+    form = admin_client.get(link.replace("&amp;", "&")).get_data(as_text=True)
+    assert 'value="9002"' in form
+    response = admin_client.post(
+        "/platform/invitations",
+        data={
+            "csrf_token": csrf_token(form),
+            "kind": "trust",
+            "organisation": "9002",
+            "email": "ceo@harbourlights.example.org",
+        },
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        [invitation] = db.session.scalars(select(Invitation))
+        assert invitation.email == "ceo@harbourlights.example.org"
+        assert db.session.get(Trust, invitation.trust_id).code == "9002"
+
+
+def test_an_onboarded_school_leads_to_inviting_its_first_admin(app, admin_client) -> None:
+    post_form(
+        admin_client, "/platform/establishments/140001", "/platform/establishments/140001/onboard"
+    )
+    page = admin_client.get("/platform/schools/140001").get_data(as_text=True)
+    assert "/platform/invitations?kind=school&amp;organisation=140001" in page
