@@ -181,9 +181,11 @@ def _register_blueprints(app: Flask) -> None:
     from consent.account import bp as account_bp
     from consent.authorize import bp as authorize_bp
     from consent.dashboard import bp as dashboard_bp
+    from consent.platform_vendors import bp as platform_vendors_bp
     from consent.school_data import bp as school_data_bp
     from consent.signin import bp as signin_bp
     from consent.vendor import bp as vendor_bp
+    from consent.vendor_signup import bp as vendor_signup_bp
     from consent.views import bp as consent_bp
 
     init_server(app)
@@ -202,6 +204,8 @@ def _register_blueprints(app: Flask) -> None:
         school_data_bp,
         account_bp,
         vendor_bp,
+        vendor_signup_bp,
+        platform_vendors_bp,
     ):
         app.register_blueprint(blueprint)
     security_headers.init_app(app)
