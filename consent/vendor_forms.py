@@ -31,6 +31,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from authserver.domain import names
 from authserver.domain.applications import (
     RegistrationError,
     ScopeRequest,
@@ -87,6 +88,20 @@ def _https(what: str):
     return check
 
 
+def _visible(label: str, *, multiline: bool = False):
+    # On the text as typed: the form trims ends, and str.strip() removes some control
+    # characters (U+001C to U+001F, U+0085, U+2028) that must be refused, not hidden.
+    def check(form: FlaskForm, field: Field) -> None:
+        try:
+            names.check_visible(
+                field.data or "", field=field.name, label=label, multiline=multiline
+            )
+        except names.NameRefused as refusal:
+            raise ValidationError(sentence(refusal)) from None
+
+    return check
+
+
 def _redirect_uris(form: FlaskForm, field: Field) -> None:
     for uri in lines(field.data):
         try:
@@ -101,9 +116,20 @@ class ApplicationForm(FlaskForm):
 
     name = StringField(
         "Application name",
-        validators=[DataRequired("Enter the application's name."), Length(max=200)],
+        validators=[
+            DataRequired("Enter the application's name."),
+            Length(max=200),
+            _visible("The application name"),
+        ],
     )
-    description = TextAreaField("Description (optional)", validators=[Optional(), Length(max=2000)])
+    description = TextAreaField(
+        "Description (optional)",
+        validators=[
+            Optional(),
+            Length(max=2000),
+            _visible("The description", multiline=True),
+        ],
+    )
     redirect_uris = TextAreaField(
         "Redirect URIs",
         validators=[DataRequired("Enter at least one redirect URI."), _redirect_uris],

@@ -31,7 +31,6 @@ LOOKALIKES = str.maketrans(
         "0": "o",
         "1": "l",
         "|": "l",
-        "!": "l",
         "i": "l",  # "I" and "l" are one glyph in many fonts; casefold makes "I" "i"
         "5": "s",
         "$": "s",
