@@ -184,10 +184,12 @@ def _register_blueprints(app: Flask) -> None:
     from consent.password_reset import bp as password_reset_bp
     from consent.people import bp as people_bp
     from consent.platform import bp as platform_bp
+    from consent.platform_vendors import bp as platform_vendors_bp
     from consent.resource_servers import bp as resource_servers_bp
     from consent.school_data import bp as school_data_bp
     from consent.signin import bp as signin_bp
     from consent.vendor import bp as vendor_bp
+    from consent.vendor_signup import bp as vendor_signup_bp
     from consent.views import bp as consent_bp
 
     init_server(app)
@@ -210,6 +212,8 @@ def _register_blueprints(app: Flask) -> None:
         people_bp,
         password_reset_bp,
         resource_servers_bp,
+        vendor_signup_bp,
+        platform_vendors_bp,
     ):
         app.register_blueprint(blueprint)
     security_headers.init_app(app)

@@ -77,6 +77,7 @@ def format_logins(document: dict) -> str:
     for key, label in (
         ("trust_admin", "Trust admin"),
         ("vendor_admin", "Vendor admin"),
+        ("unverified_vendor_admin", "Vendor admin (not yet verified)"),
         ("platform_admin", "Platform admin"),
     ):
         if document.get(key):
@@ -290,6 +291,84 @@ def remove_resource_server_command(client_id: str) -> None:
     click.echo(f"Resource server {client_id} removed.")
 
 
+vendors_group = AppGroup(
+    "vendors", help="Vendors: verify them before their applications may ask real schools."
+)
+
+
+def _vendor(vendor_id: int) -> Any:
+    from authserver.models import Vendor
+
+    vendor = db.session.get(Vendor, vendor_id)
+    if vendor is None:
+        raise click.BadParameter(f"no vendor has the id {vendor_id}", param_hint="VENDOR_ID")
+    return vendor
+
+
+def _operator() -> str:
+    # The audit log names who acted: the operator's login, as the shell knows it.
+    return f"operator {os.environ.get('USER') or 'unknown'} (command line)"
+
+
+@vendors_group.command("list")
+@click.option("--unverified", is_flag=True, help="Only vendors waiting for verification.")
+def list_vendors_command(unverified: bool) -> None:
+    """List vendors with what they declared and whether they are verified."""
+    from sqlalchemy import select
+
+    from authserver.domain import vendors
+    from authserver.models import Vendor
+
+    rows = (
+        vendors.awaiting_verification()
+        if unverified
+        else list(db.session.scalars(select(Vendor).order_by(Vendor.id)))
+    )
+    if not rows:
+        click.echo("No vendors.")
+    for vendor in rows:
+        if vendor.is_verified:
+            state = f"verified {vendor.verified_at:%Y-%m-%d} by {vendor.verified_by}"
+        elif vendor.verification_withdrawn:
+            state = f"verification withdrawn {vendor.verification_withdrawn_at:%Y-%m-%d}"
+        else:
+            state = "not verified"
+        click.echo(
+            f"{vendor.id}\t{vendor.name}\tcompany {vendor.company_number or '-'}"
+            f"\tICO {vendor.ico_registration_number or '-'}\t{state}"
+        )
+
+
+@vendors_group.command("verify")
+@click.argument("vendor_id", type=int)
+def verify_vendor_command(vendor_id: int) -> None:
+    """Verify a vendor (after checking its company number and ICO registration)."""
+    from authserver.domain import vendors
+
+    vendor = _vendor(vendor_id)
+    if vendors.verify(vendor, by=_operator()):
+        db.session.commit()
+        click.echo(f"{vendor.name} is verified: its applications may ask real schools.")
+    else:
+        click.echo(f"{vendor.name} was already verified; nothing changed.")
+
+
+@vendors_group.command("unverify")
+@click.argument("vendor_id", type=int)
+@click.option("--reason", required=True, help="Why: shown to the vendor and its schools.")
+def unverify_vendor_command(vendor_id: int, reason: str) -> None:
+    """Withdraw a vendor's verification: nothing new at real schools; grants go on."""
+    from authserver.domain import vendors
+
+    vendor = _vendor(vendor_id)
+    try:
+        vendors.withdraw_verification(vendor, by=_operator(), reason=reason)
+    except vendors.VendorDetailsError as refusal:
+        raise click.ClickException(str(refusal)) from None
+    db.session.commit()
+    click.echo(f"{vendor.name}'s verification is withdrawn.")
+
+
 webhooks = AppGroup("webhooks", help="Signed event notifications to vendors' applications.")
 
 
@@ -456,6 +535,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(tokens_group)
     app.cli.add_command(resource_servers_group)
     from authserver.establishments_cli import establishments
+
+    app.cli.add_command(vendors_group)
     from authserver.mis_cli import mis
 
     app.cli.add_command(mis)

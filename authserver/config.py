@@ -42,6 +42,7 @@ class Settings:
     task_redis_heartbeat_timeout_seconds: int = 60
     sign_in_failures_per_account: str = "10 per 15 minutes"
     sign_in_failures_per_address: str = "50 per 15 minutes"
+    vendor_sign_ups_per_address: str = "10 per hour"
     token_requests_per_client: str = "300 per minute"  # noqa: S105 (a rate, not a secret)
     introspection_requests_per_resource_server: str = "6000 per minute"
     api_requests_per_token: str = "1200 per minute"  # noqa: S105 (a rate, not a secret)
@@ -85,6 +86,7 @@ _INT_FIELDS = {f.name for f in fields(Settings) if f.type == "int"}
 RATE_LIMIT_SETTINGS = (
     "sign_in_failures_per_account",
     "sign_in_failures_per_address",
+    "vendor_sign_ups_per_address",
     "token_requests_per_client",
     "introspection_requests_per_resource_server",
     "api_requests_per_token",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
@@ -9,7 +11,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from authserver.domain import grants
+from authserver.domain import grants, vendors
 from authserver.domain.catalogue import default_catalogue
 from authserver.extensions import db
 from authserver.models.applications import Application
@@ -35,6 +37,15 @@ class AuthorizationProblem(Exception):
 
 
 def _problem_page(problem: AuthorizationProblem) -> tuple[str, int]:
+    if isinstance(problem, NotVerifiedProblem):
+        return render_template(
+            "error.html",
+            status=problem.status,
+            title=problem.title,
+            message=problem.message,
+            back_url=problem.back,
+            back_text="Go back to the application (it is told that it could not connect)",
+        ), problem.status
     return render_template(
         "error.html", status=problem.status, title=problem.title, message=problem.message
     ), problem.status
@@ -71,8 +82,20 @@ def _error_response(
     return response
 
 
-def _choose_school(user: User, urn: str | None) -> tuple[School | None, list[School]]:
-    """The school this decision is for, if settled, and the schools the user may decide for."""
+class NotVerifiedProblem(AuthorizationProblem):
+    """An unverified vendor's application asked a real school: a page for the school admin,
+    with a way back to the application carrying `access_denied` (RFC 6749 §4.1.2.1)."""
+
+    def __init__(self, refusal: vendors.NotVerified, back: str) -> None:
+        super().__init__("This application cannot connect to your school yet", str(refusal), 403)
+        self.back = back
+
+
+def _choose_school(
+    user: User, urn: str | None, application: Application, back: Callable[[str], str]
+) -> tuple[School | None, list[School]]:
+    """The school this decision is for, if settled, and the schools the user may decide for
+    (only demo schools while the application's vendor is not verified)."""
     schools = [school for school in user.administered_schools() if user.can_approve_for(school)]
     if not schools:
         raise AuthorizationProblem(
@@ -91,11 +114,15 @@ def _choose_school(user: User, urn: str | None) -> tuple[School | None, list[Sch
             )
         if school.is_closed:
             raise _closed(school)
+        _check_may_ask(application, school, back)
         return school, [s for s in schools if not s.is_closed]
     open_schools = [s for s in schools if not s.is_closed]
     if not open_schools:
         raise _closed(schools[0])
-    return (open_schools[0] if len(open_schools) == 1 else None), open_schools
+    allowed = [s for s in open_schools if vendors.may_ask(application, s)]
+    if not allowed:
+        _check_may_ask(application, open_schools[0], back)
+    return (allowed[0] if len(allowed) == 1 else None), allowed
 
 
 def _closed(school: School) -> AuthorizationProblem:
@@ -105,6 +132,13 @@ def _closed(school: School) -> AuthorizationProblem:
         "application can connect to it. Go back to the application and tell its makers.",
         409,
     )
+
+
+def _check_may_ask(application: Application, school: School, back: Callable[[str], str]) -> None:
+    try:
+        vendors.check_may_ask(application, school)
+    except vendors.NotVerified as refusal:
+        raise NotVerifiedProblem(refusal, back(refusal.description)) from None
 
 
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
@@ -135,9 +169,23 @@ def _authorize() -> Response | tuple[str, int] | str:
     if user is None:
         return redirect(url_for("auth.sign_in", next=request.full_path))
 
+    def back(description: str) -> str:
+        """The registered redirect URI with the refusal, for the page's way back."""
+        return add_params_to_uri(
+            consent_grant.redirect_uri,
+            {
+                "error": "access_denied",
+                "error_description": description,
+                **({"state": oauth_request.payload.state} if oauth_request.payload.state else {}),
+                "iss": current_app.config["SETTINGS"].issuer,
+            },
+        )
+
     requested = oauth_request.scope.split() if oauth_request.scope else None
     form = DecisionForm()
-    school, schools = _choose_school(user, form.school.data or parameters.get("school"))
+    school, schools = _choose_school(
+        user, form.school.data or parameters.get("school"), application, back
+    )
     grant = grants.find_grant(application, school) if school else None
     choice = grants.scope_choice(application, requested, grant)
     screen = new_screen(application, school, schools, choice, grant, form)

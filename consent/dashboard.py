@@ -23,7 +23,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from authserver import receipts
-from authserver.domain import field_use, grants, sharing
+from authserver.domain import field_use, grants, sharing, vendors
 from authserver.domain.audiences import audience_of
 from authserver.extensions import db
 from authserver.models.columns import utcnow
@@ -182,6 +182,9 @@ def renew(urn: str, grant_id: int) -> BaseResponse:
         return redirect(url_for("dashboard.school", urn=urn))
     except grants.SchoolClosed as refusal:
         flash(sentence(refusal), "error")
+    except vendors.NotVerified as refusal:
+        db.session.rollback()
+        flash(str(refusal), "error")
         return redirect(url_for("dashboard.school", urn=urn))
     db.session.commit()
     return redirect(url_for("dashboard.review_request", urn=urn, request_id=access_request.id))

@@ -9,7 +9,7 @@ from typing import Any
 from wtforms import SelectChoice
 
 from authserver import receipts
-from authserver.domain import grants
+from authserver.domain import grants, vendors
 from authserver.domain.audiences import Audience, audience_of
 from authserver.domain.catalogue import Scope, default_catalogue
 from authserver.domain.grants import Restrictions, ScopeChoice, end_of_academic_year
@@ -201,7 +201,7 @@ def approve_as_decided(
             expires_at=expiry_from(form),
             request=request,
         )
-    except (grants.ConsentError, DecisionProblem) as refusal:
+    except (grants.ConsentError, DecisionProblem, vendors.NotVerified) as refusal:
         db.session.rollback()
         screen.error = str(refusal)
         return None

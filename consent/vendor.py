@@ -23,7 +23,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from authserver import receipts, webhooks
-from authserver.domain import audit, grants, resource_servers, webhook_outbox
+from authserver.domain import audit, grants, names, resource_servers, vendors, webhook_outbox
 from authserver.domain.applications import (
     RegistrationError,
     register_application,
@@ -158,7 +158,7 @@ def request_access(application_id: int) -> BaseResponse:
                 access_request, created = grants.request_access(
                     application, school, actor=signed_in_user()
                 )
-            except (grants.NothingToRequest, grants.SchoolClosed) as refusal:
+            except (grants.NothingToRequest, grants.SchoolClosed, vendors.NotVerified) as refusal:
                 db.session.rollback()
                 form.urn.errors.append(sentence(refusal))
             else:
@@ -275,6 +275,13 @@ def _save(
             **form.registration(),
             scopes=form.scope_requests() + unlisted_scope_requests(request.form, form),
         )
+    except names.NameRefused as refusal:
+        db.session.rollback()
+        if refusal.field in form:
+            # Beside the input it is about (the summary links to it).
+            form[refusal.field].errors = [*form[refusal.field].errors, sentence(refusal)]
+            return None, None
+        return None, sentence(refusal)
     except (RegistrationError, UnknownScopeError) as refusal:
         db.session.rollback()
         return None, sentence(refusal)

@@ -11,8 +11,10 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import (
+    EmailField,
     Field,
     HiddenField,
+    PasswordField,
     RadioField,
     SelectChoice,
     SelectField,
@@ -22,9 +24,16 @@ from wtforms import (
     TextAreaField,
     URLField,
 )
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    Optional,
+    ValidationError,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from authserver.domain import names
 from authserver.domain.applications import (
     RegistrationError,
     ScopeRequest,
@@ -33,6 +42,8 @@ from authserver.domain.applications import (
     check_scope_requests,
 )
 from authserver.domain.catalogue import Scope, UnknownScopeError
+from authserver.domain.credentials import password_problem
+from authserver.domain.vendors import EMAIL, VendorDetails, VendorDetailsError
 from authserver.models.applications import ResourceServer, Vendor
 from authserver.webhooks import WebhookURLError, check_webhook_url
 
@@ -79,6 +90,20 @@ def _https(what: str):
     return check
 
 
+def _visible(label: str, *, multiline: bool = False):
+    # On the text as typed: the form trims ends, and str.strip() removes some control
+    # characters (U+001C to U+001F, U+0085, U+2028) that must be refused, not hidden.
+    def check(form: FlaskForm, field: Field) -> None:
+        try:
+            names.check_visible(
+                field.data or "", field=field.name, label=label, multiline=multiline
+            )
+        except names.NameRefused as refusal:
+            raise ValidationError(sentence(refusal)) from None
+
+    return check
+
+
 def _redirect_uris(form: FlaskForm, field: Field) -> None:
     for uri in lines(field.data):
         try:
@@ -93,9 +118,20 @@ class ApplicationForm(FlaskForm):
 
     name = StringField(
         "Application name",
-        validators=[DataRequired("Enter the application's name."), Length(max=200)],
+        validators=[
+            DataRequired("Enter the application's name."),
+            Length(max=200),
+            _visible("The application name"),
+        ],
     )
-    description = TextAreaField("Description (optional)", validators=[Optional(), Length(max=2000)])
+    description = TextAreaField(
+        "Description (optional)",
+        validators=[
+            Optional(),
+            Length(max=2000),
+            _visible("The description", multiline=True),
+        ],
+    )
     redirect_uris = TextAreaField(
         "Redirect URIs",
         validators=[DataRequired("Enter at least one redirect URI."), _redirect_uris],
@@ -256,3 +292,128 @@ class WebhookForm(FlaskForm):
         ],
     )
     submit = SubmitField("Save the webhook URL")
+
+
+DATA_LOCATION_CHOICES = [
+    SelectChoice("uk", "In the UK"),
+    SelectChoice("eea", "In the European Economic Area (EEA)"),
+    SelectChoice("elsewhere", "Elsewhere, or partly elsewhere"),
+]
+YES_NO_CHOICES = [SelectChoice("no", "No"), SelectChoice("yes", "Yes")]
+
+
+class VendorSignUpForm(FlaskForm):
+    """A vendor's sign-up: what schools need to know of it, and its first admin's account."""
+
+    name = StringField(
+        "Organisation name",
+        validators=[DataRequired("Enter your organisation's name."), Length(max=200)],
+    )
+    company_number = StringField(
+        "Company number",
+        validators=[
+            DataRequired("Enter your company number from Companies House."),
+            Length(max=12, message="A company number has 8 characters."),
+        ],
+    )
+    ico_registration_number = StringField(
+        "ICO registration number",
+        validators=[
+            DataRequired("Enter your registration number from the ICO."),
+            Length(max=12, message="An ICO registration number has 8 characters."),
+        ],
+    )
+    data_protection_contact_name = StringField(
+        "Name of your data protection contact",
+        validators=[
+            DataRequired("Enter the name of your data protection contact."),
+            Length(max=200),
+        ],
+    )
+    data_protection_contact_email = EmailField(
+        "Email address of your data protection contact",
+        validators=[
+            DataRequired("Enter the email address of your data protection contact."),
+            Length(max=254),
+        ],
+    )
+    data_location = RadioField(
+        "Where is pupils' data stored?",
+        choices=DATA_LOCATION_CHOICES,
+        validators=[InputRequired("Choose where pupils' data is stored.")],
+    )
+    data_location_detail = TextAreaField(
+        "If elsewhere: which countries, and under what safeguards",
+        validators=[Optional(), Length(max=2000)],
+    )
+    uses_generative_ai = RadioField(
+        "Does your service use generative AI on pupils' data?",
+        choices=YES_NO_CHOICES,
+        validators=[InputRequired("Say whether you use generative AI on pupils' data.")],
+    )
+    generative_ai_use = TextAreaField(
+        "If yes: what it is used for", validators=[Optional(), Length(max=2000)]
+    )
+    admin_name = StringField(
+        "Your name", validators=[DataRequired("Enter your name."), Length(max=200)]
+    )
+    admin_email = EmailField(
+        "Your email address",
+        validators=[
+            DataRequired("Enter your email address."),
+            Length(max=254),
+        ],
+    )
+    password = PasswordField(
+        "Choose a password",
+        validators=[DataRequired("Choose a password."), Length(max=200)],
+    )
+    submit = SubmitField("Create the vendor account")
+
+    def details(self) -> VendorDetails:
+        """The vendor's declared details, as the domain checks them."""
+        return VendorDetails(
+            name=self.name.data or "",
+            company_number=self.company_number.data or "",
+            ico_registration_number=self.ico_registration_number.data or "",
+            data_protection_contact_name=self.data_protection_contact_name.data or "",
+            data_protection_contact_email=self.data_protection_contact_email.data or "",
+            data_location=self.data_location.data or "",
+            data_location_detail=self.data_location_detail.data or "",
+            uses_generative_ai=self.uses_generative_ai.data == "yes",
+            generative_ai_use=self.generative_ai_use.data or "",
+        )
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid = super().validate(extra_validators)
+        if not valid:
+            return False
+        if not EMAIL.match(self.admin_email.data.strip()):
+            self.admin_email.errors = ["Enter an email address such as name@example.com."]
+            return False
+        try:
+            self.details().checked()
+        except VendorDetailsError as refusal:
+            self[refusal.field].errors = [*self[refusal.field].errors, str(refusal)]
+            return False
+        problem = password_problem(
+            self.password.data,
+            about=(self.admin_email.data, self.admin_name.data, self.name.data),
+        )
+        if problem:
+            self.password.errors = [*self.password.errors, problem]
+            return False
+        return True
+
+
+class WithdrawVerificationForm(FlaskForm):
+    """A platform admin takes a vendor's verification back, saying why."""
+
+    reason = TextAreaField(
+        "Why is verification withdrawn?",
+        validators=[
+            DataRequired("Say why: the vendor and its schools are shown the reason."),
+            Length(max=1000),
+        ],
+    )
+    submit = SubmitField("Withdraw verification")

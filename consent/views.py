@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
+from authserver.domain import vendors
 from authserver.domain.catalogue import default_catalogue
 
 bp = Blueprint("consent", __name__)
+# What vendors declared, in words for schools (templates/_vendor_facts.html).
+bp.add_app_template_global(vendors.location_label, "vendor_location")
+bp.add_app_template_global(vendors.generative_ai_label, "vendor_generative_ai")
 
 
 @bp.get("/")

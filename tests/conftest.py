@@ -309,9 +309,13 @@ def make_school(app: Flask):
 
     counter = iter(range(100000, 999999))
 
-    def make(*, name: str = "Test Academy", phase: str = "secondary", trust_id=None) -> School:
+    def make(
+        *, name: str = "Test Academy", phase: str = "secondary", trust_id=None, is_demo=False
+    ) -> School:
         with app.app_context():
-            school = School(urn=str(next(counter)), name=name, phase=phase, trust_id=trust_id)
+            school = School(
+                urn=str(next(counter)), name=name, phase=phase, trust_id=trust_id, is_demo=is_demo
+            )
             db.session.add(school)
             return saved(school)
 
@@ -360,13 +364,50 @@ def school_admin(make_user, school):
 
 
 @pytest.fixture
-def vendor(app: Flask):
+def make_vendor(app: Flask):
+    """Make a vendor with the details sign-up asks for, verified by a platform operator (as
+    `flask vendors verify` does) unless `verified=False`."""
+    from authserver.domain import vendors
     from authserver.models import Vendor
 
-    with app.app_context():
-        vendor = Vendor(name="Test Vendor Ltd")
-        db.session.add(vendor)
-        return saved(vendor)
+    def make(*, name: str = "Test Vendor Ltd", verified: bool = True) -> Vendor:
+        with app.app_context():
+            vendor = make_vendor_row(name)
+            if verified:
+                vendors.verify(vendor, by="operator (test fixture)")
+            return saved(vendor)
+
+    return make
+
+
+def make_vendor_row(name: str):
+    """A vendor with plausible declared details, added to the session (not yet verified)."""
+    from authserver.models import Vendor
+
+    vendor = Vendor(
+        name=name,
+        company_number="01234567",
+        ico_registration_number="ZA123456",
+        data_protection_contact_name="Dana Protector",
+        data_protection_contact_email="dpo@vendor.example.com",
+        data_location="uk",
+        uses_generative_ai=False,
+    )
+    db.session.add(vendor)
+    db.session.flush()
+    return vendor
+
+
+@pytest.fixture
+def vendor(make_vendor):
+    """A verified vendor: its applications may ask real schools."""
+    return make_vendor()
+
+
+@pytest.fixture
+def unverified_vendor(make_vendor):
+    """A vendor that signed up and is waiting for a platform admin."""
+    return make_vendor(name="Fresh Start Apps Ltd", verified=False)
 
 
 @pytest.fixture
@@ -382,12 +423,14 @@ def make_app(app: Flask, vendor, resource_server):
         required: dict[str, str] | None = None,
         optional: dict[str, str] | None = None,
         redirect_uris: list[str] | None = None,
+        owner=None,
         **options,
     ):
+        """`owner` is the vendor (the verified `vendor` fixture unless given)."""
         with app.app_context():
-            return _register(required, optional, redirect_uris, **options)
+            return _register(required, optional, redirect_uris, owner or vendor, **options)
 
-    def _register(required, optional, redirect_uris, **options):
+    def _register(required, optional, redirect_uris, owner, **options):
         from authserver.models import ResourceServer
 
         # Unless the test says otherwise, the application calls every registered resource server.
@@ -395,7 +438,7 @@ def make_app(app: Flask, vendor, resource_server):
             "resource_servers", list(db.session.scalars(sa.select(ResourceServer.client_id)))
         )
         application, secret = register_application(
-            db.session.get(Vendor, vendor.id),
+            db.session.get(Vendor, owner.id),
             name=options.pop("name", "Register Radar"),
             redirect_uris=redirect_uris or ["https://app.example.com/callback"],
             scopes=scope_requests_from(

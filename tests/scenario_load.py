@@ -50,9 +50,10 @@ def seed_world(app: Flask, *, waiting_schools: int) -> World:
     """Migrate an empty database and seed it through the domain functions."""
     from flask_migrate import upgrade
 
-    from authserver.domain import grants, resource_servers, school_secrets
+    from authserver.domain import grants, resource_servers, school_secrets, vendors
     from authserver.domain.applications import register_application, scope_requests_from
-    from authserver.models import Role, RoleAssignment, School, Trust, User, Vendor
+    from authserver.models import Role, RoleAssignment, School, Trust, User
+    from tests.conftest import make_vendor_row
 
     with app.app_context():
         upgrade()
@@ -63,8 +64,9 @@ def seed_world(app: Flask, *, waiting_schools: int) -> World:
         ]
         admin = User(email="trust-admin@example.org", name="Trust Admin")
         admin.set_password(PASSWORD, rounds=4)
-        vendor = Vendor(name="Soak Vendor")
-        db.session.add_all([trust, *schools, admin, vendor])
+        vendor = make_vendor_row("Soak Vendor")
+        vendors.verify(vendor, by="operator (test)")
+        db.session.add_all([trust, *schools, admin])
         db.session.flush()
         admin.roles.append(
             RoleAssignment(

@@ -134,20 +134,22 @@ _race_urns = itertools.count(900000)
 def prepare_scope_change(app: Flask, *, label: str) -> ScopeChange:
     """Through the domain: a school approves v1 (StudentLite, Attendance), the vendor claims a
     secret, then the application requires Contact too, which opens a request at the school."""
-    from authserver.domain import grants, school_secrets
+    from authserver.domain import grants, school_secrets, vendors
     from authserver.domain.applications import (
         register_application,
         scope_requests_from,
         update_application,
     )
-    from authserver.models import Role, RoleAssignment, School, User, Vendor
+    from authserver.models import Role, RoleAssignment, School, User
+    from tests.conftest import make_vendor_row
 
     with app.app_context():
-        vendor = Vendor(name=f"Race Vendor {label}")
+        vendor = make_vendor_row(f"Race Vendor {label}")
+        vendors.verify(vendor, by="operator (test)")
         school = School(urn=str(next(_race_urns)), name=f"Race School {label}")
         admin = User(email=f"race-admin-{label}@example.org", name="Race Admin")
         admin.set_password(PASSWORD, rounds=4)
-        db.session.add_all([vendor, school, admin])
+        db.session.add_all([school, admin])
         db.session.flush()
         admin.roles.append(
             RoleAssignment(

@@ -11,7 +11,7 @@ from authserver.api import bp, responses
 from authserver.api.protection import require_token, vendor_application
 from authserver.api.resources import parse_moment
 from authserver.api.responses import model_response, no_store
-from authserver.domain import grants, school_secrets
+from authserver.domain import grants, school_secrets, vendors
 from authserver.domain.applications import SchoolStatus, school_statuses
 from authserver.extensions import db
 from authserver.models.grants import AccessRequest, Grant
@@ -81,6 +81,8 @@ def create_access_request() -> Response:
         return json_error(409, "nothing_to_request", str(refusal))
     except grants.SchoolClosed as refusal:
         return json_error(409, "school_closed", f"{refusal}.")
+    except vendors.NotVerified as refusal:
+        return json_error(403, "unauthorized_client", refusal.description)
     db.session.commit()
     return no_store(model_response(request_document(access_request), 201 if created else 200))
 
@@ -148,6 +150,10 @@ def claim_school_secret(school_id: int) -> Response:
     """Claim (or rotate) the school secret for an approved connection; shown once."""
     application = vendor_application()
     grant = _grant_in_force(application.id, school_id, NO_APPROVED_CONNECTION)
+    try:
+        vendors.check_may_take_tokens(application, grant.school)
+    except vendors.NotVerified as refusal:
+        return json_error(403, "unauthorized_client", refusal.description)
     overlap = current_app.config["SETTINGS"].school_secret_overlap_seconds
     try:
         claimed = school_secrets.claim(grant, application, overlap_seconds=overlap)

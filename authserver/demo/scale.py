@@ -99,7 +99,14 @@ def _next_ids() -> dict[str, int]:
 def _vendors(start: dict[str, int], count: int, now: dt.datetime) -> Iterator[dict[str, Any]]:
     first = start["vendors"]
     for n in range(count):
-        yield {"id": first + n, "name": f"Scale Vendor {first + n}", "created_at": now}
+        # Verified, so that their applications' grants at the (real) scale schools are usable.
+        yield {
+            "id": first + n,
+            "name": f"Scale Vendor {first + n}",
+            "created_at": now,
+            "verified_at": now,
+            "verified_by": "scale fill",
+        }
 
 
 def _schools(start: dict[str, int], count: int, now: dt.datetime) -> Iterator[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""The demo world: a trust, its schools and their data, a vendor with three applications."""
+"""The demo world: a trust, its demo schools and their data, a verified vendor with three
+applications, and a vendor waiting for verification."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from sqlalchemy import select, text
 
 from authserver.demo.school_data import seed_school_data
-from authserver.domain import establishments, resource_servers
+from authserver.domain import establishments, resource_servers, vendors
 from authserver.domain.applications import (
     register_application,
     scope_requests_from,
@@ -89,6 +90,7 @@ class DemoCredentials:
     schools: list[dict[str, Any]] = field(default_factory=list)
     trust_admin: dict[str, str] = field(default_factory=dict)
     vendor_admin: dict[str, str] = field(default_factory=dict)
+    unverified_vendor_admin: dict[str, str] = field(default_factory=dict)
     platform_admin: dict[str, str] = field(default_factory=dict)
     applications: list[dict[str, Any]] = field(default_factory=list)
     resource_servers: list[dict[str, str]] = field(default_factory=list)
@@ -100,6 +102,7 @@ class DemoCredentials:
             "schools": self.schools,
             "trust_admin": self.trust_admin,
             "vendor_admin": self.vendor_admin,
+            "unverified_vendor_admin": self.unverified_vendor_admin,
             "platform_admin": self.platform_admin,
             "applications": self.applications,
             "resource_servers": self.resource_servers,
@@ -153,6 +156,43 @@ def _add_user(
     return {"email": email, "password": password}
 
 
+def _seed_unverified_vendor(password_rounds: int) -> dict[str, str]:
+    """A vendor that signed up and waits for a platform admin: its application may try the
+    demo schools, and the platform's Vendors page lists it for verification."""
+    vendor = Vendor(
+        name="Quillstone Tutoring Ltd",
+        company_number="SC654321",
+        ico_registration_number="Z7654321",
+        data_protection_contact_name="Callum Reid",
+        data_protection_contact_email=f"privacy@quillstone.{DEMO_EMAIL_DOMAIN}",
+        data_location="elsewhere",
+        data_location_detail="In the United States (AWS us-east-1), under the UK IDTA.",
+        uses_generative_ai=True,
+        generative_ai_use="Drafts feedback on pupils' homework for teachers to check and edit.",
+    )
+    db.session.add(vendor)
+    db.session.flush()
+    login = _add_user(
+        f"dev@quillstone.{DEMO_EMAIL_DOMAIN}",
+        "Quillstone developer",
+        Role.VENDOR_ADMIN,
+        vendor_id=vendor.id,
+        password_rounds=password_rounds,
+    )
+    register_application(
+        vendor,
+        name="Quillstone Homework Feedback",
+        description="Suggests feedback on homework; a teacher checks every word.",
+        redirect_uris=["http://127.0.0.1:8710/callback"],
+        scopes=scope_requests_from(
+            {"StudentLite": "To show each pupil's name beside their homework."},
+            {"SchoolLite": "To group homework by class."},
+        ),
+        privacy_policy_url="https://quillstone.example.com/privacy",
+    )
+    return login
+
+
 def seed_demo(
     *,
     issuer: str,
@@ -177,7 +217,8 @@ def seed_demo(
     for index in range(schools):
         phase = "secondary" if index % 2 == 0 else "primary"
         name = names[index] if index < len(names) else f"Northfield School {index + 1}"
-        school = School(urn=str(140001 + index), name=name, phase=phase, trust=trust)
+        # Demo schools: their pupils are made up, so unverified vendors may try them.
+        school = School(urn=str(140001 + index), name=name, phase=phase, trust=trust, is_demo=True)
         db.session.add(school)
         db.session.flush()
         pupils = students_per_school if students_per_school is not None else DEFAULT_STUDENTS[phase]
@@ -232,9 +273,19 @@ def seed_demo(
         password_rounds=password_rounds,
     )
 
-    vendor = Vendor(name="Brightside Learning Ltd", website_url="https://brightside.example.com")
+    vendor = Vendor(
+        name="Brightside Learning Ltd",
+        website_url="https://brightside.example.com",
+        company_number="09876543",
+        ico_registration_number="ZA765432",
+        data_protection_contact_name="Priya Shah",
+        data_protection_contact_email=f"dpo@brightside.{DEMO_EMAIL_DOMAIN}",
+        data_location="uk",
+        uses_generative_ai=False,
+    )
     db.session.add(vendor)
     db.session.flush()
+    vendors.verify(vendor, by="the demo seed")
     credentials.vendor_admin = _add_user(
         f"dev@brightside.{DEMO_EMAIL_DOMAIN}",
         "Brightside developer",
@@ -285,6 +336,7 @@ def seed_demo(
                 "optional_scopes": application.optional_scopes,
             }
         )
+    credentials.unverified_vendor_admin = _seed_unverified_vendor(password_rounds)
     if mid_year and credentials.schools:
         from authserver.demo.mid_year import bring_to_mid_year
 

@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from authserver.domain import credentials, grants, resource_servers
+from authserver.domain import audit, credentials, grants, names, resource_servers
+from authserver.domain.audit import AuditAction
 from authserver.domain.catalogue import Catalogue, default_catalogue
 from authserver.extensions import db
 from authserver.models.applications import (
@@ -20,6 +21,7 @@ from authserver.models.applications import (
     LOOPBACK_HOSTS,
     TOKEN_ENDPOINT_AUTH_METHODS,
     Application,
+    ApplicationRename,
     ApplicationScope,
     Vendor,
 )
@@ -108,6 +110,10 @@ class Registration:
         """Raise RegistrationError unless every rule holds."""
         if not self.name.strip():
             raise RegistrationError("an application needs a name")
+        names.check_honest(self.name, field="name", label="The application name")
+        names.check_honest(
+            self.description, field="description", label="The description", multiline=True
+        )
         if not self.redirect_uris:
             raise RegistrationError("register at least one redirect URI")
         if self.token_endpoint_auth_method not in TOKEN_ENDPOINT_AUTH_METHODS:
@@ -157,11 +163,29 @@ class Registration:
         return {(row.scope, row.required) for row in rows} != before
 
 
+def check_not_imitating(name: str, vendor: Vendor) -> None:
+    """Refuse a name that looks like (has the skeleton of) a verified application of another
+    vendor: schools trust the name they see on the consent screen."""
+    others = db.session.scalars(
+        select(Application.name)
+        .join(Application.vendor)
+        .where(Vendor.verified_at.is_not(None), Application.vendor_id != vendor.id)
+    )
+    copied = names.imitated(name, others)
+    if copied is not None:
+        raise names.NameRefused(
+            f"The application name “{name.strip()}” looks too much like “{copied}”, another "
+            "vendor's verified application: choose a name of your own",
+            field="name",
+        )
+
+
 def register_application(vendor: Vendor, **fields: Any) -> tuple[Application, str | None]:
     """Add an application for `vendor` (`fields` as in `Registration`); returns it and its
     client secret (shown once), or None for a public client."""
     registration = Registration(**fields)
     registration.check()
+    check_not_imitating(registration.name, vendor)
     application = Application(vendor=vendor, client_id=credentials.new_identifier())
     registration.apply_to(application)
     secret = None if application.is_public else application.issue_client_secret()
@@ -193,13 +217,43 @@ def update_application(application: Application, **fields: Any) -> Application:
         raise RegistrationError(
             f"a {kind} client cannot change to {method}; register a new application instead"
         )
+    previous_name = application.name
+    if registration.name.strip() != previous_name:
+        check_not_imitating(registration.name, application.vendor)
     scopes_changed = registration.apply_to(application)
     db.session.flush()
+    if application.name != previous_name:
+        _tell_connected_schools_of_rename(application, previous_name)
     if scopes_changed:
         # What is no longer asked for stops being shared now; what is new is asked for.
         grants.drop_scopes_no_longer_asked(application)
         grants.ask_again_after_change(application)
     return application
+
+
+def _tell_connected_schools_of_rename(application: Application, previous_name: str) -> None:
+    """Keep the rename, and write it into the audit log of every school that approved the
+    application (their dashboards show it beside the connection)."""
+    rename = ApplicationRename(
+        application=application, previous_name=previous_name, new_name=application.name
+    )
+    db.session.add(rename)
+    db.session.flush()
+    connected = db.session.scalars(
+        select(Grant.school_id).where(
+            Grant.application_id == application.id, Grant.status == GrantStatus.ACTIVE
+        )
+    )
+    for school_id in connected:
+        audit.record(
+            AuditAction.APPLICATION_RENAMED,
+            actor=application,
+            school=school_id,
+            application=application,
+            previous_name=previous_name,
+            new_name=application.name,
+            summary=f"{previous_name} renamed itself {application.name}.",
+        )
 
 
 # Options an edit may leave out (the vendor's page shows no field for some of them).

@@ -16,6 +16,10 @@ from authserver.models.users import User
 class AuditAction(enum.StrEnum):
     APPLICATION_REGISTERED = "application:registered"
     APPLICATION_CHANGED = "application:changed"
+    APPLICATION_RENAMED = "application:renamed"
+    VENDOR_SIGNED_UP = "vendor:signed_up"
+    VENDOR_VERIFIED = "vendor:verified"
+    VENDOR_VERIFICATION_WITHDRAWN = "vendor:verification_withdrawn"
     CLIENT_SECRET_ROTATED = "application:client_secret_rotated"  # noqa: S105 (an action name)
     ACCESS_REQUESTED = "access_request:created"
     ACCESS_REQUEST_REJECTED = "access_request:rejected"

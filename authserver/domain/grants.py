@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from authserver.domain import audit, school_secrets, tokens, webhook_outbox
+from authserver.domain import audit, school_secrets, tokens, vendors, webhook_outbox
 from authserver.domain.audiences import audience_of
 from authserver.domain.audit import AuditAction
 from authserver.domain.catalogue import default_catalogue
@@ -366,9 +366,11 @@ def request_access(
     """Ask a school for the application's scopes; returns the request and whether it is new.
 
     Asking again while a request is pending returns that request. Where the school already
-    approved some scopes, the request is for the difference only.
+    approved some scopes, the request is for the difference only. An unverified vendor's
+    application may ask only demo schools (vendors.NotVerified).
     """
     check_open(school)
+    vendors.check_may_ask(application, school)
     existing = pending_request(application, school)
     if existing is not None:
         return existing, False
@@ -434,10 +436,12 @@ def approve(
     expires_at: dt.datetime | None = None,
     request: AccessRequest | None = None,
 ) -> Grant:
-    """Record a school's approval; the grant's version rises whenever its scopes change."""
+    """Record a school's approval; the grant's version rises whenever its scopes change.
+    Nothing new is approved for an unverified vendor at a real school (vendors.NotVerified)."""
     if not approver.can_approve_for(school):
         raise NotAnApprover("you may view this school's connections but not approve them")
     check_open(school)
+    vendors.check_may_ask(application, school)
     _decide_one_at_a_time(application, school, request)
     if request is not None and not request.is_pending:
         raise ConsentError("this request has already been answered")
@@ -686,7 +690,7 @@ def ask_again_after_change(application: Application) -> list[AccessRequest]:
     for school in schools.values():
         try:
             request, _ = request_access(application, school, actor=application)
-        except (NothingToRequest, SchoolClosed):  # a closed school is not asked again
+        except (NothingToRequest, SchoolClosed, vendors.NotVerified):  # not asked again
             continue
         asked.append(request)
     return asked

@@ -1,7 +1,13 @@
 """Every model, imported so that the metadata (and Alembic) sees every table."""
 
 from authserver.models import mis
-from authserver.models.applications import Application, ApplicationScope, ResourceServer, Vendor
+from authserver.models.applications import (
+    Application,
+    ApplicationRename,
+    ApplicationScope,
+    ResourceServer,
+    Vendor,
+)
 from authserver.models.audit import AuditEvent
 from authserver.models.connectors import Connector, ConnectorToken
 from authserver.models.establishments import Establishment, RegisterTrust
@@ -32,6 +38,7 @@ __all__ = [
     "AccessRequest",
     "AccessRequestStatus",
     "Application",
+    "ApplicationRename",
     "ApplicationScope",
     "AuditEvent",
     "AuthorizationCode",

@@ -20,8 +20,13 @@ CONFIDENTIAL_GRANT_TYPES = frozenset({"client_credentials", SCHOOL_SECRET_GRANT_
 RESOURCE_SERVER_PREFIX = "rs_"
 
 
+#: Where a vendor keeps pupils' data, as it tells schools.
+DATA_LOCATIONS = ("uk", "eea", "elsewhere")
+
+
 class Vendor(db.Model):
-    """An ed-tech company that registers applications."""
+    """An ed-tech company that registers applications; verified by a platform admin before any
+    of them may ask a real school for anything."""
 
     __tablename__ = "vendors"
 
@@ -29,10 +34,33 @@ class Vendor(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     website_url: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What the vendor declared at sign-up, checked by a platform admin before verifying.
+    # Nullable: vendors made before sign-up existed declared nothing.
+    company_number: Mapped[str | None] = mapped_column(String(8))
+    ico_registration_number: Mapped[str | None] = mapped_column(String(8))
+    data_protection_contact_name: Mapped[str | None] = mapped_column(String(200))
+    data_protection_contact_email: Mapped[str | None] = mapped_column(String(254))
+    data_location: Mapped[str | None] = mapped_column(String(10))
+    data_location_detail: Mapped[str | None] = mapped_column(Text)
+    uses_generative_ai: Mapped[bool | None] = mapped_column(Boolean)
+    generative_ai_use: Mapped[str | None] = mapped_column(Text)
+    verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    verified_by: Mapped[str | None] = mapped_column(String(254))
+    verification_withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    verification_withdrawal_reason: Mapped[str | None] = mapped_column(Text)
 
     applications: Mapped[list[Application]] = relationship(
         back_populates="vendor", order_by="Application.name"
     )
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verified_at is not None
+
+    @property
+    def verification_withdrawn(self) -> bool:
+        """Verified once, no longer: grants made meanwhile go on, nothing new starts."""
+        return self.verified_at is None and self.verification_withdrawn_at is not None
 
 
 #: Which registered resource servers an application calls (the platform's API is always allowed).
@@ -82,6 +110,11 @@ class Application(db.Model):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     vendor: Mapped[Vendor] = relationship(back_populates="applications")
+    renames: Mapped[list[ApplicationRename]] = relationship(
+        back_populates="application",
+        cascade="all, delete-orphan",
+        order_by="ApplicationRename.renamed_at",
+    )
     scope_requests: Mapped[list[ApplicationScope]] = relationship(
         back_populates="application",
         cascade="all, delete-orphan",
@@ -179,6 +212,23 @@ class ApplicationScope(db.Model):
     purpose: Mapped[str] = mapped_column(Text)
 
     application: Mapped[Application] = relationship(back_populates="scope_requests")
+
+
+class ApplicationRename(db.Model):
+    """One change of an application's name, kept so that schools that approved it under the
+    old name are told."""
+
+    __tablename__ = "application_renames"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("applications.id", ondelete="CASCADE"), index=True
+    )
+    previous_name: Mapped[str] = mapped_column(String(200))
+    new_name: Mapped[str] = mapped_column(String(200))
+    renamed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    application: Mapped[Application] = relationship(back_populates="renames")
 
 
 class ResourceServer(db.Model):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from authserver.extensions import db
@@ -35,6 +35,8 @@ class School(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     phase: Mapped[str] = mapped_column(String(20), default="secondary")
     trust_id: Mapped[int | None] = mapped_column(ForeignKey("trusts.id"), index=True)
+    # A demo school holds made-up pupils: unverified vendors may try their applications on it.
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set when the DfE register says the school has closed: it then takes no new connections.
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

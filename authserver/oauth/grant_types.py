@@ -20,7 +20,7 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import contains_eager, joinedload
 
 from authserver.config import Settings
-from authserver.domain import audit, credentials, school_secrets, tokens
+from authserver.domain import audit, credentials, school_secrets, tokens, vendors
 from authserver.domain.audit import AuditAction
 from authserver.domain.catalogue import default_catalogue
 from authserver.extensions import db
@@ -334,6 +334,10 @@ class SchoolSecretGrant(IssuesForAudience, grants.BaseGrant, grants.TokenEndpoin
             )
         except school_secrets.SecretRefused as refusal:
             raise InvalidGrantError(str(refusal)) from refusal
+        try:
+            vendors.check_may_take_tokens(client, grant.school)
+        except vendors.NotVerified as refusal:
+            raise UnauthorizedClientError(refusal.description) from refusal
         available = [*secret.scopes, *sorted(default_catalogue().always_shared)]
         scope = " ".join(secret.scopes)
         if self.request.payload.scope:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6749 import InvalidRequestError, UnauthorizedClientError
 from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy import select
 
+from authserver.domain import vendors
 from authserver.extensions import db
+from authserver.models.applications import Application
+from authserver.models.organisations import School
 from authserver.oauth import par
 from authserver.oauth.metadata import (
     PROTECTED_RESOURCE_METADATA_PATH,
@@ -101,6 +105,7 @@ def pushed_authorization_request() -> Response:
         parameters["client_id"] = client.client_id
         # Validate now with Authlib's own checks, as the authorization endpoint will later.
         server.get_consent_grant(request=ParametersRequest(parameters), end_user=None)
+        _check_may_ask_the_named_school(client, parameters.get("school"))
         request_uri, expires_in = par.push(client, parameters)
     except OAuth2Error as error:
         error.redirect_uri = None  # PAR errors are answered here, never redirected
@@ -111,6 +116,20 @@ def pushed_authorization_request() -> Response:
     response.status_code = 201
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _check_may_ask_the_named_school(client: Application, urn: str | None) -> None:
+    """A request naming a real school is refused here if the client's vendor is unverified;
+    one naming no school is refused at the authorization endpoint, once the school is known."""
+    if not urn:
+        return
+    school = db.session.scalar(select(School).where(School.urn == urn))
+    if school is None:
+        return  # the authorization endpoint says that the school is not available
+    try:
+        vendors.check_may_ask(client, school)
+    except vendors.NotVerified as refusal:
+        raise UnauthorizedClientError(refusal.description) from refusal
 
 
 @bp.get("/oauth/jwks")

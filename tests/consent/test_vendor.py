@@ -8,8 +8,10 @@ import re
 import pytest
 from sqlalchemy import select
 
+from authserver.domain import vendors
 from authserver.extensions import db
-from authserver.models import Application, Role, Vendor
+from authserver.models import Application, Role
+from tests.conftest import make_vendor_row
 from tests.consent.vendor_forms import NEW, client_credentials, count, page_token, registration
 from tests.oauth_flow import csrf_token, sign_in
 
@@ -171,9 +173,8 @@ def test_someone_with_several_vendors_chooses_one(app, client, vendor, make_user
 
     admin = make_user(Role.VENDOR_ADMIN, vendor=vendor)
     with app.app_context():
-        second = Vendor(name="Second Ltd")
-        db.session.add(second)
-        db.session.flush()
+        second = make_vendor_row("Second Ltd")
+        vendors.verify(second, by="operator (test)")
         second_id = second.id
         user = db.session.get(User, admin.id)
         user.roles.append(RoleAssignment(role=Role.VENDOR_ADMIN, vendor_id=second_id))

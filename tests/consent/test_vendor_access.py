@@ -7,8 +7,10 @@ import re
 
 from sqlalchemy import select
 
+from authserver.domain import vendors
 from authserver.extensions import db
-from authserver.models import AccessRequest, AccessRequestStatus, Application, Role, Vendor
+from authserver.models import AccessRequest, AccessRequestStatus, Application, Role
+from tests.conftest import make_vendor_row
 from tests.consent.vendor_forms import NEW, client_credentials, count, page_token, registration
 from tests.oauth_flow import sign_in
 
@@ -167,8 +169,8 @@ def test_another_vendors_admin_finds_none_of_these_pages(
 ) -> None:
     application, secret = make_app()
     with app.app_context():
-        rival = Vendor(name="Rival Ltd")
-        db.session.add(rival)
+        rival = make_vendor_row("Rival Ltd")
+        vendors.verify(rival, by="operator (test)")
         db.session.commit()
         db.session.refresh(rival)
         db.session.expunge(rival)

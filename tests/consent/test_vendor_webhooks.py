@@ -9,13 +9,14 @@ import pytest
 from sqlalchemy import select
 
 from authserver import webhooks
-from authserver.domain import webhook_outbox
+from authserver.domain import vendors, webhook_outbox
 from authserver.domain.audit import AuditAction
 from authserver.domain.webhook_outbox import WebhookEvent
 from authserver.extensions import db
-from authserver.models import Application, AuditEvent, Role, Vendor, WebhookDelivery
+from authserver.models import Application, AuditEvent, Role, WebhookDelivery
 from authserver.models.columns import utcnow
 from authserver.models.webhooks import WebhookDeliveryStatus
+from tests.conftest import make_vendor_row
 from tests.oauth_flow import csrf_token, sign_in
 from tests.webhook_receiver import connection_data
 
@@ -226,8 +227,8 @@ def test_every_webhook_form_needs_its_csrf_token(app, signed_in, application, de
 def test_another_vendor_gets_not_found(app, client, make_user, application, deliveries) -> None:
     (delivered_id, delivered_event), _ = deliveries
     with app.app_context():
-        rival = Vendor(name="Rival Apps Ltd")
-        db.session.add(rival)
+        rival = make_vendor_row("Rival Apps Ltd")
+        vendors.verify(rival, by="operator (test)")
         db.session.commit()
         db.session.refresh(rival)
         db.session.expunge(rival)

@@ -16,6 +16,13 @@ from authserver.extensions import db
 from tests.conftest import BACKENDS, SUITE_SCHEMA, postgres_url, reset_postgres_schema
 
 
+class Row:
+    """A row's id, as the ORM object it stands for would give it."""
+
+    def __init__(self, row_id: int) -> None:
+        self.id = row_id
+
+
 @pytest.fixture(params=BACKENDS)
 def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
@@ -25,8 +32,7 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def test_the_reads_already_logged_are_counted(empty_database_url: str, tmp_path: Path) -> None:
-    from authserver.domain.applications import register_application, scope_requests_from
-    from authserver.models import AuditEvent, FieldUseDay, School, Vendor
+    from authserver.models import AuditEvent, FieldUseDay
 
     app = create_app(
         {
@@ -38,25 +44,34 @@ def test_the_reads_already_logged_are_counted(empty_database_url: str, tmp_path:
     )
     with app.app_context():
         flask_migrate.upgrade(revision="0006")
-        # The schools table as it was at 0006: through the table, naming only its columns then.
-        school_id = db.session.execute(
-            sa.insert(School.__table__).values(
-                urn="100001",
-                name="Logged Academy",
-                phase="primary",
-                created_at=dt.datetime.now(dt.UTC),
-            )
-        ).inserted_primary_key[0]
-        vendor = Vendor(name="Vendor")
-        db.session.add(vendor)
-        db.session.flush()
-        application, _ = register_application(
-            vendor,
-            name="Old App",
-            redirect_uris=["https://app.example.com/callback"],
-            scopes=scope_requests_from({"StudentLite": "Names."}, {}),
-            privacy_policy_url="https://app.example.com/privacy",
-            terms_url="https://app.example.com/terms",
+        # Rows written as the tables stood at 0006: today's models have columns added since.
+        created = "2026-11-01 00:00:00.000000"
+        school = Row(
+            db.session.execute(
+                sa.text(
+                    "INSERT INTO schools (urn, name, phase, created_at)"
+                    " VALUES ('100001', 'Logged Academy', 'primary', :at) RETURNING id"
+                ),
+                {"at": created},
+            ).scalar_one()
+        )
+        vendor_id = db.session.execute(
+            sa.text("INSERT INTO vendors (name, created_at) VALUES ('Vendor', :at) RETURNING id"),
+            {"at": created},
+        ).scalar_one()
+        application = Row(
+            db.session.execute(
+                sa.text(
+                    "INSERT INTO applications (vendor_id, name, description, client_id,"
+                    " token_endpoint_auth_method, redirect_uris, privacy_policy_url,"
+                    " require_pushed_authorization_requests, access_token_format,"
+                    " created_at, updated_at)"
+                    " VALUES (:vendor, 'Old App', '', 'old-app', 'client_secret_basic',"
+                    " '[]', 'https://app.example.com/privacy', false, 'opaque', :at, :at)"
+                    " RETURNING id"
+                ),
+                {"vendor": vendor_id, "at": created},
+            ).scalar_one()
         )
         late = dt.datetime(2026, 11, 30, 23, 59, tzinfo=dt.UTC)
 

@@ -20,11 +20,11 @@ import requests
 import sqlalchemy as sa
 from sqlalchemy import select
 
-from authserver.domain import grants, school_secrets
+from authserver.domain import grants, school_secrets, vendors
 from authserver.domain.applications import register_application, scope_requests_from
 from authserver.extensions import db
 from authserver.mis_files import read_file
-from authserver.models import Application, Grant, Role, RoleAssignment, School, User, Vendor
+from authserver.models import Application, Grant, Role, RoleAssignment, School, User
 from authserver.models.applications import SCHOOL_SECRET_GRANT_TYPE
 from authserver.models.mis.structure import TeachingClass
 from mis_agent.connector_api import ConnectorAPI
@@ -32,6 +32,7 @@ from tests.conftest import (
     BACKENDS,
     PASSWORD,
     SUITE_SCHEMA,
+    make_vendor_row,
     postgres_url,
     reset_postgres_schema,
 )
@@ -80,8 +81,9 @@ def build_world(app) -> World:
         school = School(urn=URN, name="Demo Secondary School", phase="secondary")
         admin = User(email="head@demo-secondary-school.example.org", name="Head")
         admin.set_password(PASSWORD, rounds=4)
-        vendor = Vendor(name="Register Radar Ltd")
-        db.session.add_all([school, admin, vendor])
+        vendor = make_vendor_row("Register Radar Ltd")
+        vendors.verify(vendor, by="operator (test)")
+        db.session.add_all([school, admin])
         db.session.flush()
         admin.roles.append(
             RoleAssignment(
