@@ -80,7 +80,7 @@ def test_the_reads_already_logged_are_counted(empty_database_url: str, tmp_path:
                 occurred_at=at,
                 action="data:read",
                 actor="application old",
-                school_id=school_id,
+                school_id=school.id,
                 application_id=application.id,
                 detail=detail,
             )
@@ -100,7 +100,7 @@ def test_the_reads_already_logged_are_counted(empty_database_url: str, tmp_path:
                     occurred_at=late,
                     action="grant:approved",
                     actor="someone",
-                    school_id=school_id,
+                    school_id=school.id,
                     application_id=application.id,
                     detail={"fields": ["not.a.read"]},
                 ),
@@ -110,7 +110,7 @@ def test_the_reads_already_logged_are_counted(empty_database_url: str, tmp_path:
 
         flask_migrate.upgrade()
         rows = db.session.scalars(select(FieldUseDay)).all()
-        assert {(r.school_id, r.application_id) for r in rows} == {(school_id, application.id)}
+        assert {(r.school_id, r.application_id) for r in rows} == {(school.id, application.id)}
         counts = {
             (row.day.isoformat(), row.field): (row.requests, row.rows, row.last_read_at)
             for row in rows
