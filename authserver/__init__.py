@@ -182,6 +182,7 @@ def _register_blueprints(app: Flask) -> None:
     from consent.authorize import bp as authorize_bp
     from consent.dashboard import bp as dashboard_bp
     from consent.school_data import bp as school_data_bp
+    from consent.second_factor import bp as second_factor_bp
     from consent.signin import bp as signin_bp
     from consent.vendor import bp as vendor_bp
     from consent.views import bp as consent_bp
@@ -197,6 +198,7 @@ def _register_blueprints(app: Flask) -> None:
         connector_bp,
         consent_bp,
         signin_bp,
+        second_factor_bp,
         authorize_bp,
         dashboard_bp,
         school_data_bp,

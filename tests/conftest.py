@@ -325,14 +325,27 @@ def make_user(app: Flask):
 
     counter = iter(range(1, 100000))
 
-    def make(role: Role, *, can_approve: bool = True, email: str | None = None, **organisation):
-        """`organisation` is school=, trust= or vendor= (objects), as the role needs."""
+    def make(
+        role: Role,
+        *,
+        can_approve: bool = True,
+        email: str | None = None,
+        enrolled: bool = True,
+        **organisation,
+    ):
+        """`organisation` is school=, trust= or vendor= (objects), as the role needs. Unless
+        `enrolled` is false, the person's authenticator is set up (tests/authenticator.py)."""
+        from tests.authenticator import enrol
+
         ids = {f"{kind}_id": value.id for kind, value in organisation.items()}
         with app.app_context():
             user = User(email=email or f"user{next(counter)}@example.org", name="Test User")
             user.set_password(PASSWORD, rounds=4)
             user.roles.append(RoleAssignment(role=role, can_approve=can_approve, **ids))
             db.session.add(user)
+            db.session.flush()
+            if enrolled:
+                enrol(user, app.config["SECRET_KEY"])
             return saved(user)
 
     return make

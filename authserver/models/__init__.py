@@ -17,6 +17,7 @@ from authserver.models.jobs import Job, JobState
 from authserver.models.keys import SigningKey
 from authserver.models.organisations import School, Trust
 from authserver.models.school_secrets import SchoolSecret
+from authserver.models.second_factors import RecoveryCode, SecondFactor
 from authserver.models.sessions import UserSession
 from authserver.models.sync import SchoolSync, StagedBatch, StagedRecord, SyncFile, SyncRun
 from authserver.models.tokens import AuthorizationCode, PushedAuthorizationRequest, Token
@@ -43,12 +44,14 @@ __all__ = [
     "Job",
     "JobState",
     "PushedAuthorizationRequest",
+    "RecoveryCode",
     "ResourceServer",
     "Role",
     "RoleAssignment",
     "School",
     "SchoolSecret",
     "SchoolSync",
+    "SecondFactor",
     "SigningKey",
     "StagedBatch",
     "StagedRecord",
