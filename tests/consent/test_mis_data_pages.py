@@ -13,8 +13,8 @@ from authserver.models import Role
 from authserver.models.connectors import Connector
 from authserver.models.organisations import School, Trust
 from tests.conftest import PASSWORD
-from tests.oauth_flow import sign_in
 from tests.connector.conftest import Agent, pupil
+from tests.oauth_flow import sign_in
 
 
 def signed_in(client, user):
