@@ -27,6 +27,7 @@ SUITE_SCHEMA = "_".join(
         [os.environ.get("TEST_DATABASE_SCHEMA", "suite"), os.environ.get("PYTEST_XDIST_WORKER")],
     )
 )
+TEST_SECRET_KEY = "test-secret-key-not-for-production"
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 
@@ -153,7 +154,7 @@ def app_config(database_url: str, instance_path: Path, **settings: object) -> di
         "DATABASE_URL": database_url,
         "APP_ENV": "testing",
         "INSTANCE_PATH": str(instance_path),
-        "SECRET_KEY": "test-secret-key-not-for-production",
+        "SECRET_KEY": TEST_SECRET_KEY,
         # bcrypt's cost is a setting; production refuses less than 12.
         "BCRYPT_ROUNDS": 4,
         **settings,
