@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select, text
 
 from authserver.demo.school_data import seed_school_data
+from authserver.domain import second_factor
 from authserver.domain.applications import (
     register_application,
     register_resource_server,
@@ -78,9 +79,9 @@ class DemoCredentials:
 
     issuer: str
     schools: list[dict[str, Any]] = field(default_factory=list)
-    trust_admin: dict[str, str] = field(default_factory=dict)
-    vendor_admin: dict[str, str] = field(default_factory=dict)
-    platform_admin: dict[str, str] = field(default_factory=dict)
+    trust_admin: dict[str, Any] = field(default_factory=dict)
+    vendor_admin: dict[str, Any] = field(default_factory=dict)
+    platform_admin: dict[str, Any] = field(default_factory=dict)
     applications: list[dict[str, Any]] = field(default_factory=list)
     resource_servers: list[dict[str, str]] = field(default_factory=list)
     connectors: list[dict[str, str]] = field(default_factory=list)
@@ -130,21 +131,34 @@ def _add_user(
     role: Role,
     *,
     password_rounds: int,
+    secret_key: str,
     can_approve: bool = False,
     **organisation: Any,
-) -> dict[str, str]:
+) -> dict[str, Any]:
     password = _password()
     user = User(email=email, name=name)
     user.set_password(password, rounds=password_rounds)
     user.roles.append(RoleAssignment(role=role, can_approve=can_approve, **organisation))
     db.session.add(user)
-    return {"email": email, "password": password}
+    db.session.flush()
+    login: dict[str, Any] = {"email": email, "password": password}
+    if second_factor.requires_second_factor(user):
+        # Set up as a person would, confirmed with the previous step's code so that the
+        # current one is still good for a first sign-in straight after seeding.
+        secret = second_factor.begin_set_up(user, secret_key=secret_key)
+        earlier = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=second_factor.STEP_SECONDS)
+        login["recovery_codes"] = second_factor.confirm_set_up(
+            user, second_factor.current_code(secret, earlier), secret_key=secret_key
+        )
+        login["totp_secret"] = secret
+    return login
 
 
 def seed_demo(
     *,
     issuer: str,
     password_rounds: int,
+    secret_key: str,
     schools: int = 2,
     students_per_school: int | None = None,
     seed: int = 2026,
@@ -179,6 +193,7 @@ def seed_demo(
             can_approve=True,
             school=school,
             password_rounds=password_rounds,
+            secret_key=secret_key,
         )
         office = _add_user(
             f"office@{slug}.{DEMO_EMAIL_DOMAIN}",
@@ -187,6 +202,7 @@ def seed_demo(
             can_approve=False,
             school=school,
             password_rounds=password_rounds,
+            secret_key=secret_key,
         )
         credentials.schools.append(
             {
@@ -205,12 +221,14 @@ def seed_demo(
         can_approve=True,
         trust=trust,
         password_rounds=password_rounds,
+        secret_key=secret_key,
     )
     credentials.platform_admin = _add_user(
         f"platform@{DEMO_EMAIL_DOMAIN}",
         "Platform operator",
         Role.PLATFORM_ADMIN,
         password_rounds=password_rounds,
+        secret_key=secret_key,
     )
 
     vendor = Vendor(name="Brightside Learning Ltd", website_url="https://brightside.example.com")
@@ -222,6 +240,7 @@ def seed_demo(
         Role.VENDOR_ADMIN,
         vendor_id=vendor.id,
         password_rounds=password_rounds,
+        secret_key=secret_key,
     )
     for port, spec in enumerate(DEMO_APPLICATIONS, start=8701):
         redirect_uris = [

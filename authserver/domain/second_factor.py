@@ -99,6 +99,11 @@ def _unseal(factor: SecondFactor, secret_key: str) -> str:
     ).decode("ascii")
 
 
+def secret_of(factor: SecondFactor, *, secret_key: str) -> str:
+    """The authenticator's secret, unsealed (for the demo's code command only)."""
+    return _unseal(factor, secret_key)
+
+
 def begin_set_up(user: User, *, secret_key: str, secret: str | None = None) -> str:
     """The secret of an authenticator being set up (the same one until it is confirmed, so a
     reloaded page still matches what was scanned); `secret` is for seeding a demo."""
