@@ -73,7 +73,9 @@ def code() -> Page:
     found = current_session()
     if found is None:
         return redirect(url_for("auth.sign_in", next=request.args.get("next")))
-    if awaited() != second_factor.Awaited.CODE:
+    if awaited() == second_factor.Awaited.SET_UP:
+        return redirect(url_for("second_factor.set_up", next=request.args.get("next")))
+    if awaited() is None:
         return redirect(_next())
     form = CodeForm()
     if form.validate_on_submit():
@@ -107,6 +109,8 @@ def set_up() -> Page:
     it shows; recovery codes follow, shown once."""
     user = _session_user()
     if second_factor.is_enrolled(user):
+        if awaited() == second_factor.Awaited.CODE:
+            return redirect(url_for("second_factor.code", next=request.args.get("next")))
         return redirect(_next())
     secret = second_factor.begin_set_up(user, secret_key=_secret_key())
     db.session.commit()

@@ -266,8 +266,8 @@ def sign_in_with_keyboard(page: Page, email: str, password: str) -> None:
     page.keyboard.type(email)
     press_tab_onto(page, "input[name=password]")
     page.keyboard.type(password)
-    page.keyboard.press("Enter")
-    page.wait_for_url(lambda url: urlsplit(url).path != "/sign-in")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     if urlsplit(page.url).path == "/sign-in/code":
         type_code(page, email)
 
