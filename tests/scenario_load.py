@@ -57,6 +57,8 @@ def seed_world(app: Flask, *, waiting_schools: int) -> World:
         scope_requests_from,
     )
     from authserver.models import Role, RoleAssignment, School, Trust, User, Vendor
+    from tests.authenticator import enrol
+    from tests.live_processes import LIVE_SECRET_KEY
 
     with app.app_context():
         upgrade()
@@ -73,6 +75,8 @@ def seed_world(app: Flask, *, waiting_schools: int) -> World:
         admin.roles.append(
             RoleAssignment(role=Role.TRUST_ADMIN, trust_id=trust.id, can_approve=True)
         )
+        # The live servers' key (tests/live_processes.py), which seals the secret.
+        enrol(admin, LIVE_SECRET_KEY)
         application, client_secret = register_application(
             vendor,
             name="Soak App",

@@ -141,6 +141,8 @@ def prepare_scope_change(app: Flask, *, label: str) -> ScopeChange:
         update_application,
     )
     from authserver.models import Role, RoleAssignment, School, User, Vendor
+    from tests.authenticator import enrol
+    from tests.live_processes import LIVE_SECRET_KEY
 
     with app.app_context():
         vendor = Vendor(name=f"Race Vendor {label}")
@@ -152,6 +154,8 @@ def prepare_scope_change(app: Flask, *, label: str) -> ScopeChange:
         admin.roles.append(
             RoleAssignment(role=Role.SCHOOL_ADMIN, school_id=school.id, can_approve=True)
         )
+        # The live servers' key (tests/live_processes.py), which seals the secret.
+        enrol(admin, LIVE_SECRET_KEY)
         required = {"StudentLite": "Names.", "Attendance": "Registers."}
         application, client_secret = register_application(
             vendor,
