@@ -187,6 +187,7 @@ def _register_blueprints(app: Flask) -> None:
     from consent.platform_vendors import bp as platform_vendors_bp
     from consent.resource_servers import bp as resource_servers_bp
     from consent.school_data import bp as school_data_bp
+    from consent.second_factor import bp as second_factor_bp
     from consent.signin import bp as signin_bp
     from consent.vendor import bp as vendor_bp
     from consent.vendor_signup import bp as vendor_signup_bp
@@ -203,6 +204,7 @@ def _register_blueprints(app: Flask) -> None:
         connector_bp,
         consent_bp,
         signin_bp,
+        second_factor_bp,
         authorize_bp,
         dashboard_bp,
         platform_bp,

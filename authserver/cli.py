@@ -44,6 +44,7 @@ def seed_command(
     credentials = seed_demo(
         issuer=settings.issuer,
         password_rounds=settings.bcrypt_rounds,
+        secret_key=settings.secret_key,
         schools=schools,
         students_per_school=students_per_school,
         seed=seed,
@@ -68,12 +69,20 @@ def seed_command(
 
 def format_logins(document: dict) -> str:
     """The sign-ins of a demo credentials document, as lines for a terminal."""
-    lines = ["Demo sign-ins (shown once; passwords are stored hashed):"]
+    lines = [
+        "Demo sign-ins (shown once; passwords are stored hashed). Each asks for a code from an"
+        " authenticator app: add the authenticator key to one, or print the current code with"
+        " `flask --app wsgi demo code EMAIL`."
+    ]
+
+    def login(label: str, account: dict[str, Any]) -> str:
+        line = f"  {label}: {account['email']}  password: {account['password']}"
+        if account.get("totp_secret"):
+            line += f"  authenticator key: {account['totp_secret']}"
+        return line
+
     for school in document["schools"]:
-        lines.append(
-            f"  {school['name']} admin: {school['admin']['email']}"
-            f"  password: {school['admin']['password']}"
-        )
+        lines.append(login(f"{school['name']} admin", school["admin"]))
     for key, label in (
         ("trust_admin", "Trust admin"),
         ("vendor_admin", "Vendor admin"),
@@ -81,9 +90,7 @@ def format_logins(document: dict) -> str:
         ("platform_admin", "Platform admin"),
     ):
         if document.get(key):
-            lines.append(
-                f"  {label}: {document[key]['email']}  password: {document[key]['password']}"
-            )
+            lines.append(login(label, document[key]))
     for connector in document.get("connectors", []):
         lines.append(
             f"  MIS connector of school {connector['school_urn']}:"
@@ -140,6 +147,31 @@ def scale_command(schools: int, applications: int, grants: int, tokens: int, see
 def logins_command(json_file: Path) -> None:
     """Print the sign-ins kept in a credentials file written by `demo seed --json`."""
     click.echo(format_logins(json.loads(json_file.read_text())))
+
+
+@demo.command("code")
+@click.argument("email")
+def code_command(email: str) -> None:
+    """Print the current authenticator code of a demo account (not in production)."""
+    from sqlalchemy import func, select
+
+    from authserver.demo.seed import DEMO_EMAIL_DOMAIN
+    from authserver.domain import second_factor
+    from authserver.models import User
+
+    if current_app.config["SETTINGS"].is_production:
+        raise click.ClickException("demo codes are not available in production")
+    address = email.strip().lower()
+    if not address.endswith("." + DEMO_EMAIL_DOMAIN) and not address.endswith(
+        "@" + DEMO_EMAIL_DOMAIN
+    ):
+        raise click.ClickException(f"{email} is not a demo account (@…{DEMO_EMAIL_DOMAIN})")
+    user = db.session.scalar(select(User).where(func.lower(User.email) == address))
+    factor = second_factor.factor_of(user) if user is not None else None
+    if factor is None or not factor.is_confirmed:
+        raise click.ClickException(f"{email} has no authenticator set up")
+    secret = second_factor.secret_of(factor, secret_key=current_app.config["SECRET_KEY"])
+    click.echo(second_factor.current_code(secret))
 
 
 keys = AppGroup("keys", help="Signing keys for JWT access tokens.")

@@ -43,6 +43,13 @@ class Settings:
     sign_in_failures_per_account: str = "10 per 15 minutes"
     sign_in_failures_per_address: str = "50 per 15 minutes"
     vendor_sign_ups_per_address: str = "10 per hour"
+    # Wrong second-factor codes (at sign-in, step-up or on the account page): a six-digit code
+    # must not be guessable by trying.
+    second_factor_failures_per_account: str = "5 per 15 minutes"
+    second_factor_failures_per_address: str = "50 per 15 minutes"
+    # Approving special-category data asks for the second factor again when the last check
+    # is older than this.
+    step_up_minutes: int = 15
     token_requests_per_client: str = "300 per minute"  # noqa: S105 (a rate, not a secret)
     introspection_requests_per_resource_server: str = "6000 per minute"
     api_requests_per_token: str = "1200 per minute"  # noqa: S105 (a rate, not a secret)
@@ -87,6 +94,8 @@ RATE_LIMIT_SETTINGS = (
     "sign_in_failures_per_account",
     "sign_in_failures_per_address",
     "vendor_sign_ups_per_address",
+    "second_factor_failures_per_account",
+    "second_factor_failures_per_address",
     "token_requests_per_client",
     "introspection_requests_per_resource_server",
     "api_requests_per_token",
@@ -164,6 +173,8 @@ def _finish(settings: Settings) -> Settings:
         raise ConfigError("BCRYPT_ROUNDS must be between 4 and 16")
     if settings.is_production and settings.bcrypt_rounds < 12:
         raise ConfigError("BCRYPT_ROUNDS must be 12 or more in production")
+    if settings.step_up_minutes < 1:
+        raise ConfigError("STEP_UP_MINUTES must be 1 or more")
     if settings.school_secret_overlap_seconds < 0:
         raise ConfigError("SCHOOL_SECRET_OVERLAP_SECONDS must be 0 or more")
     if settings.trusted_proxy_count < 0:

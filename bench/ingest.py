@@ -299,6 +299,7 @@ def build(settings: Any) -> dict[str, Any]:
     demo = seed_demo(
         issuer=settings.issuer,
         password_rounds=settings.bcrypt_rounds,
+        secret_key=settings.secret_key,
         schools=1,
         students_per_school=10,
     )

@@ -35,6 +35,7 @@ def build(settings: Settings, *, refresh_tokens: int, students: int = STUDENTS) 
     demo = seed_demo(
         issuer=settings.issuer,
         password_rounds=settings.bcrypt_rounds,
+        secret_key=settings.secret_key,
         schools=1,
         students_per_school=students,
     )

@@ -1,18 +1,18 @@
-"""A person's own account: where they are signed in (and ending any of it), and their
-password."""
+"""A person's own account: where they are signed in (and ending any of it), their two-step
+sign-in, and their password."""
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from authserver.domain import audit, credentials, sessions
+from authserver.domain import audit, credentials, second_factor, sessions
 from authserver.domain.audit import AuditAction
 from authserver.domain.mail import NoticeKind, security_notice
 from authserver.extensions import db
 from authserver.models.columns import utcnow
 from authserver.models.sessions import UserSession
-from consent.forms import ChangePasswordForm, ConfirmForm
+from consent.forms import ChangePasswordForm, CodeForm, ConfirmForm
 from consent.signin import current_session, current_user, signed_in_user
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -36,6 +36,11 @@ def _page(form: ChangePasswordForm, status: int = 200) -> tuple[str, int]:
             live=sessions.sessions_of(db.session, user.id),
             form=form,
             end_form=ConfirmForm(),
+            factor=second_factor.factor_of(user),
+            recovery_codes_left=second_factor.recovery_codes_left(user),
+            second_factor_required=second_factor.requires_second_factor(user),
+            recovery_form=CodeForm(prefix="recovery"),
+            reset_form=CodeForm(prefix="reset"),
         ),
         status,
     )

@@ -21,7 +21,8 @@ from authserver.oauth import par
 from authserver.oauth.principal import SchoolPrincipal
 from authserver.oauth.server import ParametersRequest, oauth_server
 from authserver.web.security_headers import content_security_policy, origin_source
-from consent.decisions import approve_as_decided, new_screen
+from consent.decisions import approve_as_decided, new_screen, scopes_being_approved
+from consent.factor_checks import step_up
 from consent.forms import DecisionForm
 from consent.signin import current_user
 
@@ -193,6 +194,14 @@ def _authorize() -> Response | tuple[str, int] | str:
         form.school.data = school.urn
 
     if request.method == "POST" and form.validate_on_submit() and school is not None:
+        if not form.deny.data:
+            asked_again = step_up(
+                scopes_being_approved(screen),
+                request.full_path,
+                origin_source(consent_grant.redirect_uri),
+            )
+            if asked_again is not None:
+                return asked_again
         if pushed is not None and not par.consume(pushed):
             raise AuthorizationProblem(
                 "This request was already answered", "Go back to the application and start again."

@@ -31,7 +31,13 @@ from authserver.models.grants import AccessRequest, Grant
 from authserver.models.organisations import School, Trust
 from authserver.models.users import Role
 from consent.changes import ChangeScreen, new_change_screen, terms_from
-from consent.decisions import DecisionProblem, approve_as_decided, new_screen
+from consent.decisions import (
+    DecisionProblem,
+    approve_as_decided,
+    new_screen,
+    scopes_being_approved,
+)
+from consent.factor_checks import step_up
 from consent.forms import ChangeForm, ConfirmForm, DecisionForm, PauseForm
 from consent.signin import current_user, signed_in_user
 from consent.vendor_forms import sentence
@@ -215,6 +221,9 @@ def review_request(urn: str, request_id: int) -> BaseResponse | tuple[str, int]:
             db.session.commit()
             flash(f"You refused {application.name}'s request.", "success")
             return redirect(url_for("dashboard.school", urn=urn))
+        asked_again = step_up(scopes_being_approved(screen), request.path)
+        if asked_again is not None:
+            return asked_again
         if approve_as_decided(screen, user, request=access_request) is not None:
             db.session.commit()
             flash(f"{application.name} can now read what you approved.", "success")
@@ -397,6 +406,10 @@ def change(urn: str, grant_id: int) -> BaseResponse:
         if not form.confirm.data:
             screen.plan = plan
             return _change_page(screen)
+        added = [name for name in scopes if name not in grant.scopes]
+        asked_again = step_up(added, request.path)
+        if asked_again is not None:
+            return asked_again
         outcome = grants.change(
             grant, by=user, scopes=scopes, restrictions=restrictions, expires_at=expires_at
         )

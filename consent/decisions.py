@@ -19,6 +19,7 @@ from authserver.models.columns import utcnow
 from authserver.models.grants import AccessRequest, Grant
 from authserver.models.organisations import School
 from authserver.models.users import User
+from consent.factor_checks import step_up_due
 from consent.forms import DecisionForm
 
 
@@ -185,11 +186,24 @@ def new_screen(
     return screen
 
 
+def scopes_being_approved(screen: ConsentScreen) -> list[str]:
+    """The scopes an approval of the screen's form would newly share."""
+    return [*screen.choice.required, *(screen.form.optional_scopes.data or [])]
+
+
 def approve_as_decided(
     screen: ConsentScreen, approver: User, request: AccessRequest | None = None
 ) -> Grant | None:
-    """Approve what the form says; on a refusal the screen shows why and nothing is kept."""
+    """Approve what the form says; on a refusal the screen shows why and nothing is kept.
+    Special-category data is refused here without a fresh second-factor check, whatever the
+    page showed (the views ask for it first: consent.factor_checks.step_up)."""
     form = screen.form
+    if step_up_due(scopes_being_approved(screen)):
+        screen.error = (
+            "Approving special-category data needs a fresh code from your authenticator app. "
+            "Approve again to be asked for it."
+        )
+        return None
     try:
         grant = grants.approve(
             screen.application,

@@ -25,6 +25,47 @@ class SignInForm(FlaskForm):
     submit = SubmitField("Sign in")
 
 
+class CodeForm(FlaskForm):
+    """A second-factor code: six digits from the authenticator app, or a recovery code."""
+
+    code = StringField(
+        "Code from your authenticator app, or a recovery code",
+        validators=[DataRequired("Enter the code your authenticator app shows."), Length(max=40)],
+    )
+    submit = SubmitField("Continue")
+
+
+class SetUpForm(FlaskForm):
+    """Confirm a new authenticator with the code it shows."""
+
+    code = StringField(
+        "The 6-digit code your app shows now",
+        validators=[DataRequired("Enter the 6-digit code your app shows."), Length(max=40)],
+    )
+    submit = SubmitField("Turn on two-step sign-in")
+
+
+class ResetSomeoneForm(FlaskForm):
+    """A platform admin resets a person's second factor, confirming with their own code."""
+
+    email = EmailField(
+        "Their email address",
+        validators=[DataRequired("Enter the email address of their account."), Length(max=254)],
+    )
+    reason = StringField(
+        "Why (kept in the audit log)",
+        validators=[DataRequired("Say why, for the audit log."), Length(max=500)],
+    )
+    code = StringField(
+        "Your own code, from your authenticator app",
+        validators=[
+            DataRequired("Enter the code your own authenticator app shows."),
+            Length(max=40),
+        ],
+    )
+    submit = SubmitField("Reset their two-step sign-in")
+
+
 class MultiCheckboxField(SelectMultipleField):
     """Tick boxes, one per choice."""
 

@@ -1,5 +1,6 @@
-"""Signing in and out: bcrypt passwords, and sessions kept on the server (the cookie carries
-only a random token), fresh at every sign-in, ended at sign-out wherever the cookie went."""
+"""Signing in and out: bcrypt passwords, then the second factor for those who have one, and
+sessions kept on the server (the cookie carries only a random token), fresh at every sign-in,
+ended at sign-out wherever the cookie went."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
-from authserver.domain import audit, people, sessions
+from authserver.domain import audit, people, second_factor, sessions
 from authserver.domain.audit import AuditAction
 from authserver.domain.credentials import hash_password, new_secret, password_matches
 from authserver.domain.mail import NoticeKind, security_notice
@@ -56,20 +57,65 @@ def limits() -> sessions.Limits:
 
 
 def current_session() -> UserSession | None:
-    """The live server-side session of this request, if any (looked up once per request)."""
+    """The live server-side session of this request, if any (looked up once per request),
+    whether or not it still awaits the second factor."""
     if "authserver.session" not in request.environ:
         found = sessions.live(db.session, session.get("sid"))
         request.environ["authserver.session"] = found
+        request.environ["authserver.awaited"] = (
+            second_factor.awaited(found) if found is not None else None
+        )
         if found is not None and sessions.touch_due(found):
             request.environ["authserver.session_touch"] = found.id
     return request.environ["authserver.session"]
 
 
+def awaited() -> second_factor.Awaited | None:
+    """What this request's session still needs before its person may do anything."""
+    current_session()
+    return request.environ.get("authserver.awaited")
+
+
+def forget_awaited() -> None:
+    """Look the session up afresh (its second factor has just been checked, set up or reset)."""
+    request.environ.pop("authserver.session", None)
+    request.environ.pop("authserver.awaited", None)
+
+
 def current_user() -> User | None:
-    """The signed-in user of this request, if any: the person of a live session, whose roles
-    are read afresh on every request (a role taken away is gone at once)."""
+    """The signed-in user of this request, if any: the person of a live session that needs
+    nothing more (no second factor awaited), whose roles are read afresh on every request (a
+    role taken away is gone at once)."""
     found = current_session()
-    return found.user if found is not None else None
+    if found is None or awaited() is not None:
+        return None
+    return found.user
+
+
+#: What a person whose session awaits the second factor may still reach.
+WHILE_AWAITED = frozenset(
+    {"auth.sign_in", "auth.sign_out", "second_factor.set_up", "second_factor.code", "static"}
+)
+#: Machine endpoints authenticate clients and tokens, never the cookie: nothing to guard.
+MACHINE_BLUEPRINTS = frozenset({"oauth", "api", "connector"})
+
+
+@bp.before_app_request
+def _second_factor_first() -> Response | None:
+    """Until the second factor is set up (or, once set up, its code typed), a session reaches
+    nothing but that and signing out."""
+    if request.blueprint in MACHINE_BLUEPRINTS or request.endpoint in (None, *WHILE_AWAITED):
+        return None
+    if "sid" not in session:
+        return None
+    step = awaited()
+    if step is None:
+        return None
+    target = request.full_path if request.method == "GET" else None
+    endpoint = (
+        "second_factor.set_up" if step == second_factor.Awaited.SET_UP else "second_factor.code"
+    )
+    return redirect(url_for(endpoint, next=safe_next(target) if target else None))
 
 
 @bp.after_app_request
@@ -100,7 +146,7 @@ def begin_session(user: User) -> None:
         address=request.remote_addr,
     )
     session["sid"] = token
-    request.environ.pop("authserver.session", None)
+    forget_awaited()
 
 
 #: A random id this browser keeps for a year: a sign-in from a browser its person has not used
@@ -150,12 +196,12 @@ def signed_in_user() -> User:
 
 
 @bp.app_context_processor
-def _signed_in_user() -> dict[str, User | None]:
+def _signed_in_user() -> dict[str, object]:
     try:
-        return {"current_user": current_user()}
+        return {"current_user": current_user(), "awaiting_second_factor": awaited() is not None}
     except SQLAlchemyError:
         # Pages (error pages above all) still render when the database is unwell.
-        return {"current_user": None}
+        return {"current_user": None, "awaiting_second_factor": False}
 
 
 def safe_next(target: str | None) -> str:
@@ -205,7 +251,13 @@ def sign_in() -> str | Response:
             user.last_sign_in_at = utcnow()
             audit.record(AuditAction.USER_SIGNED_IN, actor=user)
             db.session.commit()
-            return redirect(safe_next(request.args.get("next")))
+            target = safe_next(request.args.get("next"))
+            step = awaited()
+            if step == second_factor.Awaited.CODE:
+                return redirect(url_for("second_factor.code", next=target))
+            if step == second_factor.Awaited.SET_UP:
+                return redirect(url_for("second_factor.set_up", next=target))
+            return redirect(target)
         if user is None:
             password_matches(form.password.data, _unknown_user_hash())
         error = "That email address and password do not match an account."

@@ -27,6 +27,7 @@ SUITE_SCHEMA = "_".join(
         [os.environ.get("TEST_DATABASE_SCHEMA", "suite"), os.environ.get("PYTEST_XDIST_WORKER")],
     )
 )
+TEST_SECRET_KEY = "test-secret-key-not-for-production"
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 
@@ -153,7 +154,7 @@ def app_config(database_url: str, instance_path: Path, **settings: object) -> di
         "DATABASE_URL": database_url,
         "APP_ENV": "testing",
         "INSTANCE_PATH": str(instance_path),
-        "SECRET_KEY": "test-secret-key-not-for-production",
+        "SECRET_KEY": TEST_SECRET_KEY,
         # bcrypt's cost is a setting; production refuses less than 12.
         "BCRYPT_ROUNDS": 4,
         **settings,
@@ -335,9 +336,13 @@ def make_user(app: Flask):
         can_approve: bool = True,
         can_manage: bool = True,
         email: str | None = None,
+        enrolled: bool = True,
         **organisation,
     ):
-        """`organisation` is school=, trust= or vendor= (objects), as the role needs."""
+        """`organisation` is school=, trust= or vendor= (objects), as the role needs. Unless
+        `enrolled` is false, the person's authenticator is set up (tests/authenticator.py)."""
+        from tests.authenticator import enrol
+
         ids = {f"{kind}_id": value.id for kind, value in organisation.items()}
         with app.app_context():
             user = User(email=email or f"user{next(counter)}@example.org", name="Test User")
@@ -346,6 +351,9 @@ def make_user(app: Flask):
                 RoleAssignment(role=role, can_approve=can_approve, can_manage=can_manage, **ids)
             )
             db.session.add(user)
+            db.session.flush()
+            if enrolled:
+                enrol(user, app.config["SECRET_KEY"])
             return saved(user)
 
     return make

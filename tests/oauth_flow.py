@@ -54,15 +54,7 @@ class OAuthFlow:
     state: str = field(default_factory=lambda: secrets.token_urlsafe(12))
 
     def sign_in(self, email: str, password: str = PASSWORD) -> TestResponse:
-        page = self.client.get("/sign-in")
-        return self.client.post(
-            "/sign-in",
-            data={
-                "csrf_token": csrf_token(page.get_data(as_text=True)),
-                "email": email,
-                "password": password,
-            },
-        )
+        return sign_in(self.client, email, password)
 
     def authorization_query(self, **overrides: Any) -> str:
         self.verifier, challenge = pkce_pair()
@@ -150,14 +142,20 @@ class OAuthFlow:
         )
 
 
-def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> TestResponse:
-    """Sign in through the form, as a person would."""
+def sign_in(
+    client: FlaskClient, email: str, password: str = PASSWORD, *, next_url: str | None = None
+) -> TestResponse:
+    """Sign in through the form, as a person would: the password, then the code from their
+    authenticator app when the server asks for it (tests/authenticator.py)."""
+    from tests.authenticator import pass_second_factor
+
     page = client.get("/sign-in")
-    return client.post(
-        "/sign-in",
+    response = client.post(
+        "/sign-in" + (f"?next={next_url}" if next_url is not None else ""),
         data={
             "csrf_token": csrf_token(page.get_data(as_text=True)),
             "email": email,
             "password": password,
         },
     )
+    return pass_second_factor(client, email, response)

@@ -53,7 +53,9 @@ def seed_world(app: Flask, *, waiting_schools: int) -> World:
     from authserver.domain import grants, resource_servers, school_secrets, vendors
     from authserver.domain.applications import register_application, scope_requests_from
     from authserver.models import Role, RoleAssignment, School, Trust, User
+    from tests.authenticator import enrol
     from tests.conftest import make_vendor_row
+    from tests.live_processes import LIVE_SECRET_KEY
 
     with app.app_context():
         upgrade()
@@ -80,6 +82,8 @@ def seed_world(app: Flask, *, waiting_schools: int) -> World:
             issuer=app.config["SETTINGS"].issuer,
             allow_loopback_http=False,
         )
+        # The live servers' key (tests/live_processes.py), which seals the secret.
+        enrol(admin, LIVE_SECRET_KEY)
         application, client_secret = register_application(
             vendor,
             resource_servers=[server.client_id],

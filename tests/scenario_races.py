@@ -141,7 +141,9 @@ def prepare_scope_change(app: Flask, *, label: str) -> ScopeChange:
         update_application,
     )
     from authserver.models import Role, RoleAssignment, School, User
+    from tests.authenticator import enrol
     from tests.conftest import make_vendor_row
+    from tests.live_processes import LIVE_SECRET_KEY
 
     with app.app_context():
         vendor = make_vendor_row(f"Race Vendor {label}")
@@ -156,6 +158,8 @@ def prepare_scope_change(app: Flask, *, label: str) -> ScopeChange:
                 role=Role.SCHOOL_ADMIN, school_id=school.id, can_approve=True, can_manage=True
             )
         )
+        # The live servers' key (tests/live_processes.py), which seals the secret.
+        enrol(admin, LIVE_SECRET_KEY)
         required = {"StudentLite": "Names.", "Attendance": "Registers."}
         application, client_secret = register_application(
             vendor,

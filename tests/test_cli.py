@@ -6,6 +6,7 @@ import json
 import stat
 from pathlib import Path
 
+import pyotp
 import pytest
 from sqlalchemy import func, select
 
@@ -13,6 +14,8 @@ from authserver.extensions import db
 from tests.oauth_flow import basic_auth, csrf_token
 
 SMALL = ["--schools", "2", "--students-per-school", "12"]
+# Every demo person may manage something, so each has an authenticator set up.
+LOGIN_KEYS = {"email", "password", "totp_secret", "recovery_codes"}
 
 
 @pytest.fixture
@@ -30,9 +33,10 @@ def test_the_credentials_file_has_the_documented_shape(app, seeded: dict) -> Non
     assert len(seeded["schools"]) == 2
     for school in seeded["schools"]:
         assert {"id", "urn", "name", "admin"} <= set(school)
-        assert set(school["admin"]) == {"email", "password"}
-    for key in ("trust_admin", "vendor_admin"):
-        assert set(seeded[key]) == {"email", "password"}
+        assert set(school["admin"]) == LOGIN_KEYS
+    for key in ("trust_admin", "vendor_admin", "platform_admin"):
+        assert set(seeded[key]) == LOGIN_KEYS
+        assert len(seeded[key]["recovery_codes"]) == 10
     assert len(seeded["applications"]) == 3
     for application in seeded["applications"]:
         assert {
@@ -73,7 +77,7 @@ def test_the_printed_credentials_match_what_is_stored(app, seeded: dict) -> None
         assert resource_server.client_secret_matches(server["client_secret"])
 
 
-def test_the_printed_credentials_work_over_http(client, seeded: dict) -> None:
+def test_the_printed_credentials_work_over_http(client, cli, seeded: dict) -> None:
     admin = seeded["schools"][0]["admin"]
     page = client.get("/sign-in")
     signed_in = client.post(
@@ -84,7 +88,21 @@ def test_the_printed_credentials_work_over_http(client, seeded: dict) -> None:
             "password": admin["password"],
         },
     )
-    assert signed_in.status_code == 302
+    assert signed_in.headers["Location"].startswith("/sign-in/code")
+    # The code as the documented command prints it (what an authenticator app would show).
+    printed = cli.invoke(args=["demo", "code", admin["email"]])
+    assert printed.exit_code == 0, printed.output
+    assert printed.output.strip() == pyotp.TOTP(admin["totp_secret"]).now()
+    code_page = client.get(signed_in.headers["Location"])
+    in_with_code = client.post(
+        signed_in.headers["Location"],
+        data={
+            "csrf_token": csrf_token(code_page.get_data(as_text=True)),
+            "code": printed.output.strip(),
+        },
+    )
+    assert in_with_code.status_code == 302
+    assert client.get("/account").status_code == 200
     application = seeded["applications"][0]
     token = client.post(
         "/oauth/token",
@@ -210,3 +228,23 @@ def test_the_demo_loads_a_sample_of_the_register(app, cli, seeded: dict) -> None
     assert again.exit_code == 0, again.output
     assert "0 added, 0 updated, 0 closed, 11 unchanged" in again.output
     assert "0 school(s) updated, 0 closed" in again.output
+
+
+def test_the_printed_sign_ins_show_each_authenticator_key(cli, seeded: dict) -> None:
+    result = cli.invoke(args=["demo", "logins", "--help"])
+    assert result.exit_code == 0
+    from authserver.cli import format_logins
+
+    text = format_logins(seeded)
+    assert f"authenticator key: {seeded['trust_admin']['totp_secret']}" in text
+    assert "flask --app wsgi demo code EMAIL" in text
+
+
+@pytest.mark.parametrize(
+    ("email", "message"),
+    [("someone@school.invalid", "not a demo account"), ("nobody@example.org", "no authenticator")],
+)
+def test_the_code_command_is_only_for_demo_accounts(cli, seeded: dict, email, message) -> None:
+    result = cli.invoke(args=["demo", "code", email])
+    assert result.exit_code != 0
+    assert message in result.output

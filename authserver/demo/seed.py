@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select, text
 
 from authserver.demo.school_data import seed_school_data
-from authserver.domain import establishments, resource_servers, vendors
+from authserver.domain import establishments, resource_servers, second_factor, vendors
 from authserver.domain.applications import (
     register_application,
     scope_requests_from,
@@ -88,10 +88,10 @@ class DemoCredentials:
 
     issuer: str
     schools: list[dict[str, Any]] = field(default_factory=list)
-    trust_admin: dict[str, str] = field(default_factory=dict)
-    vendor_admin: dict[str, str] = field(default_factory=dict)
-    unverified_vendor_admin: dict[str, str] = field(default_factory=dict)
-    platform_admin: dict[str, str] = field(default_factory=dict)
+    trust_admin: dict[str, Any] = field(default_factory=dict)
+    vendor_admin: dict[str, Any] = field(default_factory=dict)
+    unverified_vendor_admin: dict[str, Any] = field(default_factory=dict)
+    platform_admin: dict[str, Any] = field(default_factory=dict)
     applications: list[dict[str, Any]] = field(default_factory=list)
     resource_servers: list[dict[str, str]] = field(default_factory=list)
     connectors: list[dict[str, str]] = field(default_factory=list)
@@ -142,10 +142,11 @@ def _add_user(
     role: Role,
     *,
     password_rounds: int,
+    secret_key: str,
     can_approve: bool = False,
     can_manage: bool = False,
     **organisation: Any,
-) -> dict[str, str]:
+) -> dict[str, Any]:
     password = _password()
     user = User(email=email, name=name)
     user.set_password(password, rounds=password_rounds)
@@ -153,7 +154,18 @@ def _add_user(
         RoleAssignment(role=role, can_approve=can_approve, can_manage=can_manage, **organisation)
     )
     db.session.add(user)
-    return {"email": email, "password": password}
+    db.session.flush()
+    login: dict[str, Any] = {"email": email, "password": password}
+    if second_factor.requires_second_factor(user):
+        # Set up as a person would, confirmed with the previous step's code so that the
+        # current one is still good for a first sign-in straight after seeding.
+        secret = second_factor.begin_set_up(user, secret_key=secret_key)
+        earlier = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=second_factor.STEP_SECONDS)
+        login["recovery_codes"] = second_factor.confirm_set_up(
+            user, second_factor.current_code(secret, earlier), secret_key=secret_key
+        )
+        login["totp_secret"] = secret
+    return login
 
 
 def _seed_unverified_vendor(password_rounds: int) -> dict[str, str]:
@@ -197,6 +209,7 @@ def seed_demo(
     *,
     issuer: str,
     password_rounds: int,
+    secret_key: str,
     schools: int = 2,
     students_per_school: int | None = None,
     seed: int = 2026,
@@ -233,6 +246,7 @@ def seed_demo(
             can_manage=True,
             school=school,
             password_rounds=password_rounds,
+            secret_key=secret_key,
         )
         office = _add_user(
             f"office@{slug}.{DEMO_EMAIL_DOMAIN}",
@@ -241,6 +255,7 @@ def seed_demo(
             can_approve=False,
             school=school,
             password_rounds=password_rounds,
+            secret_key=secret_key,
         )
         credentials.schools.append(
             {
@@ -265,12 +280,14 @@ def seed_demo(
         can_manage=True,
         trust=trust,
         password_rounds=password_rounds,
+        secret_key=secret_key,
     )
     credentials.platform_admin = _add_user(
         f"platform@{DEMO_EMAIL_DOMAIN}",
         "Platform operator",
         Role.PLATFORM_ADMIN,
         password_rounds=password_rounds,
+        secret_key=secret_key,
     )
 
     vendor = Vendor(
@@ -293,6 +310,7 @@ def seed_demo(
         can_manage=True,
         vendor_id=vendor.id,
         password_rounds=password_rounds,
+        secret_key=secret_key,
     )
     # Registered first, so that the demo applications can declare that they call it.
     server, server_secret = resource_servers.register(

@@ -47,6 +47,13 @@ class AuditAction(enum.StrEnum):
     USER_SIGNED_IN = "user:signed_in"
     USER_SIGN_IN_FAILED = "user:sign_in_failed"
     PASSWORD_CHANGED = "user:password_changed"  # noqa: S105 (an action name)
+    SECOND_FACTOR_ENROLLED = "user:second_factor_enrolled"
+    SECOND_FACTOR_PASSED = "user:second_factor_passed"
+    SECOND_FACTOR_FAILED = "user:second_factor_failed"
+    SECOND_FACTOR_RESET = "user:second_factor_reset"
+    RECOVERY_CODE_USED = "user:recovery_code_used"
+    RECOVERY_CODES_REPLACED = "user:recovery_codes_replaced"
+    SECURITY_NOTICE_DUE = "user:security_notice_due"
     WEBHOOK_SET = "application:webhook_set"
     WEBHOOK_REMOVED = "application:webhook_removed"
     WEBHOOK_REPLAYED = "webhook:replayed"

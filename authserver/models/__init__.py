@@ -26,6 +26,7 @@ from authserver.models.mail import OutboxMessage
 from authserver.models.organisations import School, Trust
 from authserver.models.people import Invitation, KnownBrowser, PasswordReset
 from authserver.models.school_secrets import SchoolSecret
+from authserver.models.second_factors import RecoveryCode, SecondFactor
 from authserver.models.sessions import UserSession
 from authserver.models.sync import SchoolSync, StagedBatch, StagedRecord, SyncFile, SyncRun
 from authserver.models.tokens import AuthorizationCode, PushedAuthorizationRequest, Token
@@ -58,6 +59,7 @@ __all__ = [
     "OutboxMessage",
     "PasswordReset",
     "PushedAuthorizationRequest",
+    "RecoveryCode",
     "RegisterTrust",
     "ResourceServer",
     "Role",
@@ -65,6 +67,7 @@ __all__ = [
     "School",
     "SchoolSecret",
     "SchoolSync",
+    "SecondFactor",
     "SigningKey",
     "StagedBatch",
     "StagedRecord",

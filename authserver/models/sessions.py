@@ -29,6 +29,8 @@ class UserSession(db.Model):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     ended_reason: Mapped[str | None] = mapped_column(String(50))
+    # When the person last proved their second factor in this session (None: not yet).
+    second_factor_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     user_agent: Mapped[str | None] = mapped_column(String(300))
     address: Mapped[str | None] = mapped_column(String(45))
 

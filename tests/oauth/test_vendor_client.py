@@ -13,6 +13,7 @@ from requests_oauthlib import OAuth2Session
 from werkzeug.serving import make_server
 
 from authserver import create_app
+from tests.authenticator import code_for
 from tests.oauth_flow import PASSWORD, csrf_token
 
 REDIRECT_URI = "https://app.example.com/callback"
@@ -32,7 +33,8 @@ def live_server(app, same_database, database_url: str, tmp_path, monkeypatch) ->
                 "APP_ENV": "testing",
                 "ISSUER": issuer,
                 "INSTANCE_PATH": str(tmp_path / "live"),
-                "SECRET_KEY": "live-test-key",
+                # The key authenticator secrets were sealed under when `app` set them up.
+                "SECRET_KEY": app.config["SECRET_KEY"],
                 "BCRYPT_ROUNDS": 4,
             }
         )
@@ -52,8 +54,12 @@ def approve_in_browser(browser: requests.Session, authorization_url: str, email:
     """A school admin signs in and approves; returns where the browser is sent back to."""
     page = browser.get(authorization_url)  # redirected to sign-in
     assert "/sign-in" in page.url
-    signed_in = browser.post(
+    asked = browser.post(
         page.url, data={"csrf_token": csrf_token(page.text), "email": email, "password": PASSWORD}
+    )
+    assert "/sign-in/code" in asked.url
+    signed_in = browser.post(
+        asked.url, data={"csrf_token": csrf_token(asked.text), "code": code_for(email)}
     )
     assert "asks for" in signed_in.text
     school = re.search(r'name="school" value="([^"]+)"', signed_in.text).group(1)
