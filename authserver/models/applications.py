@@ -74,7 +74,12 @@ application_resource_servers = Table(
     ),
     Column(
         "resource_server_id",
-        ForeignKey("resource_servers.id", ondelete="CASCADE"),
+        # Named by hand: the conventional name is longer than PostgreSQL's 63 characters.
+        ForeignKey(
+            "resource_servers.id",
+            ondelete="CASCADE",
+            name="fk_application_resource_servers_resource_server_id",
+        ),
         primary_key=True,
         index=True,
     ),

@@ -38,7 +38,7 @@ def upgrade():
     sa.Column('application_id', sa.Integer(), nullable=False),
     sa.Column('resource_server_id', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['application_id'], ['applications.id'], name=op.f('fk_application_resource_servers_application_id_applications'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['resource_server_id'], ['resource_servers.id'], name=op.f('fk_application_resource_servers_resource_server_id_resource_servers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['resource_server_id'], ['resource_servers.id'], name=op.f('fk_application_resource_servers_resource_server_id'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('application_id', 'resource_server_id', name=op.f('pk_application_resource_servers'))
     )
     with op.batch_alter_table('application_resource_servers', schema=None) as batch_op:
