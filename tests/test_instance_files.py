@@ -58,4 +58,9 @@ def test_make_run_leaves_nothing_under_instance_that_others_can_read(
         "secret_key",
         "demo-credentials.json",
     } <= set(modes)
-    assert {name: mode for name, mode in modes.items() if mode != 0o600} == {}
+    files = {n: m for n, m in modes.items() if not (folder / n).is_dir()}
+    assert {name: mode for name, mode in files.items() if mode != 0o600} == {}
+    # Folders (the development mail, for one) are the owner's alone, and so is all they hold.
+    for path in folder.rglob("*"):
+        wanted = 0o700 if path.is_dir() else 0o600
+        assert stat.S_IMODE(path.stat().st_mode) == wanted, path.relative_to(folder)

@@ -168,7 +168,7 @@ def _add_user(
     return login
 
 
-def _seed_unverified_vendor(password_rounds: int) -> dict[str, str]:
+def _seed_unverified_vendor(password_rounds: int, secret_key: str) -> dict[str, Any]:
     """A vendor that signed up and waits for a platform admin: its application may try the
     demo schools, and the platform's Vendors page lists it for verification."""
     vendor = Vendor(
@@ -190,6 +190,8 @@ def _seed_unverified_vendor(password_rounds: int) -> dict[str, str]:
         Role.VENDOR_ADMIN,
         vendor_id=vendor.id,
         password_rounds=password_rounds,
+        secret_key=secret_key,
+        can_manage=True,
     )
     register_application(
         vendor,
@@ -354,7 +356,7 @@ def seed_demo(
                 "optional_scopes": application.optional_scopes,
             }
         )
-    credentials.unverified_vendor_admin = _seed_unverified_vendor(password_rounds)
+    credentials.unverified_vendor_admin = _seed_unverified_vendor(password_rounds, secret_key)
     if mid_year and credentials.schools:
         from authserver.demo.mid_year import bring_to_mid_year
 
