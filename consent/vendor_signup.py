@@ -9,7 +9,6 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from authserver.domain import credentials, vendors
 from authserver.extensions import db, limiter
-from consent.signin import begin_session
 from consent.vendor_forms import VendorSignUpForm
 
 bp = Blueprint("vendor_signup", __name__, url_prefix="/vendors")
@@ -23,7 +22,7 @@ def _per_address() -> str:
 # Every attempt counts: sign-up creates accounts, and each costs a bcrypt hash.
 @limiter.limit(_per_address, methods=["POST"])
 def sign_up() -> BaseResponse:
-    """The sign-up form; a good one creates the vendor, signs its admin in and says what next."""
+    """The sign-up form; a good one creates the vendor and its admin and says what next."""
     form = VendorSignUpForm()
     if form.validate_on_submit():
         rounds = current_app.config["SETTINGS"].bcrypt_rounds
@@ -39,7 +38,8 @@ def sign_up() -> BaseResponse:
             # new one (the same work too: a bcrypt hash), so the page reveals nothing.
             credentials.hash_password(secrets.token_urlsafe(24), rounds)
         else:
-            begin_session(admin)
+            # Not signed in here: a session only for new addresses would tell a prober which
+            # addresses have accounts. The new admin signs in, and sets up the second factor.
             db.session.commit()
         return redirect(url_for("vendor_signup.signed_up"), code=303)
     status = 400 if form.is_submitted() else 200

@@ -189,7 +189,8 @@ def sign_up(
     db.session.flush()
     admin = User(email=admin_email.strip().lower(), name=admin_name.strip())
     admin.password_hash = credentials.hash_password(password, password_rounds)
-    admin.roles.append(RoleAssignment(role=Role.VENDOR_ADMIN, vendor_id=vendor.id))
+    # The first admin looks after the vendor: its applications and its team.
+    admin.roles.append(RoleAssignment(role=Role.VENDOR_ADMIN, vendor_id=vendor.id, can_manage=True))
     db.session.add(admin)
     db.session.flush()
     audit.record(

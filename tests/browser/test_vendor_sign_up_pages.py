@@ -52,7 +52,10 @@ def test_a_vendor_signs_up_with_the_keyboard(
     page.wait_for_url("**/vendors/sign-up/done")
     check_accessibility(page, "vendor-signed-up")
     assert "A platform admin checks your company number" in page.content()
-    assert "kim@keyboard.example.com" in page.locator("header").inner_text()
+    assert "kim@keyboard.example.com" not in page.locator("header").inner_text()
+    page.goto(f"{live_server}/sign-in")
+    sign_in_with_keyboard(page, "kim@keyboard.example.com", "amber kettle lighthouse orbit")
+    assert page.get_by_role("heading", level=1).inner_text() == "Set up two-step sign-in"
 
 
 def test_a_platform_admin_verifies_and_withdraws_with_the_keyboard(

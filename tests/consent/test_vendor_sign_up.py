@@ -45,7 +45,7 @@ def test_the_home_and_sign_in_pages_link_to_sign_up(client) -> None:
         assert f'href="{SIGN_UP}"' in client.get(path).get_data(as_text=True)
 
 
-def test_a_good_sign_up_makes_an_unverified_vendor_and_signs_its_admin_in(app, client) -> None:
+def test_a_good_sign_up_makes_an_unverified_vendor_whose_admin_then_signs_in(app, client) -> None:
     response = sign_up(client)
     assert response.status_code == 303
     assert response.headers["Location"].endswith("/vendors/sign-up/done")
@@ -59,7 +59,7 @@ def test_a_good_sign_up_makes_an_unverified_vendor_and_signs_its_admin_in(app, c
         admin = db.session.scalar(select(User).where(User.email == "alex@pencilcase.example.com"))
         assert admin.check_password("violet tractor harbour mango")
         assert admin.vendor_ids() == {vendor.id}
-        assert [a.role for a in admin.roles] == [Role.VENDOR_ADMIN]
+        assert [(a.role, a.can_manage) for a in admin.roles] == [(Role.VENDOR_ADMIN, True)]
         event = db.session.scalar(
             select(AuditEvent).where(AuditEvent.action == str(AuditAction.VENDOR_SIGNED_UP))
         )
@@ -67,8 +67,19 @@ def test_a_good_sign_up_makes_an_unverified_vendor_and_signs_its_admin_in(app, c
         assert event.detail["vendor_id"] == vendor.id
     done = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "A platform admin checks your company number" in done
-    # Signed in: the vendor's pages open, and say what is not possible yet.
-    assert client.get("/vendor").status_code == 200
+    # Not signed in by the sign-up (that would tell which addresses were new): the admin
+    # signs in with the password chosen, and sets up the second factor first.
+    assert client.get("/vendor").status_code == 302
+    page = client.get("/sign-in")
+    signed_in = client.post(
+        "/sign-in?next=/vendor",
+        data={
+            "csrf_token": csrf_token(page.get_data(as_text=True)),
+            "email": "alex@pencilcase.example.com",
+            "password": "violet tractor harbour mango",
+        },
+    )
+    assert signed_in.headers["Location"].startswith("/second-factor/set-up")
 
 
 def test_an_email_with_an_account_gets_the_same_answer_and_nothing_is_made(
