@@ -23,8 +23,12 @@ from pathlib import Path
 import requests
 from flask import Flask
 
+from tests.conftest import TEST_SECRET_KEY
+
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
-LIVE_SECRET_KEY = "live-processes-test-key"
+# The key the `app` fixture uses: people enrolled through it (make_user) have their
+# authenticator secrets sealed under it, and the live servers must unseal them.
+LIVE_SECRET_KEY = TEST_SECRET_KEY
 
 
 # For load runs: the rate limits are tested elsewhere; here they would only get in the way.
