@@ -40,9 +40,7 @@ class TokenValidator(BearerTokenValidator):
         if token is None or not tokens.access_token_is_active(token):
             raise InvalidTokenError(description="The access token is not active.")
         issuer = current_app.config["SETTINGS"].issuer
-        audience = token.audience
-        if audience is None:
-            audience = resource_servers.legacy_audience(issuer)
+        audience = resource_servers.access_audience(token.audience, issuer)
         if resource_servers.platform_api(issuer) not in audience:
             raise InvalidTokenError(description="The access token is not meant for this API.")
         super().validate_token(token, scopes, request)

@@ -193,7 +193,7 @@ def choose_audience(requested: Sequence[str], allowed: Sequence[str]) -> list[st
     return list(dict.fromkeys(requested))
 
 
-def legacy_audience(issuer: str) -> list[str]:
-    """The audience of an access token issued before audiences were stored: the platform's API
-    only, which is what such tokens' JWTs named."""
-    return [platform_api(issuer)]
+def access_audience(stored: list[str] | None, issuer: str) -> list[str]:
+    """An access token's audience: as stored, or for a token issued before audiences were
+    stored, the platform's API only (what such tokens' JWTs named)."""
+    return stored if stored is not None else [platform_api(issuer)]

@@ -33,11 +33,7 @@ class FoundToken:
         refresh token may still ask for."""
         row = self.token
         if self.kind == "access_token":
-            return (
-                row.audience
-                if row.audience is not None
-                else resource_servers.legacy_audience(issuer)
-            )
+            return resource_servers.access_audience(row.audience, issuer)
         if row.refresh_audience is not None:
             return row.refresh_audience
         return resource_servers.declared_audience(row.application, issuer)
