@@ -546,10 +546,14 @@ def _apply_staged(
     """Apply (or, dry, count) a run's staged records in the caller's transaction."""
     from flask import current_app
 
+    # Reading the staged records must not flush the run's own changes first: on SQLite that
+    # write would take the lock for the whole check (see ingest.apply).
+    with session.no_autoflush:
+        changes = staged_changes(session, run)
     counts = ingest.apply(
         session,
         run.school_id,
-        staged_changes(session, run),
+        changes,
         snapshot=frozenset(run.entities) if run.whole else frozenset(),
         allow_mass_deletion=run.allow_mass_deletion,
         guard_percent=current_app.config["SETTINGS"].snapshot_deletion_guard_percent,
@@ -558,7 +562,13 @@ def _apply_staged(
         dry_run=dry_run,
     )
     if not dry_run:
-        _drop_staged(session, run)
+        if (run.records_received or 0) <= DROP_CHUNK:
+            _drop_staged(session, run)
+        else:
+            # Removing a big snapshot's staged records would lengthen the transaction that
+            # changes the school's data (SQLite's one write lock, which every vendor read
+            # needs for its audit event): they go after it commits, a chunk at a time.
+            jobs.enqueue(DROP_STAGED_JOB, {"run": run.id})
     return counts
 
 
@@ -580,6 +590,34 @@ def _apply_snapshot(
 def _drop_staged(session: Session, run: SyncRun) -> None:
     session.execute(StagedRecord.__table__.delete().where(StagedRecord.run_id == run.id))
     session.execute(SyncFile.__table__.delete().where(SyncFile.run_id == run.id))
+
+
+DROP_STAGED_JOB = "sync.drop_staged"
+#: Staged records removed per job (each its own short transaction).
+DROP_CHUNK = 20_000
+
+
+@jobs.register(DROP_STAGED_JOB)
+def _drop_staged_job(_context: jobs.JobContext, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Remove an applied run's staged records, a chunk per short transaction of its own
+    (removing what is no longer needed may stop part way: the job's rerun goes on)."""
+    table = StagedRecord.__table__
+    chunk = (
+        select(table.c.id)
+        .where(table.c.run_id == payload["run"])
+        .order_by(table.c.id)
+        .limit(DROP_CHUNK)
+    )
+    removed = 0
+    while True:
+        with Session(bind=db.session.get_bind(), join_transaction_mode="create_savepoint") as side:
+            done = side.execute(table.delete().where(table.c.id.in_(chunk))).rowcount
+            if done < DROP_CHUNK:
+                side.execute(SyncFile.__table__.delete().where(SyncFile.run_id == payload["run"]))
+            side.commit()
+        removed += done
+        if done < DROP_CHUNK:
+            return {"run": payload["run"], "removed": removed}
 
 
 def snapshot_status(session: Session, run: SyncRun) -> dict[str, Any]:

@@ -3,10 +3,11 @@ an imported file), checked and applied in one transaction.
 
 Records name each other by the MIS's keys (docs/connector.md): a pupil by UPN, everything
 else by the MIS's `id`, stored in each row's `mis_id`. `apply` checks every record, resolves
-every link, then inserts, updates (only what really changed, so `updated_after` stays quiet
-for the rest), deletes (with tombstones and cascades, as `delete_record` does) and, for a
-snapshot, removes what the snapshot no longer holds, behind a guard against mass deletion.
-Any problem refuses the whole batch (`IngestRefused`); the caller rolls back.
+every link and works out every write (a plan, made reading only), then writes it: inserts,
+updates (only what really changed, so `updated_after` stays quiet for the rest), deletes (with
+tombstones and cascades, as `delete_record` does) and, for a snapshot, removes what the
+snapshot no longer holds, behind a guard against mass deletion. Any problem refuses the whole
+batch (`IngestRefused`) before anything is written; the caller rolls back.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from authserver.models.columns import UTCDateTime, utcnow
 from authserver.models.mis import ENTITIES, MIS_MODELS, PERSON_TYPES, entity_fields
 from authserver.models.mis.base import MOVED, MisRecord, Tombstone, delete_rows
 from authserver.models.mis.owners import NO_PUPIL, owner_of
+from authserver.models.sync import SchoolSync
 
 MAX_BATCH_RECORDS = 10_000
 MAX_KEY_LENGTH = 64
@@ -497,17 +499,83 @@ def apply(
 
     `merge`: a field a record does not carry keeps the row's value (a file format that holds
     only some fields); otherwise a record is whole. `dry_run`: check everything and count
-    what would change, writing nothing (a preview)."""
-    run = _Run(session, school_id, snapshot, progress, merge=merge, dry_run=dry_run)
-    run.check(changes)
-    for entity in sorted({*changes.upserts, *snapshot}, key=_ORDER.__getitem__):
-        run.upsert(entity)
-    for entity in sorted(changes.deletes, key=_ORDER.__getitem__, reverse=True):
-        run.delete(entity, changes.deletes[entity])
-    for entity in sorted(snapshot, key=_ORDER.__getitem__, reverse=True):
-        run.remove_the_rest(entity, allow_mass_deletion, guard_percent)
-    run.finish()
+    what would change, writing nothing (a preview).
+
+    Everything is worked out first, reading only, and then written: on SQLite the one write
+    lock is held for the writing alone (a nightly snapshot changes a few thousand of its
+    290,000 records), so vendors' reads, which write their audit events, are not held up for
+    the whole check. The school's data version tells whether another ingest wrote between the
+    two; if one did, the plan is made again, under the lock."""
+
+    def plan() -> _Run:
+        run = _Run(session, school_id, snapshot, progress, merge=merge)
+        run.plan(changes, allow_mass_deletion, guard_percent)
+        return run
+
+    # Until the claim, the caller's pending changes stay unflushed: on SQLite a flush would
+    # take the write lock for the whole check.
+    with session.no_autoflush:
+        if dry_run:
+            return plan().counts
+        version = _data_version(session, school_id)
+        run = plan()
+    if _claim(session, school_id) != version + 1:
+        run = plan()
+    run.carry_out()
     return run.counts
+
+
+def _data_version(session: Session, school_id: int) -> int:
+    """The school's data version as an ingest starts. PostgreSQL: its row locked until the
+    ingest commits, so one ingest of a school runs at a time (reads carry on). SQLite: read
+    outside any transaction (its driver begins one at the first write), taking no lock."""
+    table = SchoolSync.__table__
+    query = select(table.c.data_version).where(table.c.school_id == school_id)
+    if session.get_bind().dialect.name == "postgresql":
+        _ensure_sync_row(session, school_id)
+        query = query.with_for_update()
+    return int(session.scalar(query) or 0)
+
+
+def _claim(session: Session, school_id: int) -> int:
+    """Raise the school's data version, taking the write lock on SQLite; the new version."""
+    table = SchoolSync.__table__
+    _ensure_sync_row(session, school_id)
+    session.execute(
+        update(table)
+        .where(table.c.school_id == school_id)
+        .values(data_version=table.c.data_version + 1)
+    )
+    return int(
+        session.scalar(select(table.c.data_version).where(table.c.school_id == school_id)) or 0
+    )
+
+
+def bump_data_version(session: Session, school_id: int) -> None:
+    """Note a change to the school's MIS data made outside an ingest (a write the MIS
+    acknowledged), so an ingest worked out before it is worked out again."""
+    _claim(session, school_id)
+
+
+def _ensure_sync_row(session: Session, school_id: int) -> None:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(SchoolSync.__table__)
+        .values(school_id=school_id, data_version=0)
+        .on_conflict_do_nothing(index_elements=["school_id"])
+    )
+
+
+@dataclass
+class _Step:
+    """One write of a plan: `op` on `entity`'s `rows` (their shape depends on the op)."""
+
+    op: str  # rekey, moved, update, insert, delete
+    entity: str
+    rows: list[Any]
 
 
 class _Run:
@@ -521,11 +589,13 @@ class _Run:
         progress: Progress | None,
         *,
         merge: bool = False,
-        dry_run: bool = False,
     ) -> None:
-        self.merge, self.dry_run = merge, dry_run
-        # Ids handed to records a dry run would insert: negative, so never a row's.
+        self.merge = merge
+        # Ids handed to records the plan inserts: negative, so never a row's, until written.
         self.planned = 0
+        self.steps: list[_Step] = []
+        # Entity -> row ids the plan deletes by name (a snapshot's rest then leaves them out).
+        self.deleted: dict[str, set[int]] = {}
         self.session = session
         self.school_id = school_id
         self.snapshot = snapshot
@@ -539,6 +609,17 @@ class _Run:
         self.now = utcnow()
         self.total = 0
         self.done = 0
+
+    def plan(self, changes: Changes, allow_mass_deletion: bool, guard_percent: int) -> None:
+        """Check the changes and work out every write they need, writing nothing."""
+        self.check(changes)
+        for entity in sorted({*changes.upserts, *self.snapshot}, key=_ORDER.__getitem__):
+            self.upsert(entity)
+        for entity in sorted(changes.deletes, key=_ORDER.__getitem__, reverse=True):
+            self.delete(entity, changes.deletes[entity])
+        for entity in sorted(self.snapshot, key=_ORDER.__getitem__, reverse=True):
+            self.remove_the_rest(entity, allow_mass_deletion, guard_percent)
+        self._stop_if_problems()
 
     # -- checking
 
@@ -735,50 +816,16 @@ class _Run:
                 moves.append((row_id, *moved))
             updates.append({"_id": row_id, **values, "updated_at": self.now})
         self._stop_if_problems()
-        if self.dry_run:
-            known = self.ids.setdefault(entity, {})
-            for planned_row in inserts:
-                self.planned -= 1
-                known[planned_row["mis_id"]] = self.planned
-            counts.added += len(inserts)
-            counts.changed += len(updates)
-            self._advance(len(records), f"{entity.replace('_', ' ')}: {len(records):,} checked")
-            return
-        if moves:
-            self.session.add_all(
-                Tombstone(
-                    school_id=self.school_id,
-                    entity=entity,
-                    record_id=row_id,
-                    deleted_at=self.now,
-                    owner_type=owner_type,
-                    owner_id=owner_id,
-                    reason=MOVED,
-                )
-                for row_id, owner_type, owner_id in moves
-            )
-        if updates:
-            statement = (
-                update(table)
-                .where(table.c.id == bindparam("_id"))
-                .values({name: bindparam(name) for name in [*names, "updated_at"]})
-            )
-            for chunk in _chunks(updates):
-                self.session.connection().execute(statement, chunk)
-        for chunk in _chunks(inserts):
-            self.session.connection().execute(table.insert(), chunk)
-        if inserts:
-            inserted = {row["mis_id"] for row in inserts}
-            query = select(table.c.mis_id, table.c.id).where(table.c.school_id == self.school_id)
-            known = self.ids.setdefault(entity, {})
-            if len(inserted) >= CHUNK:
-                known.update((k, i) for k, i in self.session.execute(query) if k in inserted)
-            else:
-                for chunk in _chunks(sorted(inserted)):
-                    known.update(self.session.execute(query.where(table.c.mis_id.in_(chunk))).all())
+        known = self.ids.setdefault(entity, {})
+        for planned_row in inserts:
+            self.planned -= 1
+            known[planned_row["mis_id"]] = planned_row["_planned"] = self.planned
+        for op, rows in (("moved", moves), ("update", updates), ("insert", inserts)):
+            if rows:
+                self.steps.append(_Step(op, entity, rows))
         counts.added += len(inserts)
         counts.changed += len(updates)
-        self._advance(len(records), f"{entity.replace('_', ' ')}: {len(records):,} records")
+        self._advance(len(records), f"{entity.replace('_', ' ')}: {len(records):,} checked")
 
     def _existing(
         self, table: Any, names: list[str], records: list[Clean], whole: bool
@@ -814,9 +861,7 @@ class _Run:
         )
         for row_id, old in self.session.execute(query):
             record = formers[old]
-            self.session.execute(
-                update(table).where(table.c.id == row_id).values(mis_id=record.key)
-            )
+            self.steps.append(_Step("rekey", "student", [(row_id, record.key)]))
             if old in existing:
                 existing[record.key] = existing.pop(old)
             else:
@@ -869,8 +914,9 @@ class _Run:
                 )
             )
         # Deleting what is already gone is not a problem: a retried delta must not fail.
-        for chunk in _chunks(ids if not self.dry_run else []):
-            delete_rows(self.session, model, self.school_id, [table.c.id.in_(chunk)])
+        if ids:
+            self.steps.append(_Step("delete", entity, ids))
+            self.deleted.setdefault(entity, set()).update(ids)
         counts.removed += len(ids)
         self._advance(len(keys), f"{entity.replace('_', ' ')}: {len(ids):,} deleted")
 
@@ -883,13 +929,17 @@ class _Run:
         # remove yet: it has no MIS key until the MIS acknowledges it.
         if hasattr(model, "writeback_item_id"):
             keep |= set(self.session.scalars(writeback_queue.pending_rows(model, self.school_id)))
-        all_ids = list(
-            self.session.scalars(select(table.c.id).where(table.c.school_id == self.school_id))
-        )
+        deleted = self.deleted.get(entity, set())
+        all_ids = [
+            i
+            for i in self.session.scalars(
+                select(table.c.id).where(table.c.school_id == self.school_id)
+            )
+            if i not in deleted
+        ]
         gone = [i for i in all_ids if i not in keep]
         counts = self.counts.setdefault(entity, Counts())
-        # Rows this run inserted are among all_ids, unless it is a dry run (it inserted none).
-        before = len(all_ids) - (0 if self.dry_run else counts.added)
+        before = len(all_ids)
         if (
             entity in GUARDED_ENTITIES
             and not allow
@@ -909,8 +959,8 @@ class _Run:
                     )
                 ]
             )
-        for chunk in _chunks(gone if not self.dry_run else []):
-            delete_rows(self.session, model, self.school_id, [table.c.id.in_(chunk)])
+        if gone:
+            self.steps.append(_Step("delete", entity, gone))
         counts.removed += len(gone)
 
     # -- progress
@@ -920,11 +970,96 @@ class _Run:
         if self.progress is not None:
             self.progress(self.done, self.total, message)
 
-    def finish(self) -> None:
-        self._stop_if_problems()
-        if not self.dry_run:
-            self.session.flush()
-            self._refresh_statistics()
+    # -- writing
+
+    def carry_out(self) -> None:
+        """Write the plan, in order, in the caller's transaction: planned ids become the rows'
+        own as they are inserted, and every change is stamped with this moment."""
+        if self.progress is not None:
+            self.progress(self.done, self.total, "Saving the changes")
+        self.now = now = utcnow()
+        real: dict[int, int] = {}
+        for step in self.steps:
+            table = inspect(self._model(step.entity)).local_table
+            if step.op == "rekey":
+                for row_id, key in step.rows:
+                    self.session.execute(
+                        update(table).where(table.c.id == row_id).values(mis_id=key)
+                    )
+            elif step.op == "moved":
+                self.session.add_all(
+                    Tombstone(
+                        school_id=self.school_id,
+                        entity=step.entity,
+                        record_id=row_id,
+                        deleted_at=now,
+                        owner_type=owner_type,
+                        owner_id=owner_id,
+                        reason=MOVED,
+                    )
+                    for row_id, owner_type, owner_id in step.rows
+                )
+            elif step.op == "update":
+                self._write_updates(step.entity, table, step.rows, real)
+            elif step.op == "insert":
+                self._write_inserts(step.entity, table, step.rows, real)
+            else:
+                model = self._model(step.entity)
+                for chunk in _chunks(step.rows):
+                    delete_rows(self.session, model, self.school_id, [table.c.id.in_(chunk)])
+        self.session.flush()
+        self._refresh_statistics()
+
+    def _links(self, entity: str) -> list[str]:
+        return [n for n, spec in field_specs(entity).items() if spec.kind in ("link", "person")]
+
+    def _real(
+        self, row: dict[str, Any], links: list[str], real: Mapping[int, int]
+    ) -> dict[str, Any]:
+        """The row with each link to a planned record turned into that record's id."""
+        values = {**row, "updated_at": self.now}
+        for name in links:
+            value = values.get(name)
+            if isinstance(value, int) and value < 0:
+                values[name] = real[value]
+        return values
+
+    def _write_updates(
+        self, entity: str, table: Any, rows: list[dict[str, Any]], real: Mapping[int, int]
+    ) -> None:
+        links = self._links(entity)
+        names = [*field_specs(entity), "updated_at"]
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("_id"))
+            .values({name: bindparam(name) for name in names})
+        )
+        for chunk in _chunks(rows):
+            self.session.connection().execute(
+                statement, [self._real(row, links, real) for row in chunk]
+            )
+
+    def _write_inserts(
+        self, entity: str, table: Any, rows: list[dict[str, Any]], real: dict[int, int]
+    ) -> None:
+        links = self._links(entity)
+        planned = {row["mis_id"]: row["_planned"] for row in rows}
+        for chunk in _chunks(rows):
+            values = []
+            for row in chunk:
+                written = self._real(row, links, real)
+                del written["_planned"]
+                values.append(written)
+            self.session.connection().execute(table.insert(), values)
+        query = select(table.c.mis_id, table.c.id).where(table.c.school_id == self.school_id)
+        if len(planned) >= CHUNK:
+            real.update((planned[k], i) for k, i in self.session.execute(query) if k in planned)
+        else:
+            for chunk in _chunks(sorted(planned)):
+                real.update(
+                    (planned[k], i)
+                    for k, i in self.session.execute(query.where(table.c.mis_id.in_(chunk)))
+                )
 
     def _refresh_statistics(self) -> None:
         """On PostgreSQL, ANALYZE each table this run changed by more than a tenth of what the

@@ -158,6 +158,10 @@ def settle(
     row = session.get(model, item.record_id)
     if state is WritebackState.APPLIED:
         _applied(session, item, row, mis_id)
+        from authserver.domain import ingest  # ingest reads this queue: imported when used
+
+        # The MIS's keys (or a row) changed under any ingest being worked out for the school.
+        ingest.bump_data_version(session, item.school_id)
     else:
         _rejected(session, item, row, by)
     audit.record(

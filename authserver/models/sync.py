@@ -137,7 +137,8 @@ class SyncFile(db.Model):
 
 
 class SchoolSync(db.Model):
-    """A school's sync settings: whether it is paused (over the year rollover), by whom, why."""
+    """A school's sync settings: whether it is paused (over the year rollover), by whom, why;
+    and its data version, raised by every ingest (see `ingest.apply`)."""
 
     __tablename__ = "school_syncs"
 
@@ -145,3 +146,4 @@ class SchoolSync(db.Model):
     paused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     paused_by: Mapped[str | None] = mapped_column(String(200))
     pause_reason: Mapped[str | None] = mapped_column(String(500))
+    data_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

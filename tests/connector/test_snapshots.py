@@ -8,8 +8,10 @@ from sqlalchemy import func, select
 from authserver import sync_runs
 from authserver.domain import sync_health
 from authserver.extensions import db
+from authserver.models.jobs import Job
 from authserver.models.mis.attendance import SessionMark
 from authserver.models.mis.students import Student
+from authserver.models.sync import StagedRecord
 from authserver.models.users import User
 from tests.connector.conftest import pupil, upn
 
@@ -133,7 +135,10 @@ def many_pupils(count: int) -> list[dict]:
     return [pupil(i, upn=upn(i % 1000, year=10 + i // 1000)) for i in range(count)]
 
 
-def test_a_snapshot_larger_than_a_batch_is_applied_in_the_background(app, agent, world) -> None:
+def test_a_snapshot_larger_than_a_batch_is_applied_in_the_background(
+    app, agent, world, monkeypatch
+) -> None:
+    monkeypatch.setattr(sync_runs, "DROP_CHUNK", 4_000)
     records = many_pupils(10_001)
     agent.call("PUT", "snapshots/big", {"entities": ["student"]})
     for number, start in enumerate(range(0, len(records), 5_000)):
@@ -149,6 +154,13 @@ def test_a_snapshot_larger_than_a_batch_is_applied_in_the_background(app, agent,
     assert status["counts"]["student"]["added"] == 10_001
     assert status["progress"]["done"] == status["progress"]["total"]
     assert len(pupils(app, world.school_id)) == 10_001
+    with app.app_context():
+        # The staged records went after the apply committed, a chunk at a time.
+        assert db.session.scalar(select(func.count()).select_from(StagedRecord)) == 0
+        cleanups = db.session.scalars(
+            select(Job.result).where(Job.kind == sync_runs.DROP_STAGED_JOB)
+        ).all()
+        assert [result["removed"] for result in cleanups] == [10_001]
 
 
 def test_a_background_snapshot_refused_keeps_its_problems_and_nothing_else(
