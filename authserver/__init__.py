@@ -181,6 +181,7 @@ def _register_blueprints(app: Flask) -> None:
     from consent.account import bp as account_bp
     from consent.authorize import bp as authorize_bp
     from consent.dashboard import bp as dashboard_bp
+    from consent.member_signin import bp as members_bp
     from consent.password_reset import bp as password_reset_bp
     from consent.people import bp as people_bp
     from consent.platform import bp as platform_bp
@@ -216,6 +217,7 @@ def _register_blueprints(app: Flask) -> None:
         resource_servers_bp,
         vendor_signup_bp,
         platform_vendors_bp,
+        members_bp,
     ):
         app.register_blueprint(blueprint)
     security_headers.init_app(app)

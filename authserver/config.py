@@ -62,6 +62,10 @@ class Settings:
     session_idle_minutes_privileged: int = 30
     session_idle_minutes: int = 120
     session_absolute_hours: int = 12
+    # Members' sessions (pupils, staff and parents signing in to their school's applications):
+    # idle limits on a shared classroom device and elsewhere; the absolute limit is as above.
+    member_session_idle_minutes_shared: int = 10
+    member_session_idle_minutes: int = 120
     # Password resets asked for, counted whatever the answer (it never says whether the
     # address has an account), per address asked about and per IP address.
     password_resets_per_account: str = "5 per hour"  # noqa: S105 (a rate, not a secret)

@@ -83,6 +83,14 @@ class AuditAction(enum.StrEnum):
     ROLE_REMOVED = "role:removed"
     PASSWORD_RESET_REQUESTED = "user:password_reset_requested"  # noqa: S105 (an action name)
     PASSWORD_RESET_COMPLETED = "user:password_reset_completed"  # noqa: S105 (an action name)
+    MEMBER_ENROLLED = "member:enrolled"
+    MEMBER_PASSWORD_SET = "member:password_set"  # noqa: S105 (an action name)
+    MEMBER_SIGNED_IN = "member:signed_in"
+    MEMBER_SIGN_IN_FAILED = "member:sign_in_failed"
+    MEMBER_SIGNED_OUT = "member:signed_out"
+    SIGN_IN_ROLES_CHANGED = "school:sign_in_roles_changed"
+    APPLICATION_ASSIGNED = "application:assigned"
+    APPLICATION_UNASSIGNED = "application:unassigned"
 
 
 def record(

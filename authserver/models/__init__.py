@@ -23,6 +23,7 @@ from authserver.models.grants import (
 from authserver.models.jobs import Job, JobState
 from authserver.models.keys import SigningKey
 from authserver.models.mail import OutboxMessage
+from authserver.models.members import AppAssignment, Member, MemberRole, MemberSession, SchoolSignIn
 from authserver.models.organisations import School, Trust
 from authserver.models.people import Invitation, KnownBrowser, PasswordReset
 from authserver.models.school_secrets import SchoolSecret
@@ -38,6 +39,7 @@ from authserver.models.writebacks import IdempotencyKey, Writeback, WritebackIte
 __all__ = [
     "AccessRequest",
     "AccessRequestStatus",
+    "AppAssignment",
     "Application",
     "ApplicationRename",
     "ApplicationScope",
@@ -56,6 +58,9 @@ __all__ = [
     "Job",
     "JobState",
     "KnownBrowser",
+    "Member",
+    "MemberRole",
+    "MemberSession",
     "OutboxMessage",
     "PasswordReset",
     "PushedAuthorizationRequest",
@@ -66,6 +71,7 @@ __all__ = [
     "RoleAssignment",
     "School",
     "SchoolSecret",
+    "SchoolSignIn",
     "SchoolSync",
     "SecondFactor",
     "SigningKey",

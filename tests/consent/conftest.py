@@ -6,6 +6,7 @@ import pytest
 
 from authserver.models import Role
 from tests.oauth_flow import sign_in
+from tests.school_people import people  # noqa: F401 (the members' fixture, for these tests too)
 
 
 @pytest.fixture

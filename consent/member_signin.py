@@ -1,0 +1,205 @@
+"""Members signing in and out: a pupil, teacher or parent of a school, with the username (or
+email) and password their school gave them. The session is kept on the server, begun afresh
+at every sign-in, short when idle on a shared device, and ended at sign-out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.wrappers import Response
+
+from authserver.domain import audit, member_sessions, members
+from authserver.domain.audit import AuditAction
+from authserver.domain.credentials import hash_password, password_matches
+from authserver.extensions import db, limiter
+from authserver.models.members import Member, MemberSession
+from authserver.models.organisations import School
+from consent.member_forms import MemberSignInForm
+from consent.signin import safe_next
+
+bp = Blueprint("members", __name__, url_prefix="/members")
+
+#: The Flask session key of a member's server-side session token.
+SESSION_KEY = "msid"
+
+
+def limits() -> member_sessions.Limits:
+    settings = current_app.config["SETTINGS"]
+    return member_sessions.Limits(
+        idle_shared=dt.timedelta(minutes=settings.member_session_idle_minutes_shared),
+        idle=dt.timedelta(minutes=settings.member_session_idle_minutes),
+        absolute=dt.timedelta(hours=settings.session_absolute_hours),
+    )
+
+
+def current_member_session() -> MemberSession | None:
+    """The live member session of this request, if any (looked up once per request)."""
+    if "authserver.member_session" not in request.environ:
+        token = session.get(SESSION_KEY)
+        found = member_sessions.live(db.session, token) if token else None
+        request.environ["authserver.member_session"] = found
+        if found is not None and member_sessions.touch_due(found):
+            request.environ["authserver.member_session_touch"] = found.id
+    return request.environ["authserver.member_session"]
+
+
+def current_member() -> Member | None:
+    """The signed-in member of this request, if any."""
+    found = current_member_session()
+    return found.member if found is not None else None
+
+
+def begin_member_session(member: Member, *, method: str, shared_device: bool) -> None:
+    """Sign the member in: nothing of the browser's session before survives, a new server-side
+    session's token goes in the cookie. The caller commits."""
+    session.clear()
+    session[SESSION_KEY] = member_sessions.start(
+        db.session, member, limits(), method=method, shared_device=shared_device
+    )
+    request.environ.pop("authserver.member_session", None)
+
+
+@bp.after_app_request
+def _record_use(response: Response) -> Response:
+    """Write a member session's last use once the view is done (as for admins' sessions)."""
+    session_id = request.environ.get("authserver.member_session_touch")
+    pending = db.session.new or db.session.dirty or db.session.deleted
+    if session_id is not None and response.status_code < 400 and not pending:
+        try:
+            member_sessions.touch(db.session, session_id)
+            db.session.commit()
+        except SQLAlchemyError:
+            db.session.rollback()
+    return response
+
+
+def _unknown_member_hash() -> str:
+    """A bcrypt hash checked when no member matches, so the time taken says nothing."""
+    cached = current_app.extensions.get("unknown_member_hash")
+    if cached is None:
+        rounds = current_app.config["SETTINGS"].bcrypt_rounds
+        cached = current_app.extensions["unknown_member_hash"] = hash_password(
+            secrets.token_urlsafe(24), rounds
+        )
+    return cached
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code == 401
+
+
+def _member_key() -> str:
+    school = (request.form.get("school") or "").strip()[:20]
+    login = (request.form.get("login") or "").strip().lower()[:254]
+    return f"member-sign-in:{school}:{login}"
+
+
+def _per_account() -> str:
+    return current_app.config["SETTINGS"].sign_in_failures_per_account
+
+
+def _per_address() -> str:
+    return current_app.config["SETTINGS"].sign_in_failures_per_address
+
+
+def _school_by_urn(urn: str | None) -> School | None:
+    urn = (urn or "").strip()
+    if not urn.isdigit() or len(urn) > 10:
+        return None
+    return db.session.scalar(select(School).where(School.urn == urn))
+
+
+NO_MATCH = "Those details do not match. Check your username and password, or ask your teacher."
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+# Only failures count: per member (guessing one pupil's password) and per address. A classroom
+# shares one address, so its limit is the address setting, not a member's.
+@limiter.limit(_per_account, key_func=_member_key, methods=["POST"], deduct_when=_failed)
+@limiter.limit(_per_address, methods=["POST"], deduct_when=_failed)
+def sign_in() -> str | Response:
+    """School, username (or email) and password; the same answer whoever does not match."""
+    form = MemberSignInForm()
+    if request.method == "GET":
+        form.school.data = form.school.data or request.args.get("school", "")
+    error = None
+    school = _school_by_urn(form.school.data)
+    if form.validate_on_submit():
+        member = (
+            members.find_for_sign_in(db.session, school.id, form.login.data) if school else None
+        )
+        if member is None or not member.password_hash:
+            password_matches(form.password.data, _unknown_member_hash())
+            error = NO_MATCH
+        elif not password_matches(form.password.data, member.password_hash):
+            audit.record(
+                AuditAction.MEMBER_SIGN_IN_FAILED,
+                actor="member sign-in",
+                school=member.school_id,
+                member=member.id,
+            )
+            db.session.commit()
+            error = NO_MATCH
+        elif member.role not in members.enabled_roles(db.session, member.school_id):
+            # Only someone who knows the password learns this.
+            error = (
+                f"{school.name if school else 'Your school'} has not turned on sign-in for you yet."
+            )
+        else:
+            begin_member_session(member, method="pwd", shared_device=bool(form.shared_device.data))
+            audit.record(
+                AuditAction.MEMBER_SIGNED_IN,
+                actor="member sign-in",
+                school=member.school_id,
+                member=member.id,
+                method="pwd",
+            )
+            db.session.commit()
+            return redirect(safe_member_next(request.args.get("next")))
+    status = 401 if error else 200
+    return render_template("members/sign_in.html", form=form, error=error, school=school), status
+
+
+def safe_member_next(target: str | None) -> str:
+    """A same-site path to go on to after signing in (the member's home when none)."""
+    home = url_for("members.home")
+    checked = safe_next(target)
+    return checked if target and checked == target else home
+
+
+@bp.get("/")
+def home() -> str | Response:
+    """The signed-in member's page: who they are, and the applications their school gave them."""
+    member = current_member()
+    if member is None:
+        return redirect(url_for("members.sign_in", next=request.full_path))
+    return render_template(
+        "members/home.html",
+        member=member,
+        name=members.name_of(db.session, member),
+        school=db.session.get(School, member.school_id),
+        applications=members.assigned_applications(db.session, member),
+    )
+
+
+@bp.post("/sign-out")
+def sign_out() -> Response:
+    """End the member's session on the server (CSRFProtect has checked the form's token)."""
+    found = current_member_session()
+    school = None
+    if found is not None:
+        member_sessions.end(found, "signed out")
+        school = db.session.get(School, found.member.school_id)
+        audit.record(
+            AuditAction.MEMBER_SIGNED_OUT,
+            actor="member sign-in",
+            school=found.member.school_id,
+            member=found.member_id,
+        )
+        db.session.commit()
+    session.clear()
+    return redirect(url_for("members.sign_in", school=school.urn if school else None))
