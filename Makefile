@@ -6,6 +6,8 @@ FLASK := $(BIN)/flask --app wsgi
 DEMO_CREDENTIALS := instance/demo-credentials.json
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# The issuer follows PORT (`PORT=5077 make run` issues tokens from :5077); set ISSUER for any other.
+ISSUER := $(or $(ISSUER),http://127.0.0.1:$(PORT))
 
 .PHONY: run serve test test-fast lint format migrate bench soak lock clean
 
@@ -65,9 +67,9 @@ instance:
 ## run: install, migrate, seed the demo data once, and serve on http://127.0.0.1:5000
 run: $(VENV)/.installed-run | instance
 	$(FLASK) db upgrade
-	$(FLASK) demo seed --json $(DEMO_CREDENTIALS)
+	ISSUER=$(ISSUER) $(FLASK) demo seed --json $(DEMO_CREDENTIALS)
 	@echo "Mail (invitations, password resets, notices) is written as .eml files to instance/mail/"
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	ISSUER=$(ISSUER) $(FLASK) run --host $(HOST) --port $(PORT)
 
 ## serve: production-style serving with gunicorn (configure through the environment)
 serve: $(VENV)/.installed-run

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from dataclasses import fields
 from pathlib import Path
 
@@ -33,3 +35,21 @@ def test_every_path_in_the_map_of_the_code_exists() -> None:
     named = re.findall(r"^\| `([^`]+)`", section, flags=re.MULTILINE)
     assert named
     assert [path for path in named if not (root / path).exists()] == []
+
+
+def test_make_run_on_another_port_issues_from_that_port() -> None:
+    """`PORT=5077 make run` serves on 5077, so its tokens and metadata must name 5077 too."""
+    commands = subprocess.run(
+        ["make", "-n", "run", "PORT=5077"],  # noqa: S607 (make from PATH, as a person runs it)
+        cwd=README.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={k: v for k, v in os.environ.items() if k not in ("ISSUER", "PORT")},
+    ).stdout
+    served = [line for line in commands.splitlines() if " run --host " in line]
+    assert served, commands
+    assert all(line.startswith("ISSUER=http://127.0.0.1:5077 ") for line in served)
+    seeded = [line for line in commands.splitlines() if " demo seed " in line]
+    assert seeded, commands
+    assert all(line.startswith("ISSUER=http://127.0.0.1:5077 ") for line in seeded)
