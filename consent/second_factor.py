@@ -4,6 +4,8 @@ someone who lost their phone."""
 
 from __future__ import annotations
 
+import logging
+
 import segno
 from flask import (
     Blueprint,
@@ -34,6 +36,30 @@ from consent.forms import CodeForm, ResetSomeoneForm, SetUpForm
 from consent.signin import awaited, current_session, safe_next, signed_in_user
 
 bp = Blueprint("second_factor", __name__)
+log = logging.getLogger("authserver.second_factor")
+
+UNREADABLE = (
+    "Codes from your authenticator app cannot be checked at the moment: this server's secret "
+    "key has changed since you set the app up. Type one of your recovery codes instead, or ask "
+    "a platform admin to reset your second factor; then set up your app again."
+)
+
+
+@bp.app_errorhandler(second_factor.SecondFactorUnreadable)
+def _unreadable(error: second_factor.SecondFactorUnreadable) -> tuple[str, int]:
+    """A readable page for the person, and for the operator a log line naming the cause."""
+    db.session.rollback()
+    log.error("%s: was SECRET_KEY changed? Reset the person's second factor.", error)
+    page = render_template(
+        "error.html",
+        status=409,
+        title="Your authenticator app's codes cannot be checked",
+        message=UNREADABLE,
+        back_url=url_for("second_factor.code"),
+        back_text="Type a recovery code",
+    )
+    return page, 409
+
 
 Page = str | tuple[str, int] | tuple[str, int, dict[str, str]] | Response
 

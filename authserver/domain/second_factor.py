@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pyotp
+from cryptography.fernet import InvalidToken
 from sqlalchemy import delete, func, or_, select, update
 
 from authserver.domain import audit, credentials, mail
@@ -93,10 +94,20 @@ def _seal(secret: str, secret_key: str) -> str:
     return credentials.seal(secret.encode("ascii"), secret_key=secret_key, purpose=SEAL_PURPOSE)
 
 
+class SecondFactorUnreadable(SecondFactorError):
+    """The stored authenticator secret does not open with this server's key: SECRET_KEY was
+    changed after the authenticator was set up. Recovery codes still work (they are digests)."""
+
+
 def _unseal(factor: SecondFactor, secret_key: str) -> str:
-    return credentials.unseal(
-        factor.totp_secret_sealed, secret_key=secret_key, purpose=SEAL_PURPOSE
-    ).decode("ascii")
+    try:
+        return credentials.unseal(
+            factor.totp_secret_sealed, secret_key=secret_key, purpose=SEAL_PURPOSE
+        ).decode("ascii")
+    except InvalidToken:
+        raise SecondFactorUnreadable(
+            f"the authenticator secret of user {factor.user_id} does not open with this SECRET_KEY"
+        ) from None
 
 
 def secret_of(factor: SecondFactor, *, secret_key: str) -> str:
@@ -111,7 +122,12 @@ def begin_set_up(user: User, *, secret_key: str, secret: str | None = None) -> s
     if factor is not None and factor.is_confirmed:
         raise SecondFactorError("An authenticator is already set up for this account.")
     if factor is not None:
-        return _unseal(factor, secret_key)
+        try:
+            return _unseal(factor, secret_key)
+        except SecondFactorUnreadable:
+            # Nothing was scanned that can still be checked: start the set-up again.
+            db.session.delete(factor)
+            db.session.flush()
     # RFC 4226 §4 asks for 160 bits of secret: 32 base32 characters.
     secret = secret or pyotp.random_base32(32)
     db.session.add(SecondFactor(user_id=user.id, totp_secret_sealed=_seal(secret, secret_key)))

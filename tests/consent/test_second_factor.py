@@ -527,3 +527,40 @@ def test_a_platform_admin_resets_someones_second_factor(
 def test_only_a_platform_admin_may_reset_someone_else(client, school_admin) -> None:
     assert sign_in(client, school_admin.email).status_code == 302
     assert client.get("/platform/second-factor-reset").status_code == 404
+
+
+def test_a_changed_secret_key_gets_a_readable_page_and_recovery_codes_still_work(
+    app, client, school_admin
+) -> None:
+    """The authenticator's secret is sealed with SECRET_KEY: after a change it cannot be read,
+    which the person is told in words (never a 500); recovery codes are digests and still work."""
+    from authserver.domain import second_factor
+    from authserver.models.users import User
+
+    with app.app_context():
+        user = db.session.get(User, school_admin.id)
+        recovery = second_factor.regenerate_recovery_codes(user)[0]
+        db.session.commit()
+    app.config["SECRET_KEY"] = "another secret key, as after an operator's mistake" * 2
+    password_step(client, school_admin.email)
+    refused = type_code(client, code_for(school_admin.email))
+    assert refused.status_code == 409
+    text = refused.get_data(as_text=True)
+    assert "secret key has changed" in text
+    assert "recovery codes" in text
+    assert type_code(client, recovery).status_code == 302
+    assert client.get("/account").status_code == 200
+
+
+def test_a_set_up_left_half_done_before_a_key_change_starts_again(
+    app, client, make_user, school
+) -> None:
+    person = make_user(Role.SCHOOL_ADMIN, school=school, enrolled=False)
+    password_step(client, person.email)
+    first = set_up_page_secret(client.get("/second-factor/set-up").get_data(as_text=True))
+    app.config["SECRET_KEY"] = "another secret key, as after an operator's mistake" * 2
+    again = app.test_client()
+    password_step(again, person.email)
+    page = again.get("/second-factor/set-up")
+    assert page.status_code == 200
+    assert set_up_page_secret(page.get_data(as_text=True)) != first
