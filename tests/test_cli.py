@@ -28,6 +28,15 @@ def seeded(app, cli, tmp_path: Path) -> dict:
     return json.loads(target.read_text())
 
 
+def test_the_seed_sends_no_one_a_security_notice(app, seeded: dict) -> None:
+    """The seed sets up the demo admins' authenticators itself: no "was this you?" emails."""
+    from authserver.models.mail import OutboxMessage
+
+    with app.app_context():
+        templates = db.session.scalars(select(OutboxMessage.template_name)).all()
+    assert [t for t in templates if "security" in t or "second_factor" in t] == []
+
+
 def test_the_credentials_file_has_the_documented_shape(app, seeded: dict) -> None:
     assert seeded["issuer"] == app.config["SETTINGS"].issuer
     assert len(seeded["schools"]) == 2

@@ -162,7 +162,10 @@ def _add_user(
         secret = second_factor.begin_set_up(user, secret_key=secret_key)
         earlier = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=second_factor.STEP_SECONDS)
         login["recovery_codes"] = second_factor.confirm_set_up(
-            user, second_factor.current_code(secret, earlier), secret_key=secret_key
+            user,
+            second_factor.current_code(secret, earlier),
+            secret_key=secret_key,
+            notify=False,  # the seed set it up, not the person: no "was this you?" email
         )
         login["totp_secret"] = secret
     return login

@@ -234,10 +234,16 @@ def check(
 
 
 def confirm_set_up(
-    user: User, code: str, *, secret_key: str, now: dt.datetime | None = None
+    user: User,
+    code: str,
+    *,
+    secret_key: str,
+    now: dt.datetime | None = None,
+    notify: bool = True,
 ) -> list[str]:
     """Put the authenticator being set up in use once a current code from it is typed; returns
-    the person's first recovery codes (shown once)."""
+    the person's first recovery codes (shown once). `notify`: email the person (not when the
+    demo seed sets one up, with nobody to tell)."""
     now = now or utcnow()
     factor = factor_of(user)
     if factor is None or factor.is_confirmed:
@@ -253,7 +259,8 @@ def confirm_set_up(
     factor.confirmed_at = now
     codes = _replace_recovery_codes(user, now)
     audit.record(AuditAction.SECOND_FACTOR_ENROLLED, actor=user)
-    notify_second_factor_changed(user, change="set up", actor=user)
+    if notify:
+        notify_second_factor_changed(user, change="set up", actor=user)
     return codes
 
 
