@@ -1,0 +1,1 @@
+"""Fonts embedded in the PDFs the server makes (see README.md here)."""
