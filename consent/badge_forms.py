@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, SubmitField
+from wtforms import BooleanField, HiddenField
 from wtforms.validators import DataRequired, Length
 
 
@@ -12,15 +12,14 @@ class BadgeSignInForm(FlaskForm):
     never appears in a URL the server or a log sees."""
 
     badge = HiddenField(validators=[DataRequired(), Length(max=100)])
-    submit = SubmitField("Sign in with this badge")
 
 
 class PrintBadgesForm(FlaskForm):
-    submit = SubmitField("Print badges for pupils who have none")
+    """Make and print badges for the pupils who have none (only its CSRF token matters)."""
 
 
 class ReissuePupilForm(FlaskForm):
-    submit = SubmitField("Make a new badge")
+    """Make one pupil a new badge (only its CSRF token matters)."""
 
 
 class ReissueClassForm(FlaskForm):
@@ -29,4 +28,3 @@ class ReissueClassForm(FlaskForm):
         " signed out",
         validators=[DataRequired("Tick the box to say you understand the old badges stop.")],
     )
-    submit = SubmitField("Make new badges for the whole class")

@@ -153,6 +153,7 @@
   }
 
   scanner.hidden = false;
+  document.getElementById("badge-needs-script").hidden = true;
   startButton.addEventListener("click", startCamera);
   photo.addEventListener("change", readPhoto);
   window.addEventListener("pagehide", stopCamera);

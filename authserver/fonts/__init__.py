@@ -1,1 +1,0 @@
-"""Fonts embedded in the PDFs the server makes (see README.md here)."""
