@@ -180,6 +180,7 @@ def _register_blueprints(app: Flask) -> None:
     from authserver.web import security_headers
     from consent.account import bp as account_bp
     from consent.authorize import bp as authorize_bp
+    from consent.badges import bp as badges_bp
     from consent.dashboard import bp as dashboard_bp
     from consent.member_signin import bp as members_bp
     from consent.password_reset import bp as password_reset_bp
@@ -218,6 +219,7 @@ def _register_blueprints(app: Flask) -> None:
         vendor_signup_bp,
         platform_vendors_bp,
         members_bp,
+        badges_bp,
     ):
         app.register_blueprint(blueprint)
     security_headers.init_app(app)

@@ -66,6 +66,12 @@ class Settings:
     # idle limits on a shared classroom device and elsewhere; the absolute limit is as above.
     member_session_idle_minutes_shared: int = 10
     member_session_idle_minutes: int = 120
+    # Pupils' QR badges (256 random bits: never guessed, so these stop a copied or old badge
+    # being tried over and over, not guessing). Every attempt with one badge counts against
+    # that badge alone; only refused badges count against an address, which a whole school's
+    # devices may share, so its limit is generous and its window short.
+    badge_sign_ins_per_badge: str = "10 per 10 minutes"
+    badge_sign_in_failures_per_address: str = "100 per 10 minutes"
     # Password resets asked for, counted whatever the answer (it never says whether the
     # address has an account), per address asked about and per IP address.
     password_resets_per_account: str = "5 per hour"  # noqa: S105 (a rate, not a secret)
@@ -97,6 +103,8 @@ _INT_FIELDS = {f.name for f in fields(Settings) if f.type == "int"}
 RATE_LIMIT_SETTINGS = (
     "sign_in_failures_per_account",
     "sign_in_failures_per_address",
+    "badge_sign_ins_per_badge",
+    "badge_sign_in_failures_per_address",
     "vendor_sign_ups_per_address",
     "second_factor_failures_per_account",
     "second_factor_failures_per_address",

@@ -9,6 +9,7 @@ from authserver.models.applications import (
     Vendor,
 )
 from authserver.models.audit import AuditEvent
+from authserver.models.badges import MemberBadge
 from authserver.models.connectors import Connector, ConnectorToken
 from authserver.models.establishments import Establishment, RegisterTrust
 from authserver.models.field_use import FieldUseDay
@@ -59,6 +60,7 @@ __all__ = [
     "JobState",
     "KnownBrowser",
     "Member",
+    "MemberBadge",
     "MemberRole",
     "MemberSession",
     "OutboxMessage",
