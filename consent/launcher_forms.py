@@ -48,9 +48,7 @@ class AssignForm(FlaskForm):
         validators=[DataRequired("Choose who gets the app.")],
     )
     nc_year = SelectField("Only in this year group (optional)", choices=[], default="")
-    class_id = SelectField(
-        "Or only in this class (pupils only, optional)", choices=[], default=""
-    )
+    class_id = SelectField("Or only in this class (pupils only, optional)", choices=[], default="")
     submit = SubmitField("Give the app")
 
 
