@@ -12,7 +12,6 @@ from wtforms import (
     SelectField,
     SelectMultipleField,
     StringField,
-    SubmitField,
 )
 from wtforms.validators import DataRequired, Length, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -34,7 +33,6 @@ class SignInRolesForm(FlaskForm):
         widget=ListWidget(prefix_label=False),
         option_widget=CheckboxInput(),
     )
-    submit = SubmitField("Save who may sign in")
 
 
 class AssignForm(FlaskForm):
@@ -49,7 +47,6 @@ class AssignForm(FlaskForm):
     )
     nc_year = SelectField("Only in this year group (optional)", choices=[], default="")
     class_id = SelectField("Or only in this class (pupils only, optional)", choices=[], default="")
-    submit = SubmitField("Give the app")
 
 
 class EnrolForm(FlaskForm):
@@ -68,12 +65,10 @@ class EnrolForm(FlaskForm):
     pupil = SelectField("The pupil", choices=[], default="")
     nc_year = SelectField("The year group", choices=[], default="")
     class_id = SelectField("The class", choices=[], default="")
-    submit = SubmitField("Add them")
 
 
 class ClassAppForm(FlaskForm):
     application = SelectField("App", choices=[], validate_choice=True)
-    submit = SubmitField("Give the app to the class")
 
 
 class ChoosePasswordForm(FlaskForm):
@@ -84,7 +79,6 @@ class ChoosePasswordForm(FlaskForm):
         "The same password again",
         validators=[DataRequired("Type the password again."), Length(max=200)],
     )
-    submit = SubmitField("Save my password and sign in")
 
 
 class MagicLinkForm(FlaskForm):
@@ -99,4 +93,3 @@ class MagicLinkForm(FlaskForm):
         "Your email address",
         validators=[DataRequired("Enter your email address."), Length(max=254)],
     )
-    submit = SubmitField("Email me a link")

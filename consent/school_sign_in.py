@@ -81,6 +81,11 @@ def target_in_words(assignment: AppAssignment, classes: dict[int, TeachingClass]
     return f"All {who.lower()}"
 
 
+def _lower_first(words: str) -> str:
+    """Words that start a sentence, put inside one ("Pupils in Year 7" -> "pupils in Year 7")."""
+    return words[:1].lower() + words[1:]
+
+
 def _assign_form(school: School, form: AssignForm | None = None) -> AssignForm:
     form = form or AssignForm()
     form.application.choices = [
@@ -191,7 +196,7 @@ def assign(urn: str) -> BaseResponse:
     classes = {c.id: c for c in member_enrolment.teaching_classes(db.session, school.id)}
     words = target_in_words(assignment, classes)
     db.session.commit()
-    flash(f"Saved: {words.lower()} now have {application.name}.", "success")
+    flash(f"Saved: {_lower_first(words)} now have {application.name}.", "success")
     return redirect(url_for("school_sign_in.settings", urn=school.urn))
 
 
@@ -209,7 +214,7 @@ def unassign(urn: str, assignment_id: int) -> BaseResponse:
     name = assignment_name(assignment)
     members.unassign(db.session, assignment, by=signed_in_user().email)
     db.session.commit()
-    flash(f"Removed: {words.lower()} no longer have {name}.", "success")
+    flash(f"Removed: {_lower_first(words)} no longer have {name}.", "success")
     return redirect(url_for("school_sign_in.settings", urn=school.urn))
 
 

@@ -29,6 +29,7 @@ from authserver.extensions import db
 from tests.authenticator import code_for
 from tests.conftest import TEST_SECRET_KEY, unavailable
 from tests.oauth_flow import PASSWORD, pkce_pair
+from tests.school_people import people  # noqa: F401 (the members' fixture, for these tests too)
 
 HERE = Path(__file__).resolve().parent
 SCREENSHOTS = HERE / "screenshots"

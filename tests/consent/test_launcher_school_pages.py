@@ -100,7 +100,7 @@ def test_only_connected_apps_can_be_given_and_each_gift_is_confirmed_and_audited
         },
         follow_redirects=True,
     )
-    assert "Saved: pupils in year 7 now have Reading Rocket." in given.get_data(as_text=True)
+    assert "Saved: pupils in Year 7 now have Reading Rocket." in given.get_data(as_text=True)
     [detail] = actions(app, "application:assigned")
     assert detail == {"role": "student", "nc_year": "7", "class_id": None}
     # The Year 7 pupil sees it; the Year 9 pupil does not.
@@ -127,7 +127,7 @@ def test_an_app_is_given_to_one_class_and_taken_away(
         },
         follow_redirects=True,
     )
-    assert "Saved: pupils in class 7m1 now have Reading Rocket." in given.get_data(as_text=True)
+    assert "Saved: pupils in class 7M1 now have Reading Rocket." in given.get_data(as_text=True)
     with app.app_context():
         [assignment_id] = db.session.scalars(select(AppAssignment.id)).all()
     removed = client.post(
@@ -135,7 +135,7 @@ def test_an_app_is_given_to_one_class_and_taken_away(
         data={"csrf_token": csrf(page)},
         follow_redirects=True,
     )
-    assert "Removed: pupils in class 7m1 no longer have Reading Rocket." in removed.get_data(
+    assert "Removed: pupils in class 7M1 no longer have Reading Rocket." in removed.get_data(
         as_text=True
     )
     assert actions(app, "application:unassigned")
