@@ -24,6 +24,12 @@ ROLE_WORDS = {
     MemberRole.TEACHER: "Teachers and other staff",
     MemberRole.PARENT: "Parents and carers",
 }
+#: One person of each role, for a row of a table.
+ROLE_WORD = {
+    MemberRole.STUDENT: "Pupil",
+    MemberRole.TEACHER: "Staff",
+    MemberRole.PARENT: "Parent or carer",
+}
 
 
 class SignInRolesForm(FlaskForm):

@@ -26,7 +26,7 @@ from authserver.models.members import AppAssignment, Member, MemberRole
 from authserver.models.mis.structure import TeachingClass
 from authserver.models.organisations import School
 from consent.forms import ConfirmForm
-from consent.launcher_forms import ROLE_WORDS, AssignForm, EnrolForm, SignInRolesForm
+from consent.launcher_forms import ROLE_WORD, ROLE_WORDS, AssignForm, EnrolForm, SignInRolesForm
 from consent.people import link_for
 from consent.signin import current_user, signed_in_user
 
@@ -260,7 +260,7 @@ def _people_page(
             enrol_form=_enrol_form(school, enrol_form),
             people=member_enrolment.members_of(db.session, school.id),
             invitations=member_links.pending_invitations(db.session, school.id),
-            role_words=ROLE_WORDS,
+            role_word=ROLE_WORD,
             confirm_form=ConfirmForm(),
             issued=issued,
             problem=problem,
