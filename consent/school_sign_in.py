@@ -177,6 +177,11 @@ def assign(urn: str) -> BaseResponse:
     if nc_year and class_id:
         form.class_id.errors = ["Choose a year group or a class, not both."]
         return _settings_page(school, assign_form=form, status=400)
+    if nc_year and role is MemberRole.TEACHER:
+        form.nc_year.errors = [
+            "Staff are not in a year group: give the app to all staff or a class."
+        ]
+        return _settings_page(school, assign_form=form, status=400)
     if class_id and role is MemberRole.PARENT:
         form.class_id.errors = ["For parents and carers, choose a year group instead of a class."]
         return _settings_page(school, assign_form=form, status=400)

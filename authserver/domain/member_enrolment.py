@@ -9,7 +9,7 @@ import secrets
 import unicodedata
 from functools import cache
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 from xkcdpass import xkcd_password
 
@@ -33,7 +33,7 @@ class Group(enum.StrEnum):
     PARENTS = "parents"  # the parents and carers of a year group's pupils
 
 
-def _on_roll(school_id: int):  # type: ignore[no-untyped-def]
+def _on_roll(school_id: int) -> ColumnElement[bool]:
     today = utcnow().date()
     return (Student.school_id == school_id) & or_(
         Student.leaving_date.is_(None), Student.leaving_date > today
@@ -199,6 +199,11 @@ def issue_pupil_password(session: Session, member: Member, *, rounds: int, by: s
     sessions end, so whoever knew the old one is signed out. The caller commits."""
     if member.role is not MemberRole.STUDENT:
         raise MemberRefused("Staff and parents choose their own password: send an invitation.")
+    if not member.username:
+        # Enrolled elsewhere without one: a pupil signs in with a username, never an email.
+        pupil = members.person_of(session, member)
+        if isinstance(pupil, Student):
+            member.username = _free_username(session, member.school_id, pupil)
     password = new_pupil_password()
     members.set_password(session, member, password, rounds=rounds, by=by)
     member_sessions.end_all(session, member.id, "password set by the school")

@@ -148,6 +148,7 @@ def test_an_app_is_given_to_one_class_and_taken_away(
     [
         ({"role": "parent", "class_id": "CLASS"}, "choose a year group instead of a class"),
         ({"role": "student", "nc_year": "7", "class_id": "CLASS"}, "not both"),
+        ({"role": "teacher", "nc_year": "7"}, "Staff are not in a year group"),
         ({}, "Choose who gets the app."),
         ({"role": "pupil"}, "Not a valid choice"),
     ],
@@ -394,3 +395,20 @@ def test_a_bad_invitation_link_gets_a_readable_page(client, token) -> None:
     answer = client.get(f"/members/invitations/{token}")
     assert answer.status_code == 410
     assert "This link cannot be used" in answer.get_data(as_text=True)
+
+
+def test_a_pupil_without_a_username_gets_one_with_their_password(
+    app, client, school, school_admin, people: People
+) -> None:
+    with app.app_context():
+        db.session.get(Member, people.other_pupil).username = None
+        db.session.commit()
+    signed_in(client, school_admin)
+    page = client.get(f"/schools/{school.urn}/sign-in/people")
+    shown = client.post(
+        f"/schools/{school.urn}/sign-in/people/{people.other_pupil}/password",
+        data={"csrf_token": csrf(page)},
+    ).get_data(as_text=True)
+    assert "<code>sam.okafor</code>" in shown
+    password = re.search(r'id="new-password" value="([^"]+)"', shown).group(1)
+    assert sign_in_member(app.test_client(), school.urn, "sam.okafor", password).status_code == 302
