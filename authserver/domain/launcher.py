@@ -69,17 +69,15 @@ def _for_parents(
     session: Session, school_id: int, nc_year: str | None, connected: set[int]
 ) -> list[Application]:
     year = AppAssignment.nc_year.is_(None) if nc_year is None else AppAssignment.nc_year == nc_year
+    assigned = select(AppAssignment.application_id).where(
+        AppAssignment.school_id == school_id,
+        AppAssignment.role == str(MemberRole.PARENT),
+        AppAssignment.class_id.is_(None),
+        year,
+    )
+    # IN, not DISTINCT: PostgreSQL cannot compare an application's JSON columns.
     found = session.scalars(
-        select(Application)
-        .join(AppAssignment, AppAssignment.application_id == Application.id)
-        .where(
-            AppAssignment.school_id == school_id,
-            AppAssignment.role == str(MemberRole.PARENT),
-            AppAssignment.class_id.is_(None),
-            year,
-        )
-        .distinct()
-        .order_by(Application.name)
+        select(Application).where(Application.id.in_(assigned)).order_by(Application.name)
     )
     return [a for a in found if a.id in connected]
 
