@@ -182,6 +182,7 @@ def _register_blueprints(app: Flask) -> None:
     from consent.authorize import bp as authorize_bp
     from consent.badges import bp as badges_bp
     from consent.dashboard import bp as dashboard_bp
+    from consent.launcher import bp as launcher_bp
     from consent.member_signin import bp as members_bp
     from consent.password_reset import bp as password_reset_bp
     from consent.people import bp as people_bp
@@ -189,6 +190,7 @@ def _register_blueprints(app: Flask) -> None:
     from consent.platform_vendors import bp as platform_vendors_bp
     from consent.resource_servers import bp as resource_servers_bp
     from consent.school_data import bp as school_data_bp
+    from consent.school_sign_in import bp as school_sign_in_bp
     from consent.second_factor import bp as second_factor_bp
     from consent.signin import bp as signin_bp
     from consent.vendor import bp as vendor_bp
@@ -220,6 +222,8 @@ def _register_blueprints(app: Flask) -> None:
         platform_vendors_bp,
         members_bp,
         badges_bp,
+        launcher_bp,
+        school_sign_in_bp,
     ):
         app.register_blueprint(blueprint)
     security_headers.init_app(app)

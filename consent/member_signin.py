@@ -171,21 +171,6 @@ def safe_member_next(target: str | None) -> str:
     return checked if target and checked == target else home
 
 
-@bp.get("/")
-def home() -> str | Response:
-    """The signed-in member's page: who they are, and the applications their school gave them."""
-    member = current_member()
-    if member is None:
-        return redirect(url_for("members.sign_in", next=request.full_path))
-    return render_template(
-        "members/home.html",
-        member=member,
-        name=members.name_of(db.session, member),
-        school=db.session.get(School, member.school_id),
-        applications=members.assigned_applications(db.session, member),
-    )
-
-
 @bp.post("/sign-out")
 def sign_out() -> Response:
     """End the member's session on the server (CSRFProtect has checked the form's token)."""

@@ -304,6 +304,7 @@ def _current_registration(application: Application) -> dict[str, object]:
         "privacy_policy_url": application.privacy_policy_url,
         "terms_url": application.terms_url or "",
         "website_url": application.website_url or "",
+        "initiate_login_uri": application.initiate_login_uri or "",
         "token_endpoint_auth_method": application.token_endpoint_auth_method,
         "resource_servers": [server.client_id for server in application.resource_servers],
     }

@@ -136,6 +136,10 @@ class ApplicationForm(FlaskForm):
         "Redirect URIs",
         validators=[DataRequired("Enter at least one redirect URI."), _redirect_uris],
     )
+    initiate_login_uri = URLField(
+        "Sign-in start URL (optional)",
+        validators=[Optional(), Length(max=500), _https("the sign-in start URL")],
+    )
     privacy_policy_url = URLField(
         "Privacy policy URL",
         validators=[
@@ -196,6 +200,8 @@ class ApplicationForm(FlaskForm):
             "privacy_policy_url": self.privacy_policy_url.data.strip(),
             "terms_url": (self.terms_url.data or "").strip() or None,
             "website_url": (self.website_url.data or "").strip() or None,
+            # "" clears it; the domain keeps it when an edit does not say (None).
+            "initiate_login_uri": (self.initiate_login_uri.data or "").strip(),
             "token_endpoint_auth_method": self.token_endpoint_auth_method.data,
             "resource_servers": list(self.resource_servers.data or []),
         }

@@ -88,6 +88,21 @@ def check_https_url(url: str, what: str) -> str:
     return url
 
 
+def check_initiate_login_uri(uri: str) -> str:
+    """Refuse a sign-in start URL that is not an absolute https URL without a fragment (OpenID
+    Connect Core §4: it must use https; a member's browser is sent there)."""
+    parts = urlsplit(uri)
+    if parts.scheme != "https" or not parts.netloc:
+        raise RegistrationError("the sign-in start URL must be an https URL")
+    if parts.fragment or "#" in uri:
+        raise RegistrationError("the sign-in start URL must not contain a fragment")
+    if parts.username is not None or "@" in parts.netloc:
+        raise RegistrationError("the sign-in start URL must not contain a user name or password")
+    if len(uri) > 500:
+        raise RegistrationError("the sign-in start URL may have at most 500 characters")
+    return uri
+
+
 @dataclass(frozen=True)
 class Registration:
     """What a vendor registers for an application, first made or changed: one set of rules."""
@@ -99,6 +114,9 @@ class Registration:
     description: str = ""
     terms_url: str | None = None
     website_url: str | None = None
+    # OpenID Connect Core §4: where the school's launcher starts the application's sign-in;
+    # "" for none.
+    initiate_login_uri: str | None = None
     token_endpoint_auth_method: str = "client_secret_basic"  # noqa: S105 (a method name)
     require_pushed_authorization_requests: bool = False
     access_token_format: str = "opaque"  # noqa: S105 (a format name)
@@ -129,6 +147,8 @@ class Registration:
             check_https_url(self.terms_url, "the terms of use")
         if self.website_url:
             check_https_url(self.website_url, "the website")
+        if self.initiate_login_uri:
+            check_initiate_login_uri(self.initiate_login_uri)
         check_scope_requests(self.scopes)
 
     def apply_to(self, application: Application) -> bool:
@@ -140,6 +160,7 @@ class Registration:
         application.privacy_policy_url = self.privacy_policy_url
         application.terms_url = self.terms_url
         application.website_url = self.website_url
+        application.initiate_login_uri = self.initiate_login_uri or None
         application.token_endpoint_auth_method = self.token_endpoint_auth_method
         application.require_pushed_authorization_requests = (
             self.require_pushed_authorization_requests
@@ -261,6 +282,7 @@ KEPT_UNLESS_GIVEN = (
     "token_endpoint_auth_method",
     "require_pushed_authorization_requests",
     "access_token_format",
+    "initiate_login_uri",
 )
 
 

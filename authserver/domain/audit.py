@@ -94,6 +94,10 @@ class AuditAction(enum.StrEnum):
     SIGN_IN_ROLES_CHANGED = "school:sign_in_roles_changed"
     APPLICATION_ASSIGNED = "application:assigned"
     APPLICATION_UNASSIGNED = "application:unassigned"
+    APPLICATION_LAUNCHED = "application:launched"
+    MEMBER_INVITED = "member:invited"
+    MEMBER_MAGIC_LINK_SENT = "member:magic_link_sent"
+    MEMBER_LINK_USED = "member:link_used"
 
 
 def record(

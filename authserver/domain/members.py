@@ -269,7 +269,6 @@ def assigned_applications(session: Session, member: Member) -> list[Application]
     for child in children_of(session, member):
         if child.nc_year:
             years.add(child.nc_year)
-    # Ids first: PostgreSQL cannot compare an application's JSON columns for DISTINCT.
     assigned = select(AppAssignment.application_id).where(
         AppAssignment.school_id == member.school_id,
         AppAssignment.role == str(member.role),
@@ -279,6 +278,8 @@ def assigned_applications(session: Session, member: Member) -> list[Application]
             AppAssignment.class_id.in_(sorted(classes)) if classes else false(),
         ),
     )
+    # IN rather than a join and DISTINCT: PostgreSQL cannot compare the JSON columns DISTINCT
+    # would compare (an application assigned twice is listed once either way).
     query = select(Application).where(Application.id.in_(assigned)).order_by(Application.name)
     return list(session.scalars(query))
 

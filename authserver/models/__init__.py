@@ -24,7 +24,15 @@ from authserver.models.grants import (
 from authserver.models.jobs import Job, JobState
 from authserver.models.keys import SigningKey
 from authserver.models.mail import OutboxMessage
-from authserver.models.members import AppAssignment, Member, MemberRole, MemberSession, SchoolSignIn
+from authserver.models.members import (
+    AppAssignment,
+    Member,
+    MemberLink,
+    MemberLinkKind,
+    MemberRole,
+    MemberSession,
+    SchoolSignIn,
+)
 from authserver.models.organisations import School, Trust
 from authserver.models.people import Invitation, KnownBrowser, PasswordReset
 from authserver.models.school_secrets import SchoolSecret
@@ -61,6 +69,8 @@ __all__ = [
     "KnownBrowser",
     "Member",
     "MemberBadge",
+    "MemberLink",
+    "MemberLinkKind",
     "MemberRole",
     "MemberSession",
     "OutboxMessage",

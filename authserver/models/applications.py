@@ -104,6 +104,9 @@ class Application(db.Model):
     )
     redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
     website_url: Mapped[str | None] = mapped_column(String(500))
+    # OpenID Connect Core §4 (third-party initiated login): where the school's launcher sends
+    # a signed-in member so that the application starts its sign-in with us.
+    initiate_login_uri: Mapped[str | None] = mapped_column(String(500))
     privacy_policy_url: Mapped[str] = mapped_column(String(500))
     terms_url: Mapped[str | None] = mapped_column(String(500))
     require_pushed_authorization_requests: Mapped[bool] = mapped_column(Boolean, default=False)

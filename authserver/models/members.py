@@ -161,3 +161,33 @@ class AppAssignment(db.Model):
     )
     assigned_by: Mapped[str] = mapped_column(String(254))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MemberLinkKind(enum.StrEnum):
+    """What an emailed link to a member does when they open it."""
+
+    INVITATION = "invitation"  # choose a password, then signed in
+    MAGIC_LINK = "magic_link"  # signed in, no password asked
+
+
+class MemberLink(db.Model):
+    """A link emailed to a staff member or parent: an invitation to choose a password, or a
+    magic link that signs them in. Single-use, short-lived; only its token's digest is kept."""
+
+    __tablename__ = "member_links"
+    __table_args__ = (Index("ix_member_links_member_id_used_at", "member_id", "used_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    sent_by: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    member: Mapped[Member] = relationship()
+
+    def is_usable(self, now: dt.datetime | None = None) -> bool:
+        """Not used yet and not past its end."""
+        return self.used_at is None and (now or utcnow()) < self.expires_at

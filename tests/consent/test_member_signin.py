@@ -14,6 +14,7 @@ from authserver.extensions import db
 from authserver.models.audit import AuditEvent
 from authserver.models.members import Member, MemberRole, MemberSession
 from authserver.models.organisations import School
+from tests.launcher_world import connect
 from tests.oauth_flow import csrf_token
 from tests.school_people import PASSWORD, People
 
@@ -38,9 +39,10 @@ def sign_in(client, school_urn: str, login: str, password: str = PASSWORD, *, sh
 
 
 def test_a_pupil_signs_in_and_sees_the_apps_their_school_gave_them(
-    app, client, people: People, make_app
+    app, client, people: People, make_app, school, school_admin
 ) -> None:
     reader, _ = make_app(name="Reading Rocket")
+    connect(app, reader, school, school_admin)  # only a connected app is on the launcher
     with app.app_context():
         members.assign(
             db.session,
