@@ -182,6 +182,7 @@ def _register_blueprints(app: Flask) -> None:
     from consent.authorize import bp as authorize_bp
     from consent.dashboard import bp as dashboard_bp
     from consent.member_signin import bp as members_bp
+    from consent.openid_sign_in import bp as openid_bp
     from consent.password_reset import bp as password_reset_bp
     from consent.people import bp as people_bp
     from consent.platform import bp as platform_bp
@@ -218,6 +219,7 @@ def _register_blueprints(app: Flask) -> None:
         vendor_signup_bp,
         platform_vendors_bp,
         members_bp,
+        openid_bp,
     ):
         app.register_blueprint(blueprint)
     security_headers.init_app(app)

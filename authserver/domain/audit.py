@@ -88,6 +88,7 @@ class AuditAction(enum.StrEnum):
     MEMBER_SIGNED_IN = "member:signed_in"
     MEMBER_SIGN_IN_FAILED = "member:sign_in_failed"
     MEMBER_SIGNED_OUT = "member:signed_out"
+    MEMBER_SIGNED_IN_TO_APPLICATION = "member:signed_in_to_application"
     SIGN_IN_ROLES_CHANGED = "school:sign_in_roles_changed"
     APPLICATION_ASSIGNED = "application:assigned"
     APPLICATION_UNASSIGNED = "application:unassigned"

@@ -23,7 +23,14 @@ from authserver.models.grants import (
 from authserver.models.jobs import Job, JobState
 from authserver.models.keys import SigningKey
 from authserver.models.mail import OutboxMessage
-from authserver.models.members import AppAssignment, Member, MemberRole, MemberSession, SchoolSignIn
+from authserver.models.members import (
+    AppAssignment,
+    Member,
+    MemberRole,
+    MemberSession,
+    MemberSubject,
+    SchoolSignIn,
+)
 from authserver.models.organisations import School, Trust
 from authserver.models.people import Invitation, KnownBrowser, PasswordReset
 from authserver.models.school_secrets import SchoolSecret
@@ -61,6 +68,7 @@ __all__ = [
     "Member",
     "MemberRole",
     "MemberSession",
+    "MemberSubject",
     "OutboxMessage",
     "PasswordReset",
     "PushedAuthorizationRequest",
