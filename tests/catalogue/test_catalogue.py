@@ -420,11 +420,11 @@ def test_sign_in_scopes_are_their_own_category_and_release_claims_only() -> None
     }
 
 
-def sign_in_scope(claims: str, *, category: str = "Sign-in", fields: str = "") -> str:
-    return (
-        EXTRA_SCOPE.format(name="SignInTest", category=category, kind="read", fields=fields)
-        + f"claims = [{claims}]\n"
-    )
+def sign_in_scope(claims: str, *, category: str = "Sign-in", fields: str | None = None) -> str:
+    block = EXTRA_SCOPE.format(name="SignInTest", category=category, kind="read", fields=fields)
+    if fields is None:
+        block = block.replace("fields = [None]\n", "")
+    return block + f"claims = [{claims}]\n"
 
 
 def test_a_claim_the_server_cannot_release_is_rejected(tmp_path: Path) -> None:

@@ -279,7 +279,9 @@ def _scope(
         return None
     before = len(problems)
     label = f"scope {name!r}"
-    missing = sorted(_REQUIRED_KEYS - raw.keys())
+    # A sign-in scope lists the claims it releases instead of fields.
+    required = _REQUIRED_KEYS - {"fields"} if "claims" in raw else _REQUIRED_KEYS
+    missing = sorted(required - raw.keys())
     if missing:
         problems.append(f"{label} is missing {', '.join(missing)}")
     unknown = sorted(raw.keys() - _REQUIRED_KEYS - _OPTIONAL_KEYS)
