@@ -167,7 +167,8 @@ def end_session() -> Response | tuple[str, int]:
         return _logout_problem(error.get_error_description() or "The sign-out link is not valid.")
     asked = parameters.get("post_logout_redirect_uri")
     application = ended.client if isinstance(ended.client, Application) else None
-    if asked and (application is None or asked not in application.post_logout_redirect_uris):
+    registered = (application.post_logout_redirect_uris or []) if application else []
+    if asked and asked not in registered:
         return _logout_problem(
             "The application asked to send you to an address it has not registered, so you "
             "stay here."

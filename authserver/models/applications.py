@@ -105,7 +105,7 @@ class Application(db.Model):
     )
     redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Where a member may be sent back after signing out (OpenID Connect RP-Initiated Logout).
-    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    post_logout_redirect_uris: Mapped[list[str] | None] = mapped_column(JSON, default=list)
     website_url: Mapped[str | None] = mapped_column(String(500))
     privacy_policy_url: Mapped[str] = mapped_column(String(500))
     terms_url: Mapped[str | None] = mapped_column(String(500))

@@ -35,10 +35,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_member_subjects_application_id'), ['application_id'], unique=False)
 
     with op.batch_alter_table('applications', schema=None) as batch_op:
-        # Existing applications have none; the default goes once they do.
-        batch_op.add_column(sa.Column('post_logout_redirect_uris', sa.JSON(), nullable=False, server_default='[]'))
-    with op.batch_alter_table('applications', schema=None) as batch_op:
-        batch_op.alter_column('post_logout_redirect_uris', server_default=None)
+        batch_op.add_column(sa.Column('post_logout_redirect_uris', sa.JSON(), nullable=True))
 
     with op.batch_alter_table('authorization_codes', schema=None) as batch_op:
         batch_op.add_column(sa.Column('member_id', sa.Integer(), nullable=True))

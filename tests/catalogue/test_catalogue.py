@@ -409,8 +409,11 @@ def test_sign_in_scopes_are_their_own_category_and_release_claims_only() -> None
     assert [s.name for s in catalogue.by_category()["Sign-in"]] == list(SIGN_IN_SCOPES)
     for name, claims in SIGN_IN_SCOPES.items():
         scope = catalogue[name]
-        assert scope.is_sign_in and scope.claims == claims and scope.fields == ()
-        assert scope.consent_required and not scope.sensitive
+        assert scope.is_sign_in
+        assert scope.claims == claims
+        assert scope.fields == ()
+        assert scope.consent_required
+        assert not scope.sensitive
     assert not catalogue["StudentLite"].is_sign_in
     assert catalogue.claims_for(["openid", "profile", "Attendance"]) == {
         "sub",
