@@ -269,21 +269,17 @@ def assigned_applications(session: Session, member: Member) -> list[Application]
     for child in children_of(session, member):
         if child.nc_year:
             years.add(child.nc_year)
-    query = (
-        select(Application)
-        .join(AppAssignment, AppAssignment.application_id == Application.id)
-        .where(
-            AppAssignment.school_id == member.school_id,
-            AppAssignment.role == str(member.role),
-            or_(
-                (AppAssignment.nc_year.is_(None)) & (AppAssignment.class_id.is_(None)),
-                AppAssignment.nc_year.in_(sorted(years)) if years else false(),
-                AppAssignment.class_id.in_(sorted(classes)) if classes else false(),
-            ),
-        )
-        .distinct()
-        .order_by(Application.name)
+    assigned = select(AppAssignment.application_id).where(
+        AppAssignment.school_id == member.school_id,
+        AppAssignment.role == str(member.role),
+        or_(
+            (AppAssignment.nc_year.is_(None)) & (AppAssignment.class_id.is_(None)),
+            AppAssignment.nc_year.in_(sorted(years)) if years else false(),
+            AppAssignment.class_id.in_(sorted(classes)) if classes else false(),
+        ),
     )
+    # IN, not DISTINCT over a join: PostgreSQL cannot compare applications' JSON columns.
+    query = select(Application).where(Application.id.in_(assigned)).order_by(Application.name)
     return list(session.scalars(query))
 
 

@@ -95,7 +95,9 @@ class Member:
         )
 
     def sign_out(self) -> None:
-        home = self.flow.client.get("/members/").get_data(as_text=True)
+        page = self.flow.client.get("/members/")
+        assert page.status_code == 200, page.get_data(as_text=True)[-3000:]
+        home = page.get_data(as_text=True)
         self.flow.client.post("/members/sign-out", data={"csrf_token": csrf_token(home)})
 
     def authorize(self, login: str | None = None, **overrides: Any) -> Any:
