@@ -179,6 +179,24 @@ def test_the_discovery_document_names_every_endpoint_and_what_we_support(app, cl
     assert "userinfo_endpoint" not in client.get("/.well-known/oauth-authorization-server").json
 
 
+# The school's decision
+
+
+def test_the_consent_screen_shows_sign_in_as_its_own_part(app, sign_in_app, school_admin):
+    application, secret = sign_in_app
+    admin = OAuthFlow(app.test_client(), application.client_id, secret, REDIRECT)
+    admin.sign_in(school_admin.email)
+    page = admin.start().get_data(as_text=True)
+    part = page.split('id="sign-in-part"', 1)[1].split("</section>", 1)[0]
+    assert "Signing in your school's people" in part
+    assert 'id="required-openid"' in part
+    assert 'value="SignInChildren"' in part  # an optional claim scope, to tick
+    assert "StudentLite" not in part
+    data_part = page.split('id="required-heading"', 1)[1].split("</section>", 1)[0]
+    assert "StudentLite" in data_part
+    assert "openid" not in data_part
+
+
 # ID tokens
 
 
