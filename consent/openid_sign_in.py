@@ -26,6 +26,7 @@ from authserver.extensions import csrf, db
 from authserver.models.applications import Application
 from authserver.models.members import MemberSession
 from authserver.oauth import par
+from authserver.oauth.openid import session_id_claim
 from authserver.oauth.principal import SchoolPrincipal
 from authserver.oauth.server import ParametersRequest, oauth_server
 from consent.member_signin import current_member_session
@@ -173,11 +174,15 @@ def end_session() -> Response | tuple[str, int]:
             "The application asked to send you to an address it has not registered, so you "
             "stay here."
         )
-    if ended.needs_confirmation and not _confirmed():
+    found = current_member_session()
+    # RP-Initiated Logout §6: without a hint, or with one for another session, the link could
+    # be anyone's: the member confirms before we act on it.
+    hinted = (ended.id_token_claims or {}).get("sid")
+    for_another = found is not None and hinted != session_id_claim(found)
+    if (ended.needs_confirmation or for_another) and not _confirmed():
         return render_template(
             "members/sign_out_confirm.html", application=application, parameters=parameters
         ), 200
-    found = current_member_session()
     if found is not None:
         member_sessions.end(found, "signed out by an application")
         audit.record(

@@ -542,6 +542,18 @@ def test_logout_without_a_hint_asks_the_member_first(member) -> None:
     assert query_of(member.authorize(prompt="none"))["error"] == "login_required"
 
 
+def test_logout_with_the_hint_of_another_session_asks_first(member) -> None:
+    earlier = member.tokens("zoe.obrien")
+    member.sign_out()
+    member.tokens("zoe.obrien")
+    page = member.flow.client.get(
+        "/oauth/end-session", query_string={"id_token_hint": earlier["id_token"]}
+    )
+    assert page.status_code == 200
+    assert "Yes, sign me out" in page.get_data(as_text=True)
+    assert "code" in query_of(member.authorize(prompt="none"))  # still signed in
+
+
 def test_a_bad_id_token_hint_is_refused_with_a_page(member) -> None:
     answer = member.flow.client.get("/oauth/end-session?id_token_hint=not.a.token")
     assert answer.status_code == 400
