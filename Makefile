@@ -79,7 +79,17 @@ serve: $(VENV)/.installed-run
 ## test: lint, format check, type check (mypy) and the whole test suite, in parallel (pytest-xdist)
 # The browser tests drive Debian's Chromium: installed here when missing and we can (root, apt),
 # otherwise they are skipped (or fail under CI).
-test: $(VENV)/.installed-dev
+# The certified OpenID Connect client (openid-client, pinned by its lock) that one test runs.
+OIDC_CLIENT := tests/oidc_client
+
+$(OIDC_CLIENT)/node_modules/.package-lock.json: $(OIDC_CLIENT)/package.json $(OIDC_CLIENT)/package-lock.json
+	@if command -v npm >/dev/null; then \
+		cd $(OIDC_CLIENT) && npm ci --no-audit --no-fund --silent; \
+	else \
+		echo "npm is not installed: the OpenID Connect client test will skip (fail under CI)"; \
+	fi
+
+test: $(VENV)/.installed-dev $(OIDC_CLIENT)/node_modules/.package-lock.json
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -184,6 +184,7 @@ def _register_blueprints(app: Flask) -> None:
     from consent.dashboard import bp as dashboard_bp
     from consent.launcher import bp as launcher_bp
     from consent.member_signin import bp as members_bp
+    from consent.openid_sign_in import bp as openid_bp
     from consent.password_reset import bp as password_reset_bp
     from consent.people import bp as people_bp
     from consent.platform import bp as platform_bp
@@ -224,6 +225,7 @@ def _register_blueprints(app: Flask) -> None:
         badges_bp,
         launcher_bp,
         school_sign_in_bp,
+        openid_bp,
     ):
         app.register_blueprint(blueprint)
     security_headers.init_app(app)

@@ -96,6 +96,18 @@ def format_logins(document: dict) -> str:
             f"  MIS connector of school {connector['school_urn']}:"
             f" client_id {connector['client_id']}  client_secret {connector['client_secret']}"
         )
+    sign_in = document.get("sign_in") or {}
+    for member in sign_in.get("members", []):
+        lines.append(
+            f"  {member['role'].capitalize()} at school {sign_in['school_urn']} ({member['name']}):"
+            f" {member['login']}  password: {member['password']}  (sign-in: /members/sign-in)"
+        )
+    if sign_in.get("application"):
+        app = sign_in["application"]
+        lines.append(
+            f"  Sign-in application {app['name']}: client_id {app['client_id']}"
+            f"  client_secret {app['client_secret']}  (docs/sign-in.md)"
+        )
     lines.append(
         "Try importing samples/ctf-year7-cohort.xml or samples/oneroster-school.zip from a"
         " school's MIS data page (/schools/<URN>/data/import), or push them as the connector"

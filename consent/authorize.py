@@ -1,4 +1,5 @@
-"""The authorization endpoint (RFC 6749 §4.1): a school admin decides for their school."""
+"""The authorization endpoint (RFC 6749 §4.1): a school admin decides for their school; a
+sign-in (OpenID Connect) is its people's (consent/openid_sign_in.py)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ from authserver.oauth import par
 from authserver.oauth.principal import SchoolPrincipal
 from authserver.oauth.server import ParametersRequest, oauth_server
 from authserver.web.security_headers import content_security_policy, origin_source
+from consent import openid_sign_in
 from consent.decisions import approve_as_decided, new_screen, scopes_being_approved
 from consent.factor_checks import step_up
 from consent.forms import DecisionForm
+from consent.member_signin import current_member
 from consent.signin import current_user
 
 bp = Blueprint("authorize", __name__)
@@ -155,8 +158,13 @@ def _authorize() -> Response | tuple[str, int] | str:
     server = oauth_server()
     parameters, pushed = _parameters()
     oauth_request = ParametersRequest(parameters)
+    # A sign-in (OpenID Connect) is a member's, not a school admin's: Authlib's prompt checks
+    # need to know whether one is signed in.
+    signing_in = openid_sign_in.asks_for_sign_in(parameters)
     try:
-        consent_grant = server.get_consent_grant(request=oauth_request, end_user=None)
+        consent_grant = server.get_consent_grant(
+            request=oauth_request, end_user=current_member() if signing_in else None
+        )
         application: Application = oauth_request.client
         if application.require_pushed_authorization_requests and pushed is None:
             raise InvalidRequestError(
@@ -165,6 +173,10 @@ def _authorize() -> Response | tuple[str, int] | str:
             )
     except OAuth2Error as error:
         return _error_response(oauth_request, error)
+    if signing_in:
+        return openid_sign_in.authorize_member(
+            oauth_request, consent_grant, parameters, pushed, _error_response
+        )
 
     user = current_user()
     if user is None:
@@ -219,7 +231,10 @@ def _authorize() -> Response | tuple[str, int] | str:
             granted = [
                 s
                 for s in default_catalogue().scopes
-                if s in asked and (s in grant.scopes or s in default_catalogue().always_shared)
+                if s in asked
+                and (s in grant.scopes or s in default_catalogue().always_shared)
+                # The school's own token carries data scopes; sign-in is its people's.
+                and s not in default_catalogue().sign_in_scopes
             ]
             principal = SchoolPrincipal(
                 school_id=school.id,

@@ -55,12 +55,22 @@ class ConsentScreen:
         return default_catalogue()
 
     def grouped(self, names: list[str]) -> dict[str, list[Scope]]:
-        """Scopes by category, in catalogue order."""
+        """Data scopes by category, in catalogue order (sign-in scopes have their own part)."""
         groups: dict[str, list[Scope]] = {}
         for name in names:
             scope = self.catalogue[name]
-            groups.setdefault(scope.category, []).append(scope)
+            if not scope.is_sign_in:
+                groups.setdefault(scope.category, []).append(scope)
         return groups
+
+    def sign_in(self, names: list[str]) -> list[Scope]:
+        """The sign-in scopes among these names, in catalogue order."""
+        return [self.catalogue[name] for name in names if self.catalogue[name].is_sign_in]
+
+    @property
+    def asks_for_sign_in(self) -> bool:
+        """Whether the request asks to sign the school's people in (shown as its own part)."""
+        return bool(self.sign_in([*self.choice.required, *self.choice.optional]))
 
     def optional_only_fields(self, scope: Scope) -> list[str]:
         """The fields of an optional scope that no required scope already shares."""

@@ -301,6 +301,7 @@ def _current_registration(application: Application) -> dict[str, object]:
         "name": application.name,
         "description": application.description,
         "redirect_uris": "\n".join(application.redirect_uris),
+        "post_logout_redirect_uris": "\n".join(application.post_logout_redirect_uris or []),
         "privacy_policy_url": application.privacy_policy_url,
         "terms_url": application.terms_url or "",
         "website_url": application.website_url or "",

@@ -140,6 +140,9 @@ class ApplicationForm(FlaskForm):
         "Sign-in start URL (optional)",
         validators=[Optional(), Length(max=500), _https("the sign-in start URL")],
     )
+    post_logout_redirect_uris = TextAreaField(
+        "Sign-out return URIs (optional)", validators=[Optional(), _redirect_uris]
+    )
     privacy_policy_url = URLField(
         "Privacy policy URL",
         validators=[
@@ -197,6 +200,7 @@ class ApplicationForm(FlaskForm):
             "name": self.name.data.strip(),
             "description": (self.description.data or "").strip(),
             "redirect_uris": lines(self.redirect_uris.data),
+            "post_logout_redirect_uris": lines(self.post_logout_redirect_uris.data or ""),
             "privacy_policy_url": self.privacy_policy_url.data.strip(),
             "terms_url": (self.terms_url.data or "").strip() or None,
             "website_url": (self.website_url.data or "").strip() or None,

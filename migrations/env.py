@@ -39,9 +39,19 @@ def run_migrations_online() -> None:
     options = dict(migrate.configure_args)
     options.setdefault("process_revision_directives", process_revision_directives)
     with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode rebuilds a table on SQLite by dropping the old copy, which with foreign
+            # keys on would cascade to (or null) the rows that point at it; SQLite's own
+            # procedure for such changes turns them off first (outside any transaction).
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         context.configure(connection=connection, target_metadata=migrate.db.metadata, **options)
         with context.begin_transaction():
             context.run_migrations()
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
 
 
 if context.is_offline_mode():

@@ -95,6 +95,8 @@ class DemoCredentials:
     applications: list[dict[str, Any]] = field(default_factory=list)
     resource_servers: list[dict[str, str]] = field(default_factory=list)
     connectors: list[dict[str, str]] = field(default_factory=list)
+    # Pupils, parents and staff who sign in to the demo sign-in application (docs/sign-in.md).
+    sign_in: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -107,6 +109,7 @@ class DemoCredentials:
             "applications": self.applications,
             "resource_servers": self.resource_servers,
             "connectors": self.connectors,
+            "sign_in": self.sign_in,
         }
 
 
@@ -360,6 +363,19 @@ def seed_demo(
             }
         )
     credentials.unverified_vendor_admin = _seed_unverified_vendor(password_rounds, secret_key)
+    if credentials.schools:
+        from authserver.demo.sign_in import seed_sign_in
+
+        # The last demo school: the first is busy being a term into its use of the product.
+        chosen = credentials.schools[-1]
+        progress(f"{chosen['name']}: pupils, a parent and a teacher who sign in")
+        db.session.flush()
+        credentials.sign_in = seed_sign_in(
+            db.session.get(School, chosen["id"]),
+            db.session.scalar(select(User).where(User.email == chosen["admin"]["email"])),
+            vendor,
+            password_rounds=password_rounds,
+        )
     if mid_year and credentials.schools:
         from authserver.demo.mid_year import bring_to_mid_year
 

@@ -123,6 +123,8 @@ class Registration:
     # Client ids of the registered resource servers the application calls (the platform's API
     # is always allowed); None keeps what an application declares now.
     resource_servers: Sequence[str] | None = None
+    # Where members may be sent back after signing out (OpenID Connect RP-Initiated Logout).
+    post_logout_redirect_uris: Sequence[str] = ()
 
     def check(self) -> None:
         """Raise RegistrationError unless every rule holds."""
@@ -140,7 +142,7 @@ class Registration:
             )
         if self.access_token_format not in ACCESS_TOKEN_FORMATS:
             raise RegistrationError(f"unknown access token format {self.access_token_format}")
-        for uri in self.redirect_uris:
+        for uri in [*self.redirect_uris, *self.post_logout_redirect_uris]:
             check_redirect_uri(uri)
         check_https_url(self.privacy_policy_url, "the privacy policy")
         if self.terms_url:
@@ -157,6 +159,7 @@ class Registration:
         application.name = self.name.strip()
         application.description = self.description
         application.redirect_uris = list(dict.fromkeys(self.redirect_uris))
+        application.post_logout_redirect_uris = list(dict.fromkeys(self.post_logout_redirect_uris))
         application.privacy_policy_url = self.privacy_policy_url
         application.terms_url = self.terms_url
         application.website_url = self.website_url
@@ -283,6 +286,7 @@ KEPT_UNLESS_GIVEN = (
     "require_pushed_authorization_requests",
     "access_token_format",
     "initiate_login_uri",
+    "post_logout_redirect_uris",
 )
 
 

@@ -91,6 +91,7 @@ class AuditAction(enum.StrEnum):
     MEMBER_BADGE_ISSUED = "member:badge_issued"
     MEMBER_BADGE_REISSUED = "member:badge_reissued"
     MEMBER_BADGE_REFUSED = "member:badge_refused"
+    MEMBER_SIGNED_IN_TO_APPLICATION = "member:signed_in_to_application"
     SIGN_IN_ROLES_CHANGED = "school:sign_in_roles_changed"
     APPLICATION_ASSIGNED = "application:assigned"
     APPLICATION_UNASSIGNED = "application:unassigned"

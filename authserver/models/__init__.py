@@ -31,6 +31,7 @@ from authserver.models.members import (
     MemberLinkKind,
     MemberRole,
     MemberSession,
+    MemberSubject,
     SchoolSignIn,
 )
 from authserver.models.organisations import School, Trust
@@ -73,6 +74,7 @@ __all__ = [
     "MemberLinkKind",
     "MemberRole",
     "MemberSession",
+    "MemberSubject",
     "OutboxMessage",
     "PasswordReset",
     "PushedAuthorizationRequest",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, Column, ForeignKey, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -103,6 +104,8 @@ class Application(db.Model):
         String(32), default="client_secret_basic"
     )
     redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Where a member may be sent back after signing out (OpenID Connect RP-Initiated Logout).
+    post_logout_redirect_uris: Mapped[list[str] | None] = mapped_column(JSON, default=list)
     website_url: Mapped[str | None] = mapped_column(String(500))
     # OpenID Connect Core §4 (third-party initiated login): where the school's launcher sends
     # a signed-in member so that the application starts its sign-in with us.
@@ -184,6 +187,11 @@ class Application(db.Model):
         if not set(asked) <= allowed:
             return None
         return " ".join(dict.fromkeys(asked))
+
+    @property
+    def client_metadata(self) -> dict[str, Any]:
+        """The registered metadata Authlib's OpenID Connect endpoints read."""
+        return {"post_logout_redirect_uris": list(self.post_logout_redirect_uris or [])}
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         # RFC 9700 §4.1.1: exact string comparison, no patterns or prefixes.

@@ -191,3 +191,19 @@ class MemberLink(db.Model):
     def is_usable(self, now: dt.datetime | None = None) -> bool:
         """Not used yet and not past its end."""
         return self.used_at is None and (now or utcnow()) < self.expires_at
+
+
+class MemberSubject(db.Model):
+    """The `sub` one application knows a member by: random, kept, and different for every
+    application (pairwise), so that two applications cannot match up their people."""
+
+    __tablename__ = "member_subjects"
+    __table_args__ = (UniqueConstraint("member_id", "application_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("applications.id", ondelete="CASCADE"), index=True
+    )
+    subject: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -22,7 +22,18 @@ class AuthorizationCode(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     code_digest: Mapped[str] = mapped_column(String(64), unique=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # The school admin who decided, or (signing in with OpenID Connect) the member signing in.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
+    # The member's browser session (OpenID Connect `sid`, `auth_time`, `amr`) and `nonce`.
+    member_session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("member_sessions.id", ondelete="SET NULL")
+    )
+    nonce: Mapped[str | None] = mapped_column(String(255))
+    auth_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    auth_method: Mapped[str | None] = mapped_column(String(20))
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"))
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id"), index=True)
     grant_version: Mapped[int] = mapped_column(Integer)
@@ -49,6 +60,23 @@ class AuthorizationCode(db.Model):
     def is_expired(self) -> bool:
         return utcnow() >= self.expires_at
 
+    # And the OpenID Connect additions (authlib.oidc.core.AuthorizationCodeMixin).
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int | None:
+        return int(self.auth_time.timestamp()) if self.auth_time else None
+
+    def get_acr(self) -> str | None:
+        return ACR_OF_METHOD.get(self.auth_method or "")
+
+    def get_amr(self) -> list[str] | None:
+        return [self.auth_method] if self.auth_method else None
+
+
+#: The `acr` of each way a member proves who they are: a password, or a badge (QR code).
+ACR_OF_METHOD = {"pwd": "urn:schooldata:acr:password", "qr": "urn:schooldata:acr:badge"}
+
 
 class Token(db.Model):
     """An access token and its (rotating) refresh token, bound to a school's grant version."""
@@ -64,6 +92,10 @@ class Token(db.Model):
     grant_id: Mapped[int | None] = mapped_column(ForeignKey("grants.id"))
     grant_version: Mapped[int | None] = mapped_column(Integer)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The member who signed in (OpenID Connect), whom UserInfo describes.
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
     scope: Mapped[str] = mapped_column(Text, default="")
     # Restrictions copied from the grant when issued: enforcement needs no extra query.
     restrictions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -101,6 +133,13 @@ class Token(db.Model):
 
     def check_client(self, client: object) -> bool:
         return isinstance(client, Application) and client.id == self.application_id
+
+    def get_client(self) -> Application:
+        return self.application
+
+    def get_user(self) -> Token:
+        # UserInfo describes the token's member; the token itself carries what it needs.
+        return self
 
     def is_expired(self) -> bool:
         return utcnow() >= self.expires_at

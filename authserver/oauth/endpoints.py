@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
@@ -15,6 +16,7 @@ from authserver.domain import resource_servers, tokens
 from authserver.models.applications import Application, ResourceServer
 from authserver.models.columns import utcnow
 from authserver.models.tokens import Token
+from authserver.oauth import openid
 from authserver.oauth.jwt_tokens import aud_claim
 
 
@@ -161,3 +163,7 @@ def register(server: Any) -> None:
     """Register the endpoints beside the token endpoint."""
     server.register_endpoint(IntrospectionEndpoint)
     server.register_endpoint(RevocationEndpoint)
+    members_only = ResourceProtector()
+    members_only.register_token_validator(openid.MemberTokenValidator())
+    server.register_endpoint(openid.UserInfoEndpoint(resource_protector=members_only))
+    server.register_endpoint(openid.EndSessionEndpoint)

@@ -30,8 +30,9 @@ from authserver.models.applications import (
 )
 from authserver.models.columns import utcnow
 from authserver.models.grants import Grant
+from authserver.models.members import MemberSession
 from authserver.models.tokens import AuthorizationCode, Token
-from authserver.oauth import resource_indicators
+from authserver.oauth import openid, resource_indicators
 from authserver.oauth.principal import SchoolPrincipal
 from authserver.oauth.resource_indicators import InvalidTargetError, ResourceIndicators
 
@@ -56,7 +57,13 @@ class S256CodeChallenge(CodeChallenge):
 
 
 def _principal_for(
-    grant: Grant, *, version: int, scope: str, user_id: int | None, restrictions: dict[str, Any]
+    grant: Grant,
+    *,
+    version: int,
+    scope: str,
+    user_id: int | None,
+    restrictions: dict[str, Any],
+    member_id: int | None = None,
 ) -> SchoolPrincipal:
     return SchoolPrincipal(
         school_id=grant.school_id,
@@ -65,6 +72,7 @@ def _principal_for(
         restrictions=restrictions,
         user_id=user_id,
         scope=scope,
+        member_id=member_id,
     )
 
 
@@ -106,11 +114,21 @@ class AuthorizationCodeGrant(IssuesForAudience, grants.AuthorizationCodeGrant):
         principal: SchoolPrincipal = request.user
         data = request.payload.data
         ttl = current_app.config["SETTINGS"].authorization_code_ttl_seconds
+        member_session = (
+            db.session.get(MemberSession, principal.member_session_id)
+            if principal.member_session_id
+            else None
+        )
         db.session.add(
             AuthorizationCode(
                 code_digest=credentials.digest(code),
                 application_id=request.client.id,
                 user_id=principal.user_id,
+                member_id=principal.member_id,
+                member_session_id=member_session.id if member_session else None,
+                nonce=data.get("nonce") if principal.member_id else None,
+                auth_time=member_session.created_at if member_session else None,
+                auth_method=member_session.method if member_session else None,
                 school_id=principal.school_id,
                 grant_id=principal.grant_id,
                 grant_version=principal.grant_version,
@@ -171,6 +189,7 @@ class AuthorizationCodeGrant(IssuesForAudience, grants.AuthorizationCodeGrant):
             scope=authorization_code.scope,
             user_id=authorization_code.user_id,
             restrictions=grant.restrictions,
+            member_id=authorization_code.member_id,
         )
 
 
@@ -251,6 +270,7 @@ class RefreshTokenGrant(IssuesForAudience, grants.RefreshTokenGrant):
             scope=" ".join(scopes),
             user_id=refresh_token.user_id,
             restrictions=refresh_token.restrictions,
+            member_id=refresh_token.member_id,
         )
 
     def issue_token(self, user: SchoolPrincipal, refresh_token: Token) -> dict[str, Any]:
@@ -387,7 +407,8 @@ def register(server: Any) -> None:
     """Register every grant type this server offers (and no others: no implicit, no password)."""
     server.register_extension(IssuerParameter())
     server.register_grant(
-        AuthorizationCodeGrant, [S256CodeChallenge(required=True), ResourceIndicators()]
+        AuthorizationCodeGrant,
+        [S256CodeChallenge(required=True), ResourceIndicators(), openid.OpenIDCode()],
     )
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)

@@ -17,6 +17,9 @@ class SchoolPrincipal:
     user_id: int | None = None
     # The scopes this authorization grants, space-separated.
     scope: str = ""
+    # Signing in with OpenID Connect: the member, and the browser session they signed in with.
+    member_id: int | None = None
+    member_session_id: int | None = None
 
     def get_user_id(self) -> int | None:
         return self.user_id

@@ -19,6 +19,7 @@ from authserver.oauth.metadata import (
     protected_resource_metadata,
     server_metadata,
 )
+from authserver.oauth.openid import provider_metadata
 from authserver.oauth.server import ParametersRequest, oauth_server
 from authserver.web.ratelimits import per_client
 
@@ -148,6 +149,34 @@ def metadata() -> Response:
     response = jsonify(server_metadata(current_app.config["SETTINGS"].issuer))
     response.cache_control.max_age = 3600
     return response
+
+
+@bp.get("/.well-known/openid-configuration")
+def openid_configuration() -> Response:
+    """OpenID Connect Discovery 1.0: the provider's metadata."""
+    issuer = current_app.config["SETTINGS"].issuer
+    response = jsonify(provider_metadata(server_metadata(issuer)))
+    response.cache_control.max_age = 3600
+    return response
+
+
+@bp.route("/oauth/userinfo", methods=["GET", "POST"])
+def userinfo() -> Response:
+    """OpenID Connect Core §5.3: claims about the member a sign-in's token was issued for."""
+    if not (request.headers.get("Authorization") or "").lower().startswith("bearer "):
+        # RFC 6750 §3.1: a request with no Bearer credentials gets a bare challenge.
+        response = jsonify(
+            error="invalid_request",
+            error_description="Send an access token: Authorization: Bearer <token>.",
+        )
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Bearer realm="userinfo"'
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    answer: Response = oauth_server().create_endpoint_response("userinfo")
+    # Its subject's first use records the pairwise subject.
+    db.session.commit()
+    return answer
 
 
 @bp.get(PROTECTED_RESOURCE_METADATA_PATH)

@@ -15,6 +15,18 @@ from authserver.domain.catalogue import (
 )
 from authserver.models.mis import ENTITIES, entity_fields
 
+# The sign-in scopes (OpenID Connect), each with the claims it releases.
+SIGN_IN_SCOPES = {
+    "openid": ("sub",),
+    "profile": ("name", "given_name", "family_name"),
+    "email": ("email", "email_verified"),
+    "SignInRole": ("role",),
+    "SignInSchool": ("school_urn",),
+    "SignInClasses": ("classes",),
+    "SignInChildren": ("children",),
+    "SignInYearGroup": ("year_group",),
+}
+
 # The 74 scopes of the published list we follow, in its order.
 SEED_SCOPES = [
     "Address", "AgencyAgent", "AgencyAgentOther", "Applications", "AssessmentResults",
@@ -89,8 +101,8 @@ def assert_only_problem(path: Path, message: str) -> None:
 def test_packaged_catalogue_loads_with_every_seed_scope_and_public_data() -> None:
     catalogue = default_catalogue()
     assert len(SEED_SCOPES) == 74
-    assert len(catalogue.scopes) == 75
-    assert set(catalogue.scopes) == {*SEED_SCOPES, "PublicSchoolData"}
+    assert len(catalogue.scopes) == 75 + len(SIGN_IN_SCOPES)
+    assert set(catalogue.scopes) == {*SEED_SCOPES, "PublicSchoolData", *SIGN_IN_SCOPES}
     assert default_catalogue() is catalogue
 
 
@@ -199,7 +211,7 @@ def test_every_scope_has_a_declared_category_and_a_description() -> None:
     catalogue = default_catalogue()
     grouped = catalogue.by_category()
     assert list(grouped) == list(catalogue.categories)
-    assert sum(len(scopes) for scopes in grouped.values()) == 75
+    assert sum(len(scopes) for scopes in grouped.values()) == 75 + len(SIGN_IN_SCOPES)
     for scope in catalogue:
         assert scope.category in catalogue.categories
         assert 20 < len(scope.description) < 400, scope.name
@@ -386,3 +398,50 @@ def test_the_always_shared_scopes_are_those_that_need_no_consent() -> None:
     catalogue = default_catalogue()
     assert catalogue.always_shared == {"PublicSchoolData"}
     assert all(not catalogue[name].consent_required for name in catalogue.always_shared)
+
+
+# Sign-in scopes: claims, not fields
+
+
+def test_sign_in_scopes_are_their_own_category_and_release_claims_only() -> None:
+    catalogue = default_catalogue()
+    assert catalogue.sign_in_scopes == tuple(SIGN_IN_SCOPES)
+    assert [s.name for s in catalogue.by_category()["Sign-in"]] == list(SIGN_IN_SCOPES)
+    for name, claims in SIGN_IN_SCOPES.items():
+        scope = catalogue[name]
+        assert scope.is_sign_in
+        assert scope.claims == claims
+        assert scope.fields == ()
+        assert scope.consent_required
+        assert not scope.sensitive
+    assert not catalogue["StudentLite"].is_sign_in
+    assert catalogue.claims_for(["openid", "profile", "Attendance"]) == {
+        "sub",
+        "name",
+        "given_name",
+        "family_name",
+    }
+
+
+def sign_in_scope(claims: str, *, category: str = "Sign-in", fields: str | None = None) -> str:
+    block = EXTRA_SCOPE.format(name="SignInTest", category=category, kind="read", fields=fields)
+    if fields is None:
+        block = block.replace("fields = [None]\n", "")
+    return block + f"claims = [{claims}]\n"
+
+
+def test_a_claim_the_server_cannot_release_is_rejected(tmp_path: Path) -> None:
+    path = with_extra_scope(tmp_path, sign_in_scope('"sub", "shoe_size"'))
+    assert_only_problem(path, "scope 'SignInTest': no such claim 'shoe_size'")
+
+
+@pytest.mark.parametrize(
+    ("category", "fields"),
+    [("Students", ""), ("Sign-in", '"student.forename"')],
+    ids=["outside Sign-in", "with fields"],
+)
+def test_a_scope_releasing_claims_is_a_sign_in_scope_without_fields(
+    tmp_path: Path, category: str, fields: str
+) -> None:
+    path = with_extra_scope(tmp_path, sign_in_scope('"sub"', category=category, fields=fields))
+    assert_only_problem(path, "a scope releasing claims is a read scope of category 'Sign-in'")

@@ -68,6 +68,25 @@ def test_a_registered_applications_secret_is_shown_once_and_works(app, signed_in
         assert application.client_secret_digest != secret
 
 
+def test_sign_out_return_uris_are_registered_beside_redirect_uris(app, signed_in) -> None:
+    response = register(
+        signed_in,
+        post_logout_redirect_uris="https://lunch.example.com/signed-out\nhttp://127.0.0.1:8765/out",
+    )
+    assert response.status_code == 201
+    client_id = CLIENT_ID_PATTERN.search(response.get_data(as_text=True)).group(1)
+    with app.app_context():
+        application = db.session.scalar(
+            select(Application).where(Application.client_id == client_id)
+        )
+        assert application.post_logout_redirect_uris == [
+            "https://lunch.example.com/signed-out",
+            "http://127.0.0.1:8765/out",
+        ]
+    edit = signed_in.get(f"/vendor/applications/{_id(app, client_id)}/edit")
+    assert "https://lunch.example.com/signed-out" in edit.get_data(as_text=True)
+
+
 def _id(app, client_id: str) -> int:
     with app.app_context():
         return db.session.scalar(select(Application.id).where(Application.client_id == client_id))
@@ -108,6 +127,7 @@ def test_a_public_client_gets_no_secret(app, signed_in) -> None:
         ({"redirect_uris": "http://lunch.example.com/callback"}, "must use https"),
         ({"redirect_uris": "https://lunch.example.com/cb#frag"}, "must not contain a fragment"),
         ({"redirect_uris": "   "}, "Enter at least one redirect URI"),
+        ({"post_logout_redirect_uris": "http://lunch.example.com/out"}, "must use https"),
         (
             {"privacy_policy_url": "http://lunch.example.com/p"},
             "The privacy policy must be an https",

@@ -2,7 +2,8 @@
 
 The catalogue is data (`scopes.toml`, next to this module); this module loads it and checks it
 against the MIS data model, so that a scope can never name a field that does not exist and no
-field of the model is left out of every scope.
+field of the model is left out of every scope. Sign-in scopes (OpenID Connect) unlock no fields:
+they release claims about the person signing in, each one this server knows how to make.
 """
 
 from __future__ import annotations
@@ -21,7 +22,25 @@ CATALOGUE_PATH = Path(__file__).with_name("scopes.toml")
 KINDS = ("read", "write")
 
 _REQUIRED_KEYS = frozenset({"name", "category", "kind", "sensitive", "description", "fields"})
-_OPTIONAL_KEYS = frozenset({"deprecated", "consent_required"})
+_OPTIONAL_KEYS = frozenset({"deprecated", "consent_required", "claims"})
+#: The category of sign-in scopes, shown as its own part of a request.
+SIGN_IN_CATEGORY = "Sign-in"
+#: The claims a sign-in scope may release: OpenID Connect's own and ours (authserver.oauth.claims).
+SIGN_IN_CLAIMS = frozenset(
+    {
+        "sub",
+        "name",
+        "given_name",
+        "family_name",
+        "email",
+        "email_verified",
+        "role",
+        "school_urn",
+        "classes",
+        "children",
+        "year_group",
+    }
+)
 
 
 class CatalogueError(ValueError):
@@ -56,6 +75,13 @@ class Scope:
     description: str
     fields: tuple[str, ...]
     consent_required: bool = True
+    # For a sign-in scope: the claims it releases (it unlocks no fields).
+    claims: tuple[str, ...] = ()
+
+    @property
+    def is_sign_in(self) -> bool:
+        """Whether this scope signs people in (OpenID Connect) rather than sharing data."""
+        return bool(self.claims)
 
     @property
     def entities(self) -> tuple[str, ...]:
@@ -101,6 +127,17 @@ class Catalogue:
         """Scopes that need no consent (PublicSchoolData): granted to any application that
         asks, never requested of a school, never withdrawn."""
         return frozenset(scope.name for scope in self if not scope.consent_required)
+
+    @functools.cached_property
+    def sign_in_scopes(self) -> tuple[str, ...]:
+        """The scopes that sign the school's people in (openid, profile, ...), in file order."""
+        return tuple(scope.name for scope in self if scope.is_sign_in)
+
+    def claims_for(self, names: Iterable[str]) -> frozenset[str]:
+        """Every claim the named scopes release together (unknown names release none)."""
+        return frozenset(
+            claim for name in names if name in self.scopes for claim in self.scopes[name].claims
+        )
 
     def by_category(self) -> dict[str, list[Scope]]:
         """Scopes grouped by category, categories in declared order (empty ones included)."""
@@ -242,7 +279,9 @@ def _scope(
         return None
     before = len(problems)
     label = f"scope {name!r}"
-    missing = sorted(_REQUIRED_KEYS - raw.keys())
+    # A sign-in scope lists the claims it releases instead of fields.
+    required = _REQUIRED_KEYS - {"fields"} if "claims" in raw else _REQUIRED_KEYS
+    missing = sorted(required - raw.keys())
     if missing:
         problems.append(f"{label} is missing {', '.join(missing)}")
     unknown = sorted(raw.keys() - _REQUIRED_KEYS - _OPTIONAL_KEYS)
@@ -278,7 +317,13 @@ def _scope(
         problems.append(f"{label} lists field {field!r} more than once")
     for field in fields:
         _check_field(label, field, write=kind == "write", problems=problems)
-    if not fields and flags["deprecated"] is not True:
+    claims = _claims(label, raw.get("claims", []), problems)
+    if claims and (fields or kind != "read" or category != SIGN_IN_CATEGORY):
+        problems.append(
+            f"{label}: a scope releasing claims is a read scope of category "
+            f"{SIGN_IN_CATEGORY!r} and unlocks no fields"
+        )
+    if not fields and not claims and flags["deprecated"] is not True:
         problems.append(f"{label} unlocks no fields; only a deprecated scope may be empty")
     if flags["consent_required"] is False and (flags["sensitive"] is not False or kind != "read"):
         problems.append(f"{label}: only a non-sensitive read scope can skip consent")
@@ -297,7 +342,19 @@ def _scope(
         description=" ".join(description.split()),
         fields=tuple(fields),
         consent_required=flags["consent_required"],
+        claims=claims,
     )
+
+
+def _claims(label: str, raw: object, problems: list[str]) -> tuple[str, ...]:
+    """A sign-in scope's claims, each one the server knows how to release."""
+    if not isinstance(raw, list) or not all(isinstance(c, str) for c in raw):
+        problems.append(f"{label}: claims must be a list of claim names")
+        return ()
+    for claim in raw:
+        if claim not in SIGN_IN_CLAIMS:
+            problems.append(f"{label}: no such claim {claim!r}")
+    return tuple(dict.fromkeys(raw))
 
 
 def _check_field(label: str, field: str, *, write: bool, problems: list[str]) -> None:
@@ -332,6 +389,8 @@ def _text(value: object) -> TypeGuard[str]:
 __all__ = [
     "CATALOGUE_PATH",
     "KINDS",
+    "SIGN_IN_CATEGORY",
+    "SIGN_IN_CLAIMS",
     "Catalogue",
     "CatalogueError",
     "Scope",
