@@ -261,6 +261,11 @@ class RefreshTokenGrant(IssuesForAudience, grants.RefreshTokenGrant):
         grant = db.session.get(Grant, refresh_token.grant_id) if refresh_token.grant_id else None
         if grant is None or not grant.is_in_force():
             raise InvalidGrantError("The school has withdrawn this application's access.")
+        if refresh_token.member_id is not None:
+            # A sign-in lasts only while the school still lets this person sign in here.
+            refused = openid.still_signs_in(refresh_token.member_id, refresh_token.application)
+            if refused is not None:
+                raise InvalidGrantError(refused)
         # Never more than the school's grant allows now, and never more than before.
         always_shared = default_catalogue().always_shared
         scopes = [s for s in refresh_token.scopes if s in grant.scopes or s in always_shared]

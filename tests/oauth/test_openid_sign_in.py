@@ -419,6 +419,45 @@ def test_a_role_the_school_turned_off_cannot_sign_in(app, member, people) -> Non
     assert "has not turned on sign-in for you" in refused.get_data(as_text=True)
 
 
+def test_turning_a_role_off_stops_its_tokens_too(app, member, people) -> None:
+    """Not only new sign-ins: UserInfo and refresh stop at once for a role turned off."""
+    tokens = member.tokens("zoe.obrien")
+    assert member.userinfo(tokens["access_token"]).status_code == 200
+    with app.app_context():
+        roles = [MemberRole.TEACHER, MemberRole.PARENT]
+        members.set_enabled_roles(db.session, people.school_id, roles, by="test")
+        db.session.commit()
+    after = member.userinfo(tokens["access_token"])
+    assert after.status_code == 401
+    assert after.get_json()["error"] == "invalid_token"
+    refreshed = member.flow.refresh(tokens["refresh_token"])
+    assert refreshed.status_code == 400
+    assert refreshed.get_json()["error"] == "invalid_grant"
+
+
+def test_a_pupil_leaving_the_grant_s_class_loses_their_tokens(app, narrowed, member, people):
+    tokens = member.tokens("zoe.obrien")
+    assert member.userinfo(tokens["access_token"]).status_code == 200
+    with app.app_context():
+        changes = Changes()
+        changes.deletes["class_membership"] = [(Origin(0), "cm1")]
+        ingest.apply(db.session, people.school_id, changes)
+        db.session.commit()
+    assert member.userinfo(tokens["access_token"]).status_code == 401
+    assert member.flow.refresh(tokens["refresh_token"]).status_code == 400
+
+
+def test_a_pupil_leaving_the_mis_loses_their_tokens(app, member, people) -> None:
+    tokens = member.tokens("zoe.obrien")
+    with app.app_context():
+        changes = Changes()
+        changes.deletes["student"] = [(Origin(0), upn(1))]
+        ingest.apply(db.session, people.school_id, changes)
+        db.session.commit()
+    assert member.userinfo(tokens["access_token"]).status_code == 401
+    assert member.flow.refresh(tokens["refresh_token"]).status_code == 400
+
+
 def test_revoking_the_connection_ends_sign_in_at_once(app, member, people, sign_in_app) -> None:
     tokens = member.tokens("zoe.obrien")
     assert member.userinfo(tokens["access_token"]).status_code == 200
