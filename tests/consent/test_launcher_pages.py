@@ -184,7 +184,9 @@ def test_a_teacher_gives_an_app_to_their_class_and_takes_it_away(
     app, school, people: People, apps
 ) -> None:
     teacher = launcher_of(app, school, "ada@school.test")
-    assert "Give apps to your classes" in teacher.get("/members/").get_data(as_text=True)
+    home = teacher.get("/members/").get_data(as_text=True)
+    assert "Give apps to your classes" in home
+    assert 'href="/members/badges"' in home  # and their classes' badge sheets
     page = teacher.get("/members/classes")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
