@@ -37,6 +37,20 @@ def test_the_seed_sends_no_one_a_security_notice(app, seeded: dict) -> None:
     assert [t for t in templates if "security" in t or "second_factor" in t] == []
 
 
+def test_the_demo_members_find_the_sign_in_application_on_their_launchers(
+    app, seeded: dict
+) -> None:
+    from authserver.domain import members
+    from authserver.models.members import Member
+
+    name = seeded["sign_in"]["application"]["name"]
+    with app.app_context():
+        everyone = db.session.scalars(select(Member)).all()
+        assert len(everyone) == 3
+        for member in everyone:
+            assert [a.name for a in members.assigned_applications(db.session, member)] == [name]
+
+
 def test_the_credentials_file_has_the_documented_shape(app, seeded: dict) -> None:
     assert seeded["issuer"] == app.config["SETTINGS"].issuer
     assert len(seeded["schools"]) == 2

@@ -82,6 +82,9 @@ def seed_sign_in(
             }
         )
     members.set_enabled_roles(db.session, school.id, list(MemberRole), by="demo seed")
+    # On every demo member's launcher, so `make run` shows the app where people find it.
+    for role in MemberRole:
+        members.assign(db.session, school.id, application, members.Target(role), by="demo seed")
     return {
         "school_urn": school.urn,
         "application": {
