@@ -17,8 +17,15 @@ from authserver.models.applications import SCHOOL_SECRET_GRANT_TYPE
 from tests.oauth_flow import basic_auth
 
 CATALOGUE = default_catalogue()
+# Data scopes: the sign-in scopes release claims at sign-in, no API fields
+# (tests/oauth/test_openid_sign_in.py covers them).
 READ_SCOPES = [
-    s.name for s in CATALOGUE if s.kind == "read" and s.consent_required and not s.deprecated
+    s.name
+    for s in CATALOGUE
+    if s.kind == "read"
+    and s.consent_required
+    and not s.deprecated
+    and s.name not in CATALOGUE.sign_in_scopes
 ]
 
 
