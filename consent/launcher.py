@@ -275,10 +275,16 @@ def accept_invitation(token: str) -> BaseResponse:
                 rounds=current_app.config["SETTINGS"].bcrypt_rounds,
                 by="member",
             )
-            if member.role not in members.enabled_roles(db.session, member.school_id):
+            refusal = members.why_not_signing_in(db.session, member, "pwd")
+            if refusal is not None:
                 db.session.commit()
                 flash(
-                    "Your password is saved. Your school has not turned on sign-in for you yet.",
+                    "Your password is saved. "
+                    + (
+                        refusal
+                        if refusal == members.ADMIN_ACCOUNT_NEEDED
+                        else "Your school has not turned on sign-in for you yet."
+                    ),
                     "info",
                 )
                 return redirect(url_for("members.sign_in", school=school.urn if school else None))
@@ -346,7 +352,7 @@ def magic_link(token: str) -> BaseResponse:
         if not form.validate_on_submit():
             return _link_refused()
         member = link.member
-        if member.role not in members.enabled_roles(db.session, member.school_id):
+        if members.why_not_signing_in(db.session, member, "email") is not None:
             return _link_refused()
         try:
             member_links.use(db.session, link)

@@ -23,12 +23,14 @@ ROLE_WORDS = {
     MemberRole.STUDENT: "Pupils",
     MemberRole.TEACHER: "Teachers and other staff",
     MemberRole.PARENT: "Parents and carers",
+    MemberRole.SCHOOL_ADMIN: "School admins",
 }
 #: One person of each role, for a row of a table.
 ROLE_WORD = {
     MemberRole.STUDENT: "Pupil",
     MemberRole.TEACHER: "Staff",
     MemberRole.PARENT: "Parent or carer",
+    MemberRole.SCHOOL_ADMIN: "School admin",
 }
 
 

@@ -27,3 +27,11 @@ class MemberSignInForm(FlaskForm):
         "This is a shared computer or tablet (sign me out soon if I leave it)", default=True
     )
     submit = SubmitField("Sign in")
+
+
+class AdminSignInForm(FlaskForm):
+    """A school admin signing in to apps with their admin account: their authenticator's code
+    when the last one they typed is not recent (the view asks for it only then)."""
+
+    code = StringField("Code from your authenticator app", validators=[Length(max=40)])
+    submit = SubmitField("Sign in to apps")

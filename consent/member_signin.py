@@ -12,14 +12,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
-from authserver.domain import audit, member_sessions, members
+from authserver.domain import audit, member_sessions, members, second_factor
 from authserver.domain.audit import AuditAction
 from authserver.domain.credentials import hash_password, password_matches
 from authserver.extensions import db, limiter
-from authserver.models.members import Member, MemberSession
+from authserver.models.columns import utcnow
+from authserver.models.members import ADMIN_ACCOUNT_METHOD, Member, MemberRole, MemberSession
 from authserver.models.organisations import School
-from consent.member_forms import MemberSignInForm
-from consent.signin import safe_next
+from consent import factor_checks
+from consent.member_forms import AdminSignInForm, MemberSignInForm
+from consent.signin import current_session, current_user, safe_next
 
 bp = Blueprint("members", __name__, url_prefix="/members")
 
@@ -53,10 +55,14 @@ def current_member() -> Member | None:
     return found.member if found is not None else None
 
 
-def begin_member_session(member: Member, *, method: str, shared_device: bool) -> None:
-    """Sign the member in: nothing of the browser's session before survives, a new server-side
-    session's token goes in the cookie. The caller commits."""
+def begin_member_session(
+    member: Member, *, method: str, shared_device: bool, keep: tuple[str, ...] = ()
+) -> None:
+    """Sign the member in: nothing of the browser's session before survives (but the `keep`
+    keys), a new server-side session's token goes in the cookie. The caller commits."""
+    kept = {key: session[key] for key in keep if key in session}
     session.clear()
+    session.update(kept)
     session[SESSION_KEY] = member_sessions.start(
         db.session, member, limits(), method=method, shared_device=shared_device
     )
@@ -144,10 +150,14 @@ def sign_in() -> str | Response:
             )
             db.session.commit()
             error = NO_MATCH
-        elif member.role not in members.enabled_roles(db.session, member.school_id):
+        elif (refusal := members.why_not_signing_in(db.session, member, "pwd")) is not None:
             # Only someone who knows the password learns this.
+            admin_account = refusal == members.ADMIN_ACCOUNT_NEEDED
             error = (
-                f"{school.name if school else 'Your school'} has not turned on sign-in for you yet."
+                refusal
+                if admin_account
+                else f"{school.name if school else 'Your school'} has not turned on sign-in "
+                "for you yet."
             )
         else:
             begin_member_session(member, method="pwd", shared_device=bool(form.shared_device.data))
@@ -161,7 +171,97 @@ def sign_in() -> str | Response:
             db.session.commit()
             return redirect(safe_member_next(request.args.get("next")))
     status = 401 if error else 200
-    return render_template("members/sign_in.html", form=form, error=error, school=school), status
+    return render_template(
+        "members/sign_in.html", form=form, error=error, school=school, next=request.args.get("next")
+    ), status
+
+
+def _admin_problem(title: str, message: str, status: int) -> tuple[str, int]:
+    return render_template("error.html", status=status, title=title, message=message), status
+
+
+@bp.route("/sign-in/admin", methods=["GET", "POST"])
+def admin_sign_in() -> str | Response | tuple[str, int]:
+    """A member of staff who looks after the school on this service signs in to its apps as a
+    school admin: with their admin account, its second factor checked within the step-up
+    window, as the staff member their email is in the school's MIS data."""
+    school = _school_by_urn(request.args.get("school"))
+    user = current_user()
+    if user is None:
+        return redirect(url_for("auth.sign_in", next=request.full_path))
+    if school is None:
+        return _admin_problem("Which school?", "Start again from your school's sign-in page.", 404)
+    if not (user.can_manage_for(school) or user.can_approve_for(school)):
+        return _admin_problem(
+            "Not a school admin here",
+            f"Your account does not look after {school.name}, so it cannot sign you in to "
+            "its apps. Sign in with the username and password your school gave you.",
+            403,
+        )
+    if MemberRole.SCHOOL_ADMIN not in members.enabled_roles(db.session, school.id):
+        return _admin_problem(
+            "Not turned on",
+            f"{school.name} has not turned on signing in to apps for school admins. It is "
+            "turned on with the school's other sign-in settings.",
+            403,
+        )
+    staff = members.admin_staff(db.session, school, user)
+    member = members.member_of(db.session, staff) if staff is not None else None
+    if staff is None or (member is not None and member.email != user.email.strip().lower()):
+        return _admin_problem(
+            "We could not find you among the staff",
+            f"No one on {school.name}'s staff in its MIS data has the email address "
+            f"{user.email} (or more than one has), so we cannot tell apps who you are.",
+            404,
+        )
+    form = AdminSignInForm()
+    found = current_session()
+    fresh = found is not None and second_factor.is_fresh(
+        found.second_factor_at, factor_checks.step_up_window(), utcnow()
+    )
+    error = None
+    if form.validate_on_submit():
+        typed = (form.code.data or "").strip()
+        if not fresh:
+            try:
+                verdict = factor_checks.check_code(user, typed) if typed else None
+            except factor_checks.TooManyAttempts as refusal:
+                db.session.rollback()
+                return factor_checks.too_many_page(refusal)
+            if verdict is None:
+                db.session.commit()  # a wrong code's audit event
+                error = factor_checks.WRONG_CODE if typed else "Enter the code your app shows."
+            else:
+                factor_checks.mark_checked()
+        if error is None:
+            member = members.admin_member(db.session, staff, user)
+            if member.disabled_at is not None:
+                db.session.rollback()
+                return _admin_problem(
+                    "Signing in is turned off for you",
+                    f"{school.name} has turned off signing in for you.",
+                    403,
+                )
+            begin_member_session(
+                member, method=ADMIN_ACCOUNT_METHOD, shared_device=False, keep=("sid",)
+            )
+            audit.record(
+                AuditAction.MEMBER_SIGNED_IN,
+                actor=user,
+                school=member.school_id,
+                member=member.id,
+                method=ADMIN_ACCOUNT_METHOD,
+            )
+            db.session.commit()
+            return redirect(safe_member_next(request.args.get("next")))
+    return render_template(
+        "members/admin_sign_in.html",
+        form=form,
+        school=school,
+        name=f"{staff.preferred_forename or staff.forename} {staff.surname}",
+        fresh=fresh,
+        error=error,
+    ), (400 if error else 200)
 
 
 def safe_member_next(target: str | None) -> str:

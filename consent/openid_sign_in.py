@@ -110,7 +110,7 @@ def authorize_member(
     member = member_session.member
     application: Application = oauth_request.client
     try:
-        grant = sign_in.grant_for_sign_in(db.session, application, member)
+        grant = sign_in.grant_for_sign_in(db.session, application, member, member_session.method)
     except sign_in.SignInRefused as refusal:
         return error_response(
             oauth_request,
@@ -138,6 +138,7 @@ def authorize_member(
         scope=" ".join(scopes),
         member_id=member.id,
         member_session_id=member_session.id,
+        auth_method=member_session.method,
     )
     response: Response = server.create_authorization_response(
         request=oauth_request, grant_user=principal, grant=consent_grant

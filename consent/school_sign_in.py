@@ -177,6 +177,9 @@ def assign(urn: str) -> BaseResponse:
     if nc_year and class_id:
         form.class_id.errors = ["Choose a year group or a class, not both."]
         return _settings_page(school, assign_form=form, status=400)
+    if (nc_year or class_id) and role is MemberRole.SCHOOL_ADMIN:
+        form.role.errors = ["Give an app to all school admins, not to a year group or class."]
+        return _settings_page(school, assign_form=form, status=400)
     if nc_year and role is MemberRole.TEACHER:
         form.nc_year.errors = [
             "Staff are not in a year group: give the app to all staff or a class."

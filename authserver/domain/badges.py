@@ -121,7 +121,7 @@ def member_for(session: Session, secret: str | None) -> Member | None:
         refusal = "replaced"
     elif member.disabled_at is not None:
         refusal = "member disabled"
-    elif member.role not in members.enabled_roles(session, member.school_id):
+    elif members.why_not_signing_in(session, member, "qr") is not None:
         refusal = "role not enabled"
     if refusal is not None:
         audit.record(

@@ -134,6 +134,12 @@ def role_counts(session: Session, school_id: int) -> dict[MemberRole, int]:
             )
             or 0
         )
+    staff_with_email = select(Member).where(
+        Member.school_id == school_id, Member.staff_id.is_not(None), Member.email.is_not(None)
+    )
+    counts[MemberRole.SCHOOL_ADMIN] = sum(
+        1 for m in session.scalars(staff_with_email) if members.admin_account(session, m)
+    )
     return counts
 
 

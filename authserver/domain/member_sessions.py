@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from authserver.domain import credentials
-from authserver.domain.members import enabled_roles
+from authserver.domain.members import why_not_signing_in
 from authserver.models.columns import utcnow
 from authserver.models.members import Member, MemberSession
 
@@ -62,7 +62,8 @@ def live(
     session: Session, token: str | None, now: dt.datetime | None = None
 ) -> MemberSession | None:
     """The live session behind a token, or None: ended, expired, idle too long, its member
-    disabled or gone with their MIS record, or their role no longer let sign in."""
+    disabled or gone with their MIS record, their role no longer let sign in, or their role now
+    one (school admin) that this session's way of signing in does not reach."""
     if not token or len(token) > 100:
         return None
     now = now or utcnow()
@@ -71,10 +72,7 @@ def live(
     )
     if found is None or not found.is_live(now):
         return None
-    member = found.member
-    if member.disabled_at is not None:
-        return None
-    if member.role not in enabled_roles(session, member.school_id):
+    if why_not_signing_in(session, found.member, found.method) is not None:
         return None
     return found
 

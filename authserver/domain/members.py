@@ -16,11 +16,19 @@ from authserver.domain import audit, credentials
 from authserver.domain.audit import AuditAction
 from authserver.models.applications import Application
 from authserver.models.columns import utcnow
-from authserver.models.members import AppAssignment, Member, MemberRole, SchoolSignIn
+from authserver.models.members import (
+    ADMIN_ACCOUNT_METHOD,
+    AppAssignment,
+    Member,
+    MemberRole,
+    SchoolSignIn,
+)
 from authserver.models.mis.contacts import Contact, StudentContact
 from authserver.models.mis.staff import Staff
 from authserver.models.mis.structure import ClassMembership, TeachingClass
 from authserver.models.mis.students import Student
+from authserver.models.organisations import School
+from authserver.models.users import User
 
 Person = Student | Staff | Contact
 MAX_LOGIN_LENGTH = 254
@@ -148,6 +156,75 @@ def set_enabled_roles(
     )
 
 
+def admin_account(session: Session, member: Member) -> User | None:
+    """The admin account a staff member holds at their school, if any: an active account with
+    their email that may manage or approve there (so it signs in with a second factor)."""
+    if member.staff_id is None or not member.email:
+        return None
+    user = session.scalar(select(User).where(func.lower(User.email) == member.email))
+    school = session.get(School, member.school_id)
+    if user is None or not user.is_active or school is None:
+        return None
+    return user if user.can_manage_for(school) or user.can_approve_for(school) else None
+
+
+def sign_in_role(session: Session, member: Member) -> MemberRole:
+    """The role the member signs in as: what their MIS record makes them or, for staff with an
+    admin account at the school when the school lets school admins sign in, SCHOOL_ADMIN."""
+    if (
+        member.staff_id is not None
+        and MemberRole.SCHOOL_ADMIN in enabled_roles(session, member.school_id)
+        and admin_account(session, member) is not None
+    ):
+        return MemberRole.SCHOOL_ADMIN
+    return member.role
+
+
+NOT_TURNED_ON = "Your school has not turned on signing in for you."
+ADMIN_ACCOUNT_NEEDED = (
+    "You look after this school on this service, so you sign in to apps with your admin "
+    "account and its second factor."
+)
+
+
+def why_not_signing_in(session: Session, member: Member, method: str | None) -> str | None:
+    """Why the member may not be signed in by `method` (None: they may): disabled, their role
+    not let sign in, or a school admin without their admin account's second factor."""
+    role = sign_in_role(session, member)
+    if member.disabled_at is not None or role not in enabled_roles(session, member.school_id):
+        return NOT_TURNED_ON
+    if role is MemberRole.SCHOOL_ADMIN and method != ADMIN_ACCOUNT_METHOD:
+        return ADMIN_ACCOUNT_NEEDED
+    return None
+
+
+def admin_staff(session: Session, school: School, user: User) -> Staff | None:
+    """The staff record an admin account is at the school: the one member of staff whose
+    email (as a member, or in the MIS data) is the account's; None when none or several."""
+    email = user.email.strip().lower()
+    as_member = select(Member.staff_id).where(
+        Member.school_id == school.id, Member.staff_id.is_not(None), Member.email == email
+    )
+    found = list(
+        session.scalars(
+            select(Staff).where(
+                Staff.school_id == school.id,
+                or_(Staff.id.in_(as_member), func.lower(Staff.work_email) == email),
+            )
+        )
+    )
+    return found[0] if len(found) == 1 else None
+
+
+def admin_member(session: Session, staff: Staff, user: User) -> Member:
+    """The member an admin account signs in to apps as: the staff record's member, made from
+    the record (with the account's email) if they were not one yet. The caller commits."""
+    found = member_of(session, staff)
+    if found is not None:
+        return found
+    return enrol(session, staff, email=user.email, by=user.email)
+
+
 # Assignments -----------------------------------------------------------------------------
 
 
@@ -269,9 +346,10 @@ def assigned_applications(session: Session, member: Member) -> list[Application]
     for child in children_of(session, member):
         if child.nc_year:
             years.add(child.nc_year)
+    roles = {str(member.role), str(sign_in_role(session, member))}
     assigned = select(AppAssignment.application_id).where(
         AppAssignment.school_id == member.school_id,
-        AppAssignment.role == str(member.role),
+        AppAssignment.role.in_(sorted(roles)),
         or_(
             (AppAssignment.nc_year.is_(None)) & (AppAssignment.class_id.is_(None)),
             AppAssignment.nc_year.in_(sorted(years)) if years else false(),

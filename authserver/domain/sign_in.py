@@ -39,18 +39,20 @@ class SignInRefused(Exception):
         self.error, self.description = error, description
 
 
-def grant_for_sign_in(session: Session, application: Application, member: Member) -> Grant:
-    """The grant under which the member may sign in to the application, or SignInRefused: the
-    school must have approved `openid`, let the member's role sign in, and the grant must cover
-    the member (a pupil in its groups, their teacher, their parent)."""
+def grant_for_sign_in(
+    session: Session, application: Application, member: Member, method: str | None
+) -> Grant:
+    """The grant under which the member, signed in by `method`, may sign in to the application,
+    or SignInRefused: the school must have approved `openid` and let the member's role sign in
+    (by that method), and the grant must cover the member (a pupil in its groups, their
+    teacher, their parent)."""
     school = session.get(School, member.school_id)
     grant = grants.find_grant(application, school) if school is not None else None
     if grant is None or not grant.is_in_force() or SIGN_IN_SCOPE not in grant.scopes:
         raise SignInRefused("Your school has not let this application sign you in.")
-    if member.disabled_at is not None or member.role not in members.enabled_roles(
-        session, member.school_id
-    ):
-        raise SignInRefused("Your school has not turned on signing in for you.")
+    refusal = members.why_not_signing_in(session, member, method)
+    if refusal is not None:
+        raise SignInRefused(refusal)
     if not covers(session, _sign_in_view(grant), member):
         raise SignInRefused("Your school has not let this application sign you in.")
     return grant
@@ -72,7 +74,7 @@ def _pupil_in_view(view: Disclosure, student_id: Any) -> Any:
 def covers(session: Session, view: Disclosure, member: Member) -> bool:
     """Whether the grant's narrowing reaches the member: a pupil it covers; a teacher in post
     who teaches or leads a pupil it covers (any, if whole-school); a parent of such a pupil."""
-    role = member.role
+    role = member.role  # a school admin is covered as the member of staff they are
     if role is MemberRole.STUDENT:
         found = select(_pupil_in_view(view, member.student_id))
     elif role is MemberRole.TEACHER:
@@ -150,7 +152,7 @@ def claims_of(
         # Schools type these in; nothing here has proved the person receives mail there.
         claims.update(email=member.email, email_verified=False)
     if "role" in released:
-        claims["role"] = str(member.role)
+        claims["role"] = str(members.sign_in_role(session, member))
     if "school_urn" in released:
         school = session.get(School, member.school_id)
         claims["school_urn"] = school.urn if school else None

@@ -29,6 +29,14 @@ class MemberRole(enum.StrEnum):
     STUDENT = "student"
     TEACHER = "teacher"
     PARENT = "parent"
+    # Never what an MIS record makes someone: a member of staff who also holds an admin
+    # account at the school, signing in with it and its second factor (members.sign_in_role).
+    SCHOOL_ADMIN = "school_admin"
+
+
+#: A member session's method when a school admin signed in with their admin account and its
+#: second factor: the only way to sign in as SCHOOL_ADMIN.
+ADMIN_ACCOUNT_METHOD = "mfa"
 
 
 class Member(db.Model):
@@ -70,6 +78,7 @@ class Member(db.Model):
 
     @property
     def role(self) -> MemberRole:
+        """What their MIS record makes them (the role they sign in as: members.sign_in_role)."""
         if self.student_id is not None:
             return MemberRole.STUDENT
         if self.staff_id is not None:
@@ -99,7 +108,8 @@ class MemberSession(db.Model):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
     token_digest: Mapped[str] = mapped_column(String(64), unique=True)
     shared_device: Mapped[bool] = mapped_column(Boolean, default=True)
-    # How the member proved who they are (OpenID Connect `amr`): "pwd", or "qr" for a badge.
+    # How the member proved who they are (OpenID Connect `amr`): "pwd", "qr" for a badge,
+    # "email" for an emailed link, "mfa" for a school admin's account and its second factor.
     method: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

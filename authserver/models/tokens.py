@@ -71,11 +71,21 @@ class AuthorizationCode(db.Model):
         return ACR_OF_METHOD.get(self.auth_method or "")
 
     def get_amr(self) -> list[str] | None:
-        return [self.auth_method] if self.auth_method else None
+        if not self.auth_method:
+            return None
+        return AMR_OF_METHOD.get(self.auth_method, [self.auth_method])
 
 
-#: The `acr` of each way a member proves who they are: a password, or a badge (QR code).
-ACR_OF_METHOD = {"pwd": "urn:schooldata:acr:password", "qr": "urn:schooldata:acr:badge"}
+#: The `acr` of each way a member proves who they are: a password, a badge (QR code), an
+#: emailed link, or a school admin's account with its second factor.
+ACR_OF_METHOD = {
+    "pwd": "urn:schooldata:acr:password",
+    "qr": "urn:schooldata:acr:badge",
+    "email": "urn:schooldata:acr:emailed-link",
+    "mfa": "urn:schooldata:acr:second-factor",
+}
+#: RFC 8176 `amr` values where a method is more than one: a password and a one-time code.
+AMR_OF_METHOD = {"mfa": ["pwd", "otp", "mfa"]}
 
 
 class Token(db.Model):
@@ -92,10 +102,12 @@ class Token(db.Model):
     grant_id: Mapped[int | None] = mapped_column(ForeignKey("grants.id"))
     grant_version: Mapped[int | None] = mapped_column(Integer)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    # The member who signed in (OpenID Connect), whom UserInfo describes.
+    # The member who signed in (OpenID Connect), whom UserInfo describes, and how they proved
+    # who they are (a school admin's sign-in lasts only with their second factor behind it).
     member_id: Mapped[int | None] = mapped_column(
         ForeignKey("members.id", ondelete="CASCADE"), index=True
     )
+    auth_method: Mapped[str | None] = mapped_column(String(20))
     scope: Mapped[str] = mapped_column(Text, default="")
     # Restrictions copied from the grant when issued: enforcement needs no extra query.
     restrictions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -12,9 +12,11 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from flask import current_app
 
-from authserver.domain import resource_servers, tokens
+from authserver.domain import resource_servers, sign_in, tokens
+from authserver.extensions import db
 from authserver.models.applications import Application, ResourceServer
 from authserver.models.columns import utcnow
+from authserver.models.members import Member
 from authserver.models.tokens import Token
 from authserver.oauth import openid
 from authserver.oauth.jwt_tokens import aud_claim
@@ -110,6 +112,11 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
             active, expires_at = tokens.refresh_token_is_active(row, now), row.refresh_expires_at
         if not active:
             return {"active": False}
+        if row.member_id is not None and (
+            openid.still_signs_in(row.member_id, row.application, row.auth_method) is not None
+        ):
+            # A sign-in's token lasts only while the school still lets its person sign in.
+            return {"active": False}
         return self.introspect_token(token, expires_at)
 
     def introspect_token(self, token: FoundToken, expires_at: Any = None) -> dict[str, Any]:
@@ -124,13 +131,23 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
             "iat": _epoch(row.issued_at),
             "iss": issuer,
             "aud": aud_claim(token.audience(issuer)),
-            "sub": f"school:{row.school_id}" if row.school_id else row.application.client_id,
+            "sub": _subject(row),
         }
         if row.school_id is not None:
             payload["school_id"] = row.school_id
             payload["grant_version"] = row.grant_version
             payload["restrictions"] = row.restrictions
         return payload
+
+
+def _subject(row: Token) -> str:
+    """Whom the token is about: a sign-in's person as the application knows them (the ID
+    token's pairwise `sub`), a school through its grant, or the application itself."""
+    if row.member_id is not None:
+        member = db.session.get(Member, row.member_id)
+        if member is not None:
+            return sign_in.subject_for(db.session(), member, row.application)
+    return f"school:{row.school_id}" if row.school_id else row.application.client_id
 
 
 class RevocationEndpoint(_RevocationEndpoint):

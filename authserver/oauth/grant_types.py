@@ -64,6 +64,7 @@ def _principal_for(
     user_id: int | None,
     restrictions: dict[str, Any],
     member_id: int | None = None,
+    auth_method: str | None = None,
 ) -> SchoolPrincipal:
     return SchoolPrincipal(
         school_id=grant.school_id,
@@ -73,6 +74,7 @@ def _principal_for(
         user_id=user_id,
         scope=scope,
         member_id=member_id,
+        auth_method=auth_method,
     )
 
 
@@ -190,6 +192,7 @@ class AuthorizationCodeGrant(IssuesForAudience, grants.AuthorizationCodeGrant):
             user_id=authorization_code.user_id,
             restrictions=grant.restrictions,
             member_id=authorization_code.member_id,
+            auth_method=authorization_code.auth_method,
         )
 
 
@@ -263,7 +266,9 @@ class RefreshTokenGrant(IssuesForAudience, grants.RefreshTokenGrant):
             raise InvalidGrantError("The school has withdrawn this application's access.")
         if refresh_token.member_id is not None:
             # A sign-in lasts only while the school still lets this person sign in here.
-            refused = openid.still_signs_in(refresh_token.member_id, refresh_token.application)
+            refused = openid.still_signs_in(
+                refresh_token.member_id, refresh_token.application, refresh_token.auth_method
+            )
             if refused is not None:
                 raise InvalidGrantError(refused)
         # Never more than the school's grant allows now, and never more than before.
@@ -276,6 +281,7 @@ class RefreshTokenGrant(IssuesForAudience, grants.RefreshTokenGrant):
             user_id=refresh_token.user_id,
             restrictions=refresh_token.restrictions,
             member_id=refresh_token.member_id,
+            auth_method=refresh_token.auth_method,
         )
 
     def issue_token(self, user: SchoolPrincipal, refresh_token: Token) -> dict[str, Any]:

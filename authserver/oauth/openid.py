@@ -114,15 +114,16 @@ class OpenIDCode(oidc_core.OpenIDCode):
         return super().process_token(grant, response)
 
 
-def still_signs_in(member_id: int, application: Application) -> str | None:
-    """Why the member may no longer sign in to the application (None: they still may): the
-    school's decision as it stands now (the role turned off, the pupil out of the grant's
-    groups, the member disabled or gone), not as it stood when the token was issued."""
+def still_signs_in(member_id: int, application: Application, method: str | None) -> str | None:
+    """Why the member, signed in by `method`, may no longer sign in to the application (None:
+    they still may): the school's decision as it stands now (the role turned off, the pupil out
+    of the grant's groups, the member disabled or gone), not as it stood when the token was
+    issued."""
     member = db.session.get(Member, member_id)
     if member is None:
         return "The person is no longer at the school."
     try:
-        sign_in.grant_for_sign_in(db.session(), application, member)
+        sign_in.grant_for_sign_in(db.session(), application, member, method)
     except sign_in.SignInRefused as refused:
         return refused.description
     return None
@@ -142,7 +143,7 @@ class MemberTokenValidator(BearerTokenValidator):
             raise InvalidTokenError(description="The access token is not active.")
         if token.member_id is None:
             raise InvalidTokenError(description="The access token is not a sign-in's.")
-        if still_signs_in(token.member_id, token.application) is not None:
+        if still_signs_in(token.member_id, token.application, token.auth_method) is not None:
             raise InvalidTokenError(description="The school no longer lets this person sign in.")
         super().validate_token(token, scopes, request)
 

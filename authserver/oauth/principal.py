@@ -20,6 +20,8 @@ class SchoolPrincipal:
     # Signing in with OpenID Connect: the member, and the browser session they signed in with.
     member_id: int | None = None
     member_session_id: int | None = None
+    # How the member proved who they are (the session's method), kept with their tokens.
+    auth_method: str | None = None
 
     def get_user_id(self) -> int | None:
         return self.user_id

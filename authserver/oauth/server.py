@@ -214,6 +214,7 @@ def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
         grant_version=principal.grant_version if principal else None,
         user_id=principal.user_id if principal else None,
         member_id=principal.member_id if principal else None,
+        auth_method=principal.auth_method if principal else None,
         scope=token.get("scope", ""),
         restrictions=principal.restrictions if principal else {},
         audience=getattr(request, "audience", None),

@@ -33,7 +33,9 @@ def approved(app, people: People, make_app, school_admin):
 def refusal(people_member: int, application_id: int) -> str | None:
     member = db.session.get(Member, people_member)
     try:
-        sign_in.grant_for_sign_in(db.session, db.session.get(Application, application_id), member)
+        sign_in.grant_for_sign_in(
+            db.session, db.session.get(Application, application_id), member, "pwd"
+        )
     except sign_in.SignInRefused as refused:
         return f"{refused.error}: {refused.description}"
     return None

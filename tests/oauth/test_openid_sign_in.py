@@ -24,7 +24,7 @@ from authserver.models.mis.contacts import Contact
 from authserver.models.organisations import School
 from authserver.models.users import User
 from tests.connector.conftest import upn
-from tests.oauth_flow import OAuthFlow, csrf_token, query_of
+from tests.oauth_flow import OAuthFlow, basic_auth, csrf_token, query_of
 from tests.school_people import PASSWORD, People
 
 REDIRECT = "https://app.example.com/callback"
@@ -433,6 +433,29 @@ def test_turning_a_role_off_stops_its_tokens_too(app, member, people) -> None:
     refreshed = member.flow.refresh(tokens["refresh_token"])
     assert refreshed.status_code == 400
     assert refreshed.get_json()["error"] == "invalid_grant"
+
+
+def test_introspection_names_the_person_as_the_id_token_does_and_stops_with_sign_in(
+    app, member, people
+) -> None:
+    tokens = member.tokens("zoe.obrien")
+    _, claims = verified_claims(member.flow.client, tokens["id_token"])
+
+    def introspect() -> dict[str, Any]:
+        answer = member.flow.client.post(
+            "/oauth/introspect",
+            data={"token": tokens["access_token"]},
+            headers=basic_auth(member.flow.client_id, member.flow.client_secret),
+        )
+        assert answer.status_code == 200
+        return answer.get_json()
+
+    assert introspect()["sub"] == claims["sub"]
+    with app.app_context():
+        roles = [MemberRole.TEACHER, MemberRole.PARENT]
+        members.set_enabled_roles(db.session, people.school_id, roles, by="test")
+        db.session.commit()
+    assert introspect() == {"active": False}
 
 
 def test_a_pupil_leaving_the_grant_s_class_loses_their_tokens(app, narrowed, member, people):
