@@ -150,8 +150,8 @@ def save_roles(urn: str) -> BaseResponse:
     members.set_enabled_roles(db.session, school.id, chosen, by=signed_in_user().email)
     db.session.commit()
     if chosen:
-        named = ", ".join(ROLE_WORDS[r].lower() for r in MemberRole if r in chosen)
-        flash(f"Saved: {named} may sign in.", "success")
+        named = "; ".join(ROLE_WORDS[r].lower() for r in MemberRole if r in chosen)
+        flash(f"Saved. Who may sign in: {named}.", "success")
     else:
         flash("Saved: nobody may sign in now.", "success")
     return redirect(url_for("school_sign_in.settings", urn=school.urn))

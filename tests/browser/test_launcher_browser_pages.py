@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, Route
 
 from authserver.models.members import MemberRole
-from tests.browser.conftest import focused, press_tab_onto, tab_to
+from tests.browser.conftest import focused, press_tab_onto, sign_in_with_keyboard, tab_to
 from tests.browser.test_school_pages import sign_in
 from tests.consent.test_launcher_pages import give, second_child
 from tests.launcher_world import connect
@@ -56,7 +56,8 @@ def test_the_admin_turns_a_role_off_and_gives_an_app_with_the_keyboard(
     page.keyboard.press("Space")
     tab_to(page, "#save-roles")
     page.keyboard.press("Enter")
-    page.get_by_text("Saved: pupils, teachers and other staff may sign in.").wait_for()
+    saved = "Saved. Who may sign in: pupils; teachers and other staff; school admins."
+    page.get_by_text(saved).wait_for()
     assert page.locator("#role-parent td").nth(1).inner_text() == "Off"
     tab_to(page, "select[name=application]")
     page.select_option("select[name=application]", label="Reading Rocket")
@@ -134,3 +135,26 @@ def _student_id(app, forename: str) -> int:
 
     with app.app_context():
         return db.session.scalar(select(Student.id).where(Student.forename == forename))
+
+
+def test_a_school_admin_signs_in_to_apps_with_their_account_by_keyboard(
+    app, page: Page, live_server: str, school, people: People, apps, make_user, check_accessibility
+) -> None:
+    from authserver.models.users import Role
+    from tests.conftest import PASSWORD as ACCOUNT_PASSWORD
+
+    make_user(Role.SCHOOL_ADMIN, school=school, email="ada@school.test")  # the teacher
+    give(app, school, apps["rocket"], MemberRole.SCHOOL_ADMIN)
+    page.goto(f"{live_server}/members/sign-in?school={school.urn}")
+    tab_to(page, "a[href*='/members/sign-in/admin']")
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: "/sign-in?next=" in url)
+    sign_in_with_keyboard(page, "ada@school.test", ACCOUNT_PASSWORD)
+    page.wait_for_url(lambda url: "/members/sign-in/admin" in url)
+    assert page.get_by_role("heading", level=1).inner_text().endswith("as a school admin")
+    check_accessibility(page, "launcher-school-admin-sign-in")
+    tab_to(page, "input[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: url.rstrip("/").endswith("/members"))
+    assert page.locator(f"#open-{apps['rocket'].id}").count() == 1
+    check_accessibility(page, "launcher-school-admin")

@@ -57,7 +57,7 @@ def test_the_admin_turns_roles_on_and_off_and_sees_how_many_of_each(
         data={"csrf_token": csrf(page), "roles": ["student", "parent"]},
         follow_redirects=True,
     )
-    assert "Saved: pupils, parents and carers may sign in." in saved.get_data(as_text=True)
+    assert "Saved. Who may sign in: pupils; parents and carers." in saved.get_data(as_text=True)
     assert re.search(
         r"Teachers and other staff</th>\s*<td>1 person</td>\s*<td>Off</td>",
         saved.get_data(as_text=True),
