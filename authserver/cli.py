@@ -102,6 +102,12 @@ def format_logins(document: dict) -> str:
             f"  {member['role'].capitalize()} at school {sign_in['school_urn']} ({member['name']}):"
             f" {member['login']}  password: {member['password']}  (sign-in: /members/sign-in)"
         )
+    if sign_in.get("school_admin"):
+        admin = sign_in["school_admin"]
+        lines.append(
+            f"  School admin at school {sign_in['school_urn']} ({admin['name']}): signs in to apps"
+            f" with the admin account {admin['login']} and its code  (sign-in: {admin['sign_in']})"
+        )
     if sign_in.get("application"):
         app = sign_in["application"]
         lines.append(

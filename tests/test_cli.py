@@ -271,3 +271,40 @@ def test_the_code_command_is_only_for_demo_accounts(cli, seeded: dict, email, me
     result = cli.invoke(args=["demo", "code", email])
     assert result.exit_code != 0
     assert message in result.output
+
+
+def test_the_demo_school_admin_signs_in_to_apps_as_printed(client, seeded: dict) -> None:
+    from authserver.cli import format_logins
+
+    sign_in = seeded["sign_in"]
+    admin = sign_in["school_admin"]
+    assert f"with the admin account {admin['login']} and its code" in format_logins(seeded)
+    account = next(s["admin"] for s in seeded["schools"] if s["urn"] == sign_in["school_urn"])
+    assert account["email"] == admin["login"]
+    page = client.get("/sign-in")
+    signed_in = client.post(
+        f"/sign-in?next={admin['sign_in'].replace('?', '%3F').replace('=', '%3D')}",
+        data={
+            "csrf_token": csrf_token(page.get_data(as_text=True)),
+            "email": account["email"],
+            "password": account["password"],
+        },
+    )
+    code_page = client.get(signed_in.headers["Location"])
+    in_with_code = client.post(
+        signed_in.headers["Location"],
+        data={
+            "csrf_token": csrf_token(code_page.get_data(as_text=True)),
+            "code": pyotp.TOTP(account["totp_secret"]).now(),
+        },
+    )
+    assert in_with_code.headers["Location"] == admin["sign_in"]
+    confirm = client.get(admin["sign_in"])
+    assert confirm.status_code == 200, confirm.get_data(as_text=True)[:500]
+    assert admin["name"] in confirm.get_data(as_text=True)
+    done = client.post(
+        admin["sign_in"], data={"csrf_token": csrf_token(confirm.get_data(as_text=True))}
+    )
+    assert done.status_code == 302
+    home = client.get(done.headers["Location"])
+    assert seeded["sign_in"]["application"]["name"] in home.get_data(as_text=True)

@@ -1,6 +1,7 @@
 """Sign-in in the demo: at one demo school, a pupil, their parent and one of their teachers made
-members with passwords, every role let sign in, and an application whose grant includes
-`openid`, so that docs/sign-in.md can be followed against `make run`."""
+members with passwords, the school's admin on its staff (signing in to apps as school admin),
+every role let sign in, and an application whose grant includes `openid`, so that
+docs/sign-in.md can be followed against `make run`."""
 
 from __future__ import annotations
 
@@ -81,6 +82,7 @@ def seed_sign_in(
                 "password": password,
             }
         )
+    admin_on_staff = _admin_on_staff(school, admin, besides=[person for person, _ in people])
     members.set_enabled_roles(db.session, school.id, list(MemberRole), by="demo seed")
     # On every demo member's launcher, so `make run` shows the app where people find it.
     for role in MemberRole:
@@ -95,7 +97,25 @@ def seed_sign_in(
             "post_logout_redirect_uris": application.post_logout_redirect_uris,
         },
         "members": made,
+        "school_admin": {
+            "name": f"{admin_on_staff.forename} {admin_on_staff.surname}",
+            "login": admin.email,
+            "sign_in": f"/members/sign-in/admin?school={school.urn}",
+        },
     }
+
+
+def _admin_on_staff(school: School, admin: User, besides: list[Any]) -> Staff:
+    """The demo school's admin is one of its staff: the first member of staff not already
+    signing in, given the admin account's email in the MIS data."""
+    taken = [person.id for person in besides if isinstance(person, Staff)]
+    staff = db.session.scalars(
+        select(Staff).where(Staff.school_id == school.id, Staff.id.not_in(taken)).order_by(Staff.id)
+    ).first()
+    if staff is None:  # pragma: no cover - every demo school has many staff
+        raise RuntimeError(f"{school.name} has no other staff")
+    staff.work_email = admin.email
+    return staff
 
 
 def _a_family(school: School) -> list[tuple[Student | Contact | Staff, str | None]]:
