@@ -57,6 +57,12 @@ class Settings:
     # A full snapshot may remove at most this share of a school's pupils or staff unless the
     # connector says the removal is intended (a wrong MIS filter must not empty a school).
     snapshot_deletion_guard_percent: int = 20
+    # How far before the moment of a read `sync_from` (where a vendor's next sync starts) is
+    # put: longer than any write outside an ingest (a request's) takes from the moment it
+    # stamps a record to its commit, with the servers' clocks' disagreement. No request runs
+    # longer than gunicorn's timeout (30 s unless `--timeout` says otherwise); an ingest's
+    # writes are covered by its own marker, whatever they take (see views.sync_from).
+    sync_from_skew_seconds: int = 30
     # Browser sessions: idle limits (shorter for anyone who may approve or manage), and the
     # longest a session may last however busy.
     session_idle_minutes_privileged: int = 30
@@ -189,6 +195,8 @@ def _finish(settings: Settings) -> Settings:
         raise ConfigError("STEP_UP_MINUTES must be 1 or more")
     if settings.school_secret_overlap_seconds < 0:
         raise ConfigError("SCHOOL_SECRET_OVERLAP_SECONDS must be 0 or more")
+    if settings.sync_from_skew_seconds < 0:
+        raise ConfigError("SYNC_FROM_SKEW_SECONDS must be 0 or more")
     if settings.trusted_proxy_count < 0:
         raise ConfigError("TRUSTED_PROXY_COUNT must be 0 or more")
     if settings.task_broker_url and urlsplit(settings.task_broker_url).scheme not in (

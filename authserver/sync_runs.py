@@ -16,11 +16,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from authserver.domain import audit, ingest, jobs
+from authserver.domain import audit, ingest, jobs, views
 from authserver.domain.audit import AuditAction
 from authserver.domain.ingest import Changes, IngestRefused, Origin, Problem
 from authserver.extensions import db
@@ -172,6 +172,7 @@ def receive_changes(
         changes: Changes = read()
         run.entities = changes.entities()
         run.records_received = changes.size()
+        _mark_writing(session, run)
         counts = ingest.apply(session, school_id, changes)
     except IngestRefused as refused:
         session.rollback()
@@ -217,6 +218,7 @@ def _abandon(session: Session, run: SyncRun) -> None:
     run.state = SyncState.FAILED
     run.finished_at = utcnow()
     run.summary = "An internal error stopped this sync; nothing of it was kept."
+    _written(session, run)
     session.commit()
 
 
@@ -237,6 +239,7 @@ def _mark_failed(session: Session, run: SyncRun, refused: IngestRefused, actor: 
     }
     run.state = SyncState.FAILED
     run.finished_at = utcnow()
+    _written(session, run)
     run.errors = problems
     run.summary = refused.summary()
     run.response_status, run.response = 422, body
@@ -266,6 +269,7 @@ def _mark_succeeded(
 
     run.state = SyncState.SUCCEEDED
     run.finished_at = utcnow()
+    _written(session, run)
     run.counts = {entity: c.as_dict() for entity, c in counts.items()}
     body = {"run": run.id, "state": str(run.state), "counts": run.counts}
     if run.external_id is not None and run.kind is not SyncKind.IMPORT:
@@ -281,6 +285,53 @@ def _mark_succeeded(
     )
     school_data_events.announce(session, run.school_id, counts)
     return Answer(200, body)
+
+
+# Writing the school's data ---------------------------------------------------------------
+
+
+def _mark_writing(session: Session, run: SyncRun) -> None:
+    """Say that the run is about to write the school's data, in a transaction of its own beside
+    the run's, committed at once: until the data commits, vendors' `sync_from` stays before
+    this moment (views.sync_from), so that nothing the run stamps is behind the next sync.
+
+    Called before the run's transaction writes anything: on SQLite the one write lock is still
+    free, and on PostgreSQL neither this row nor the school's sync row is locked yet (the
+    ingest locks that row before it plans). An earlier attempt's marker that may still be
+    writing stands."""
+    with session.no_autoflush:  # the run's own pending changes must not take a lock first
+        run_id = run.id
+    table = SyncRun.__table__
+    now = utcnow()
+    with Session(bind=session.get_bind(), join_transaction_mode="create_savepoint") as side:
+        side.execute(
+            update(table)
+            .where(
+                table.c.id == run_id,
+                or_(
+                    table.c.writing_since.is_(None),
+                    table.c.writing_since <= now - views.LONGEST_WRITE,
+                ),
+            )
+            .values(writing_since=now)
+        )
+        side.commit()
+
+
+def _written(session: Session, run: SyncRun) -> None:
+    """The run writes no more: its marker goes in the caller's transaction, atomically with the
+    data it wrote (or after that rolled back), and so go the markers that runs of the school
+    which died left behind."""
+    table = SyncRun.__table__
+    session.execute(
+        update(table)
+        .where(
+            table.c.school_id == run.school_id,
+            table.c.writing_since.is_not(None),
+            or_(table.c.id == run.id, table.c.writing_since <= utcnow() - views.LONGEST_WRITE),
+        )
+        .values(writing_since=None)
+    )
 
 
 # Snapshots -------------------------------------------------------------------------------
@@ -550,6 +601,8 @@ def _apply_staged(
     # write would take the lock for the whole check (see ingest.apply).
     with session.no_autoflush:
         changes = staged_changes(session, run)
+    if not dry_run:
+        _mark_writing(session, run)
     counts = ingest.apply(
         session,
         run.school_id,
@@ -885,6 +938,7 @@ def import_file_now(
     from flask import current_app
 
     try:
+        _mark_writing(session, run)
         counts = ingest.apply(
             session,
             school_id,

@@ -70,6 +70,7 @@ def test_environment_is_read_and_typed(tmp_path: Path) -> None:
         ({"AUTHORIZATION_CODE_TTL_SECONDS": "600"}, "60 or less"),
         ({"TRUSTED_PROXY_COUNT": "-1"}, "0 or more"),
         ({"SCHOOL_SECRET_OVERLAP_SECONDS": "-1"}, "0 or more"),
+        ({"SYNC_FROM_SKEW_SECONDS": "-1"}, "SYNC_FROM_SKEW_SECONDS must be 0 or more"),
         (
             {
                 "APP_ENV": "production",

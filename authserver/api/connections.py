@@ -14,6 +14,7 @@ from authserver.api.responses import model_response, no_store
 from authserver.domain import grants, school_secrets, vendors
 from authserver.domain.applications import SchoolStatus, school_statuses
 from authserver.extensions import db
+from authserver.models.columns import utcnow
 from authserver.models.grants import AccessRequest, Grant
 from authserver.models.organisations import School
 from authserver.web.errors import json_error
@@ -110,13 +111,17 @@ def list_connections() -> Response:
     application = vendor_application()
     since = request.args.get("updated_after")
     threshold = parse_moment(since) if since else None
+    # Taken before the read; connections change in requests alone, each committed within it.
+    skew = dt.timedelta(seconds=current_app.config["SETTINGS"].sync_from_skew_seconds)
+    sync_from = utcnow() - skew
     statuses = school_statuses(application)
     body = responses.ConnectionList(
         connections=[
             connection_document(s)
             for s in statuses
             if threshold is None or _changed_at(s) > threshold
-        ]
+        ],
+        sync_from=sync_from,
     )
     return no_store(model_response(body))
 

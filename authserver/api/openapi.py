@@ -296,6 +296,11 @@ def _resource_paths(paths: dict[str, Any]) -> None:
                 "type": ["string", "null"],
                 "description": "The cursor of the next page, null at the end.",
             },
+            sync_from={
+                "type": "string",
+                "format": "date-time",
+                "description": responses.SYNC_FROM,
+            },
         )
         paths[f"{PREFIX}/{name}"] = {
             "get": _operation(

@@ -104,6 +104,13 @@ def _view_of(token: Token) -> Grant | None:
     return grant
 
 
+def _sync_from(school_id: int) -> dt.datetime:
+    """Where the vendor's next sync starts, told with each page of a list or the deletions
+    feed: read after the grant's view is brought up to date and before the page itself."""
+    skew = dt.timedelta(seconds=current_app.config["SETTINGS"].sync_from_skew_seconds)
+    return views.sync_from(school_id, skew=skew)
+
+
 def _require(disclosure: Disclosure, entity: str) -> list[str]:
     fields = disclosure.visible_fields(entity)
     if not disclosure.may_read(entity):
@@ -401,6 +408,7 @@ def collection(resource: str) -> Response:
     read = _Read(resource, "collection")
     limit, since = _limit(), _updated_after()
     grant = _view_of(read.token)
+    sync_from = _sync_from(read.disclosure.school_id)
     model = read.resource.model
     query = read.query()
     after = _decode_cursor(request.args.get("cursor"), read.resource.name)
@@ -428,7 +436,9 @@ def collection(resource: str) -> Response:
         cursor = _cursors().dumps(
             {"r": read.resource.name, "i": last.id, "u": last.updated_at.isoformat()}
         )
-    return no_store(json_response({"data": read.answer(rows), "next": cursor}))
+    return no_store(
+        json_response({"data": read.answer(rows), "next": cursor, "sync_from": sync_from})
+    )
 
 
 def _changed_since(grant: Grant | None, model: Any, entity: str, since: dt.datetime) -> Any:
@@ -473,6 +483,7 @@ def deletions() -> Response:
     grant = _view_of(token)
     if grant is None:
         return json_error(400, "invalid_request", "This token has no grant to follow.")
+    sync_from = _sync_from(disclosure.school_id)
     readable = [r.entity for r in RESOURCES.values() if disclosure.may_read(r.entity)]
     entries = views.deletions_after(
         grant.id,
@@ -490,7 +501,9 @@ def deletions() -> Response:
         cursor = _cursors().dumps(
             {"r": "deletions", "u": moment.isoformat(), "s": source, "i": last}
         )
-    body = DeletionList(data=[_deletion(entry) for entry in entries], next=cursor)
+    body = DeletionList(
+        data=[_deletion(entry) for entry in entries], next=cursor, sync_from=sync_from
+    )
     _record_read(token, "deletions", [], len(body.data), [])
     return no_store(model_response(body))
 

@@ -16,6 +16,14 @@ from authserver.api.registry import RESOURCES
 from authserver.domain.encoding import Moment, Omissible
 from authserver.web.errors import Error
 
+#: What `sync_from` means, on every answer that carries it (lists, the deletions feed).
+SYNC_FROM = (
+    "Where the next sync starts: save the first page's as `since`, and ask with"
+    " `updated_after=<since>` next time. A little before this page was read, and before the"
+    " start of any write to the school's data still under way then, so that nothing committed"
+    ' after this page is missed (docs/api.md, "Keeping a copy").'
+)
+
 
 class _Body(BaseModel):
     # What is not declared is never sent, and the schema says so (additionalProperties: false).
@@ -81,6 +89,10 @@ class ConnectionList(_Body):
     """Every school the application asked or was approved by."""
 
     connections: list[Connection]
+    sync_from: Moment = Field(
+        description="The `updated_after` to ask with next time: a moment a little before"
+        " this answer, so that a change still committing is not missed."
+    )
 
 
 class SchoolSecret(_Body):
@@ -142,6 +154,7 @@ class DeletionList(_Body):
 
     data: list[Deletion]
     next: str | None = None
+    sync_from: Moment = Field(description=SYNC_FROM)
 
 
 # --- Writeback ------------------------------------------------------------------------------

@@ -4,8 +4,9 @@ Each sync first brings the grant's view ledger up to date (`reconcile`): people 
 that came into view are stamped with the moment, so their records come back in `updated_after`
 syncs; those that left get view tombstones, so `/deletions` tells the vendor what to remove.
 The deletions feed (`deletions_after`) merges those with the MIS's own tombstones, each shown
-only to the grants whose view held the record. docs/api.md ("Keeping a copy") is the
-procedure a vendor follows; tests/api/test_mirror.py plays it.
+only to the grants whose view held the record. Every page says where the next sync starts
+(`sync_from`): before any write to the school's data still under way. docs/api.md ("Keeping a
+copy") is the procedure a vendor follows; tests/api/test_mirror.py plays it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     exists,
+    func,
     insert,
     literal,
     null,
@@ -43,6 +45,7 @@ from authserver.models.mis.owners import NO_PUPIL, PERSON_KINDS, Owner, owned_by
 from authserver.models.mis.staff import Staff
 from authserver.models.mis.structure import ClassMembership, GroupMembership
 from authserver.models.mis.students import Student
+from authserver.models.sync import SyncRun
 from authserver.models.views import ViewField, ViewMember, ViewState, ViewTombstone
 
 #: Why something is in the deletions feed.
@@ -66,6 +69,14 @@ PEOPLE_AND_MEMBERSHIPS: tuple[type[MisRecord], ...] = (
 # close to it are looked at again.
 SETTLING = dt.timedelta(hours=1)
 
+#: No write of a school's data runs longer than this from its start to its commit: an ingest
+#: takes seconds to minutes (docs/performance.md), and a run still going after half an hour is
+#: taken for dead (sync_runs.STALE_AFTER). A marker of a write under way that is older was left
+#: by a process that died: it is ignored, so that it cannot hold every vendor's `sync_from`
+#: back for ever, and the school's next run clears it. Generous on purpose: ignoring a live
+#: write's marker could lose what it writes, keeping a dead one only re-sends some records.
+LONGEST_WRITE = dt.timedelta(hours=3)
+
 # IN lists are cut to this many ids (SQLite's limit on parameters is 32,766).
 _CHUNK = 2000
 
@@ -73,7 +84,6 @@ _CHUNK = 2000
 def reconcile(grant: Grant, disclosure: Disclosure, *, now: dt.datetime | None = None) -> None:
     """Bring the grant's view ledger up to date with what `disclosure` (the grant's own, not a
     token's narrower one) shows now; the caller commits."""
-    now = now or utcnow()
     today = disclosure.today
     state = db.session.get(ViewState, grant.id)
     if (
@@ -86,7 +96,10 @@ def reconcile(grant: Grant, disclosure: Disclosure, *, now: dt.datetime | None =
     # PostgreSQL: the grant's row lock. SQLite: its one writer, taken by this first write (the
     # reads before it ran outside the transaction, so what follows reads what the other wrote).
     db.session.execute(select(Grant.id).where(Grant.id == grant.id).with_for_update())
-    _ensure_state(grant.id, now, today)
+    _ensure_state(grant.id, now or utcnow(), today)
+    # Stamped once the lock is ours (on SQLite, the write lock `_ensure_state` took): what this
+    # writes commits within its own run, never after a wait for another's (see sync_from).
+    now = now or utcnow()
     state = db.session.get(ViewState, grant.id, populate_existing=True)
     if state is None:  # pragma: no cover - made just above
         raise RuntimeError("the grant's view state is missing")
@@ -268,6 +281,44 @@ def _records_left(
 def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
     for start in range(0, len(ids), _CHUNK):
         yield list(ids[start : start + _CHUNK])
+
+
+# --- Where the next sync starts ------------------------------------------------------------
+#
+# What stamps the school's data (`updated_at`, tombstones' `deleted_at`, this ledger's moments),
+# and what keeps each write in the next sync however late it commits:
+# - ingest: a connector's batch or snapshot (inline or as a job), a file the school imports,
+#   `flask mis import`, the demo's nightly syncs. All go through `sync_runs`, which marks the
+#   run as writing (`writing_since`) before it stamps anything: covered by the marker.
+# - vendors' writes under /api/v1 (records, corrections, withdrawals, photos), and their
+#   settling as the MIS acknowledges them (/connector/v1/writebacks, or the school's
+#   writebacks page), with their deletions: one request each, covered by the skew. A settlement
+#   that waits for an ingest's lock stamped a moment before it began to wait, so within
+#   that ingest's marker or the skew.
+# - this ledger (`reconcile`, at the start of each vendor read): stamped once the grant's lock
+#   is held and committed before the read goes on; the grant's other reads wait on that
+#   lock. Covered by the skew.
+# - the demo's seed (`demo seed`, `demo scale`): before any application reads the school.
+
+
+def sync_from(school_id: int, *, skew: dt.timedelta, now: dt.datetime | None = None) -> dt.datetime:
+    """The `updated_after` a vendor's next sync of the school starts from, read before the page
+    it comes with: this moment, or the start of the earliest write to the school's data still
+    under way, less `skew`.
+
+    A change is stamped when it is written and seen only once its transaction commits: one
+    stamped before a read and committed after it would be behind a `since` taken at the read,
+    and never sent. An ingest says that it is writing (its run's `writing_since`, committed
+    before it stamps anything and cleared as its data commits), so this stays before all it
+    writes, however long it takes; `skew` covers the short writes of requests, which say
+    nothing. A marker older than LONGEST_WRITE is a dead process's and is ignored."""
+    now = now or utcnow()
+    earliest = db.session.scalar(
+        select(func.min(SyncRun.writing_since)).where(
+            SyncRun.school_id == school_id, SyncRun.writing_since > now - LONGEST_WRITE
+        )
+    )
+    return min(now, earliest or now) - skew
 
 
 # --- What came into view: for `updated_after` syncs ----------------------------------------

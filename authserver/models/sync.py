@@ -51,6 +51,8 @@ class SyncRun(db.Model):
         # A connector's batch or snapshot id names one run per school: retries find it.
         UniqueConstraint("school_id", "kind", "external_id"),
         Index("ix_sync_runs_school_id_created_at", "school_id", "created_at"),
+        # Every read of a list or the deletions feed asks for its school's writes under way.
+        Index("ix_sync_runs_school_id_writing_since", "school_id", "writing_since"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -88,6 +90,10 @@ class SyncRun(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # While the run writes the school's data: the moment it began, committed beside the write
+    # before it stamps anything, and cleared in the transaction that commits the data (or
+    # after it rolled back). Vendors' `sync_from` stays before it (see views.sync_from).
+    writing_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:
         return f"<SyncRun {self.id} {self.kind} {self.state}>"

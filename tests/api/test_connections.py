@@ -197,6 +197,20 @@ def test_connections_list_every_school_and_what_changed(
     assert bad.status_code == 400
 
 
+def test_the_connections_say_where_the_next_look_starts(vendor_client, school) -> None:
+    """`sync_from`: the moment of the read less the skew (30 seconds unless set otherwise)."""
+    vendor_client.ask(school.urn)
+    before = dt.datetime.now(dt.UTC)
+    listing = vendor_client.connections().get_json()
+    sync_from = dt.datetime.fromisoformat(listing["sync_from"])
+    skew = dt.timedelta(seconds=30)
+    assert before - skew <= sync_from <= dt.datetime.now(dt.UTC) - skew
+    changed = listing["connections"][0]["updated_at"]
+    # Asked again from there, what changed just before is told again, never missed.
+    again = vendor_client.connections(updated_after=listing["sync_from"]).get_json()
+    assert [c["updated_at"] for c in again["connections"]] == [changed]
+
+
 # --- School secrets and the extension grant -----------------------------------------------------
 
 

@@ -56,6 +56,41 @@ def test_a_cascade_pages_completely_whatever_the_page_size(world) -> None:
         assert feed(vendor, token, since, size) == everything
 
 
+def test_every_page_says_where_the_next_sync_starts(app, world) -> None:
+    """`sync_from` on each page of a list and of the feed, written as the API writes moments:
+    the moment less the skew (30 seconds unless set otherwise), or before the start of a write
+    to the school's data still under way, less the skew."""
+    from authserver.domain.encoding import iso_datetime
+    from authserver.extensions import db
+    from authserver.models.sync import SyncKind, SyncRun, SyncState
+
+    vendor, token = Vendor(world), world.token()
+    skew = dt.timedelta(seconds=30)
+    before = dt.datetime.now(dt.UTC)
+    page = vendor.get("students", token, limit=1).get_json()
+    assert before - skew <= dt.datetime.fromisoformat(page["sync_from"])
+    assert dt.datetime.fromisoformat(page["sync_from"]) <= dt.datetime.now(dt.UTC) - skew
+    assert page["sync_from"] == iso_datetime(dt.datetime.fromisoformat(page["sync_from"]))
+    writing = before - dt.timedelta(minutes=5)
+    with app.app_context():
+        db.session.add(
+            SyncRun(
+                school_id=world.school_id,
+                kind=SyncKind.CHANGES,
+                state=SyncState.RUNNING,
+                writing_since=writing,
+            )
+        )
+        db.session.commit()
+    for path, query in [
+        ("students", {"limit": 1, "cursor": page["next"]}),
+        ("session-marks", {"updated_after": before.isoformat()}),
+        ("deletions", {"updated_after": before.isoformat()}),
+    ]:
+        body = vendor.get(path, token, **query).get_json()
+        assert body["sync_from"] == iso_datetime(writing - skew), path
+
+
 def test_the_feed_needs_a_start_and_refuses_a_forged_or_foreign_cursor(world) -> None:
     vendor, token = Vendor(world), world.token()
     assert vendor.get("deletions", token).status_code == 400
