@@ -90,3 +90,20 @@ def test_a_read_that_fails_to_commit_counts_nothing(app, connection) -> None:
         db.session.rollback()
         assert db.session.scalars(select(FieldUseDay)).all() == []
         assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "data:read")) is None
+
+
+def test_records_per_field_count_each_fields_own_records(app, connection) -> None:
+    counts = record(
+        app,
+        connection,
+        entity="student",
+        fields=["surname"],
+        read_fields=["student.surname", "contact.email"],
+        rows=3,
+        include=["contacts"],
+        records_per_field={"student.surname": 3, "contact.email": 5},
+    )
+    assert counts == {"*": (1, 3), "student.surname": (1, 3), "contact.email": (1, 5)}
+    with app.app_context():
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "data:read"))
+    assert "records_per_field" not in event.detail
