@@ -425,3 +425,21 @@ def test_a_member_of_staff_leaving_is_a_tombstone_for_each_of_their_records(
     else:
         assert told == set(people["leaving"].items())
         assert seen == {"leaving": set(), "staying": set(STAFF_RECORDS)}
+
+
+def test_a_record_deleted_with_its_member_of_staff_out_of_view_is_not_told(staff_world) -> None:
+    world = staff_world
+    start = history_window_start(world.today)
+    current = add_staff(world)
+    long_gone = add_staff(world, current=False, left_on=start - dt.timedelta(days=1))
+    vendor = Vendor(world)
+    whose_records_are_seen(vendor, world.token(), {"current": current})
+    since = dt.datetime.now(dt.UTC)
+    for records in (current, long_gone):
+        world.delete(StaffRole, records["staff-roles"])
+        world.delete(StaffContract, records["staff-contracts"])
+    told = {(e["resource"], e.get("id")) for e in feed(vendor, world.token(), since, 100)}
+    assert told == {
+        ("staff-roles", current["staff-roles"]),
+        ("staff-contracts", current["staff-contracts"]),
+    }
