@@ -17,6 +17,7 @@ from sqlalchemy import or_
 from authserver.api.responses import InsufficientScopeError
 from authserver.domain import audit, field_use, resource_servers, tokens
 from authserver.domain.audit import AuditAction
+from authserver.domain.catalogue import default_catalogue
 from authserver.extensions import db
 from authserver.models.applications import Application
 from authserver.models.columns import utcnow
@@ -138,6 +139,9 @@ def record_use(
             fields=sent,
             rows=int(detail.get("rows", 0)),
             at=now,
+            # What was read, even when nothing came back (the history names it); the
+            # deletions feed is no entity.
+            entity=entity if entity in default_catalogue().entity_labels else None,
         )
     if token.grant_id is not None:
         # The dashboard shows the last use to the minute: rewriting the grant row on every
