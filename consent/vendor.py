@@ -34,6 +34,7 @@ from authserver.domain.audit import AuditAction
 from authserver.domain.catalogue import Scope, UnknownScopeError, default_catalogue
 from authserver.extensions import db
 from authserver.models.applications import Application, Vendor
+from authserver.models.grants import Grant
 from authserver.models.organisations import School
 from authserver.models.webhooks import WebhookDelivery
 from consent.forms import ConfirmForm
@@ -57,6 +58,9 @@ log = logging.getLogger("authserver.vendor")
 # (a reload of the page showing the secret) does not register a second application.
 REGISTERED_KEYS = "vendor.registered"
 REMEMBERED_REGISTRATIONS = 10
+
+# The confirmation of a scope removal carries what its check page showed, one value per school.
+SHOWN_LOSS = "shown_loss"
 
 
 @bp.before_request
@@ -339,15 +343,24 @@ def edit_application(application_id: int) -> BaseResponse:
             r.scope for r in form.scope_requests() + unlisted_scope_requests(request.form, form)
         ]
         losses = grants.scope_losses(application, asked)
-        if losses and not request.form.get("confirm_removal"):
+        confirmed = bool(request.form.get("confirm_removal"))
+        changed = None
+        if losses and confirmed:
+            changed = _losses_changed(application, request.form.getlist(SHOWN_LOSS), losses)
+        if losses and (not confirmed or changed):
+            # The confirmation holds for the schools it named: one that approved (or changed)
+            # since the page was shown must be named before it loses anything.
             return _page(
                 "vendor/confirm_scope_removal.html",
+                status=409 if changed else 200,
                 application=application,
                 losses=losses,
+                shown=[_loss_key(loss) for loss in losses],
+                changed=changed,
                 carried=[
                     (name, value)
                     for name, values in request.form.lists()
-                    if name not in {"csrf_token", "confirm_removal", "back", "submit"}
+                    if name not in {"csrf_token", "confirm_removal", "back", "submit", SHOWN_LOSS}
                     for value in values
                 ],
                 form=form,
@@ -368,6 +381,38 @@ def edit_application(application_id: int) -> BaseResponse:
                 flash(f"{schools} no longer share what you stopped asking for.", "info")
             return redirect(url_for("vendor.applications", _anchor=_anchor(application)))
     return _form_page(form, error, application)
+
+
+def _loss_key(loss: grants.ScopeLoss) -> str:
+    """What the check page showed of one school's loss: its approval's version and the scopes."""
+    return f"{loss.grant.id}:{loss.grant.version}:{'+'.join(loss.scopes)}"
+
+
+def _losses_changed(
+    application: Application, shown: list[str], losses: list[grants.ScopeLoss]
+) -> str | None:
+    """How the schools affected differ from those the check page showed, in a sentence; None
+    when they are the same."""
+    now = {_loss_key(loss): loss for loss in losses}
+    if set(shown) == set(now):
+        return None
+    shown_ids = {key.split(":")[0] for key in shown}
+    now_ids = {str(loss.grant.id) for loss in losses}
+    new = [loss.grant.school.name for loss in losses if str(loss.grant.id) not in shown_ids]
+    moved = [
+        loss.grant.school.name
+        for key, loss in now.items()
+        if str(loss.grant.id) in shown_ids and key not in shown
+    ]
+    earlier = (db.session.get(Grant, int(i)) for i in shown_ids - now_ids if i.isdigit())
+    gone = [g.school.name for g in earlier if g is not None and g.application_id == application.id]
+    parts = [
+        *(f"{name} now shares data you no longer ask for" for name in new),
+        *(f"{name} changed what it shares" for name in moved),
+        *(f"{name} no longer shares it" for name in gone),
+    ]
+    said = "; ".join(parts) if parts else "the schools affected are not those shown"
+    return f"Nothing was saved: this list changed since you checked it ({said}). Check it again."
 
 
 @bp.route("/applications/<int:application_id>/rotate-secret", methods=["GET", "POST"])

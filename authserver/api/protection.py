@@ -4,6 +4,7 @@ what each token does with the data."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import ResourceProtector, current_token
@@ -16,6 +17,7 @@ from sqlalchemy import or_
 from authserver.api.responses import InsufficientScopeError
 from authserver.domain import audit, field_use, resource_servers, tokens
 from authserver.domain.audit import AuditAction
+from authserver.domain.catalogue import default_catalogue
 from authserver.extensions import db
 from authserver.models.applications import Application
 from authserver.models.columns import utcnow
@@ -102,9 +104,18 @@ def insufficient_scope(scopes: list[str]) -> None:
     abort(error_response(body, 403, {"WWW-Authenticate": challenge}))
 
 
-def record_use(token: Token, action: AuditAction, *, entity: str, **detail: Any) -> None:
+def record_use(
+    token: Token,
+    action: AuditAction,
+    *,
+    entity: str,
+    records_per_field: Mapping[str, int] | None = None,
+    **detail: Any,
+) -> None:
     """Audit what a school token read or wrote, count a read per field it sent, and mark its
-    grant as used, so the school sees what the application really does. The caller commits."""
+    grant as used, so the school sees what the application really does. `records_per_field`
+    says how many records carried each field (an include's own count); without it each field
+    sent counts the read's `rows`. The caller commits."""
     audit.record(
         action,
         actor=token.application,
@@ -117,14 +128,20 @@ def record_use(token: Token, action: AuditAction, *, entity: str, **detail: Any)
     if action is AuditAction.DATA_READ and token.school_id is not None:
         # What was sent: `read_fields` ("entity.field", includes and sparse fieldsets counted)
         # where the caller names them, else the main entity's `fields`.
+        sent: Mapping[str, int] | list[str] = (
+            records_per_field
+            if records_per_field is not None
+            else field_use.fields_sent(entity, detail.get("fields", ()), detail.get("read_fields"))
+        )
         field_use.record_read(
             school_id=token.school_id,
             application_id=token.application_id,
-            fields=field_use.fields_sent(
-                entity, detail.get("fields", ()), detail.get("read_fields")
-            ),
+            fields=sent,
             rows=int(detail.get("rows", 0)),
             at=now,
+            # What was read, even when nothing came back (the history names it); the
+            # deletions feed is no entity.
+            entity=entity if entity in default_catalogue().entity_labels else None,
         )
     if token.grant_id is not None:
         # The dashboard shows the last use to the minute: rewriting the grant row on every

@@ -7,7 +7,7 @@ the fields (from the catalogue) and `rows_visible` the rows (school, pupils, row
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import current_token
@@ -153,12 +153,16 @@ def _record_read(
     fields: list[str],
     count: int,
     includes: list[str],
-    read_fields: Iterable[str] = (),
+    included: Mapping[str, int] | None = None,
 ) -> None:
-    """Remember what the request read: the fields actually sent (`entity.field`, includes'
-    too) and the scopes that allowed them; then commit."""
+    """Remember what the request read: the fields actually sent in at least one record
+    (`entity.field`; `included` maps the includes' fields to their own records sent), the
+    scopes that allowed them; then commit."""
     catalogue = default_catalogue()
-    sent = sorted(set(read_fields) | {f"{entity}.{f}" for f in fields})
+    records = dict.fromkeys((f"{entity}.{f}" for f in fields), count)
+    for name, sent_in in (included or {}).items():
+        records[name] = records.get(name, 0) + sent_in
+    sent = sorted(name for name, sent_in in records.items() if sent_in)
     used = (
         sorted(s for s in token.scopes if set(catalogue[s].fields) & set(sent))
         if token.scopes
@@ -173,6 +177,7 @@ def _record_read(
         scopes=used,
         rows=count,
         include=includes,
+        records_per_field={name: records[name] for name in sent},
     )
     db.session.commit()
 
@@ -386,20 +391,29 @@ class _Read:
             marker = pending.get(document["id"])
             if marker is not None:
                 document["writeback"] = marker.as_json()
-        sent = [
-            f"{self.resource.includes[name].entity}.{field}"
-            for name, fields in self.includes.items()
-            for field in fields
-        ]
+        # An include's fields count its own records sent (none for an empty page).
+        included: dict[str, int] = {}
+        for name, fields in self.includes.items():
+            sent_in = sum(_records_in(document[name]) for document in documents)
+            for field in fields:
+                key = f"{self.resource.includes[name].entity}.{field}"
+                included[key] = included.get(key, 0) + sent_in
         _record_read(
             self.token,
             self.resource.entity,
             self.fields,
             len(rows),
             list(self.includes),
-            read_fields=sent,
+            included=included,
         )
         return documents
+
+
+def _records_in(included: list[dict[str, Any]] | dict[str, Any] | None) -> int:
+    """How many records an include sent with one document: a list's, or a parent (or null)."""
+    if isinstance(included, list):
+        return len(included)
+    return 0 if included is None else 1
 
 
 @bp.get("/<resource>")

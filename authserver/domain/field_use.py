@@ -4,7 +4,7 @@ read happens, and read back for the school's dashboard."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, case, func, select
@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from authserver.domain.catalogue import Scope, default_catalogue
 from authserver.domain.grants import Restrictions, visible_fields
 from authserver.extensions import db
-from authserver.models.field_use import WHOLE_READ, FieldUseDay
+from authserver.models.field_use import WHOLE_READ, FieldUseDay, whole_read_of
 from authserver.models.grants import Grant
 
 # "Lately" on the dashboard: today and the 29 days before it, in UTC.
@@ -31,14 +31,26 @@ def fields_sent(
 
 
 def record_read(
-    *, school_id: int, application_id: int, fields: Iterable[str], rows: int, at: dt.datetime
+    *,
+    school_id: int,
+    application_id: int,
+    fields: Iterable[str] | Mapping[str, int],
+    rows: int,
+    at: dt.datetime,
+    entity: str | None = None,
 ) -> None:
-    """Count one read of these fields (and the read as a whole) on the UTC day of `at`, in the
-    caller's transaction. Safe when many requests count at once: one upsert per read."""
+    """Count one read of `rows` records (the read as a whole, and as a read of `entity` when
+    given) and of the fields it sent, on the UTC day of `at`, in the caller's transaction.
+    `fields` names fields sent in every one of the `rows` records, or maps each field to the
+    records that carried it (an include's own). A field sent in no record is not counted: an
+    empty page reads no field. Safe when many requests count at once: one upsert per read."""
     day = at.astimezone(dt.UTC).date()
+    records = dict(fields) if isinstance(fields, Mapping) else dict.fromkeys(fields, rows)
+    wholes = {WHOLE_READ} | ({whole_read_of(entity)} if entity is not None else set())
+    records.update(dict.fromkeys(wholes, rows))
     # Sorted, so that concurrent reads lock the rows they share in one order (no deadlock);
-    # WHOLE_READ sorts first. Duplicates removed: PostgreSQL refuses one row changed twice.
-    keys = sorted({WHOLE_READ, *fields})
+    # WHOLE_READ sorts first. Keys are unique: PostgreSQL refuses one row changed twice.
+    keys = sorted(key for key, count in records.items() if count > 0 or key in wholes)
     table = FieldUseDay.__table__
     connection = db.session.connection()
     statement: postgresql.Insert | sqlite.Insert
@@ -56,7 +68,7 @@ def record_read(
                 "day": day,
                 "field": key,
                 "requests": 1,
-                "rows": rows,
+                "rows": records[key],
                 "last_read_at": at,
             }
             for key in keys
@@ -97,7 +109,9 @@ class FieldUse:
 
     @property
     def was_read(self) -> bool:
-        return self.requests > 0
+        """Whether the field was sent in at least one record (a read of an empty page, or of
+        records without it, is not a use of it)."""
+        return self.rows > 0
 
     @property
     def described(self) -> str:

@@ -20,6 +20,12 @@ from authserver.models.columns import UTCDateTime
 WHOLE_READ = "*"
 
 
+def whole_read_of(entity: str) -> str:
+    """The key under which reads of an entity are counted whatever they sent ("student.*"): an
+    empty page sends no field, yet the history still names what was read."""
+    return f"{entity}.{WHOLE_READ}"
+
+
 class FieldUseDay(db.Model):
     """One application's reads of one field (or, under WHOLE_READ, of anything) at one school
     on one day."""
@@ -33,7 +39,7 @@ class FieldUseDay(db.Model):
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    # "entity.field" as the catalogue names it, or WHOLE_READ.
+    # "entity.field" as the catalogue names it, WHOLE_READ, or an entity's whole_read_of.
     field: Mapped[str] = mapped_column(String(120), primary_key=True)
     # How many requests sent the field, and how many records they returned between them.
     requests: Mapped[int] = mapped_column(Integer, default=0)

@@ -9,10 +9,18 @@ import itertools
 import pytest
 
 from authserver.domain import grants
+from authserver.domain.disclosure import history_window_start
 from authserver.models.mis.attendance import SessionMark
 from authserver.models.mis.contacts import Contact, StudentContact
+from authserver.models.mis.photos import Photo
+from authserver.models.mis.staff import Staff, StaffContract, StaffRole
 from authserver.models.mis.students import Student
 from tests.api.school_view import SCOPES, SchoolWorld, Vendor
+
+STAFF_SCOPES = ["Staff", "StaffContractual", "Photos", "ThreeYearHistory"]
+WITHOUT_HISTORY = [s for s in STAFF_SCOPES if s != "ThreeYearHistory"]
+#: What hangs off a member of staff here, by resource: their row, and records they own.
+STAFF_RECORDS = ("staff", "staff-contracts", "staff-roles", "photos")
 
 
 @pytest.fixture
@@ -295,3 +303,178 @@ def test_a_parent_of_a_leaver_only_is_served_only_with_three_year_history(world)
     assert vendor.get(f"students/{pupil}", token, include="contacts").status_code == 404
     listed = vendor.get("contacts", token, limit=1000).get_json()["data"]
     assert parent not in {c["id"] for c in listed}
+
+
+# --- Staff: former staff under ThreeYearHistory, and the records each member owns -----------
+
+
+@pytest.fixture
+def staff_world(app, client, make_school, make_user, make_app) -> SchoolWorld:
+    application, secret = make_app(
+        name="Staff Room", required={}, optional={s: "For the tests." for s in STAFF_SCOPES}
+    )
+    world = SchoolWorld(app, client, make_school, make_user, application, secret)
+    world.decide(scopes=STAFF_SCOPES)
+    return world
+
+
+def add_staff(
+    world: SchoolWorld, *, current: bool = True, left_on: dt.date | None = None
+) -> dict[str, int]:
+    """A member of staff with a contract, a role in it and a photograph: their ids."""
+    with world.mis() as session:
+        member = Staff(
+            school_id=world.school_id,
+            forename=f"Teacher{next(world.names)}",
+            surname="Jones",
+            is_current=current,
+            employment_end_date=left_on,
+        )
+        session.add(member)
+        session.flush()
+        contract = StaffContract(school_id=world.school_id, staff_id=member.id, post="Teacher")
+        session.add(contract)
+        session.flush()
+        role = StaffRole(
+            school_id=world.school_id, staff_id=member.id, contract_id=contract.id, role="Tutor"
+        )
+        photo = Photo(
+            school_id=world.school_id,
+            person_type="staff",
+            person_id=member.id,
+            content_type="image/png",
+            content="iVBORw0KGgo=",
+        )
+        session.add_all([role, photo])
+        session.flush()
+        return {
+            "staff": member.id,
+            "staff-contracts": contract.id,
+            "staff-roles": role.id,
+            "photos": photo.id,
+        }
+
+
+def whose_records_are_seen(
+    vendor: Vendor, token: str, people: dict[str, dict[str, int]]
+) -> dict[str, set[str]]:
+    """For each member of staff, which of their records the vendor's lists hold."""
+    listed: dict[str, set[int]] = {}
+    for name in STAFF_RECORDS:
+        ids, query = set(), {"limit": 2}
+        while True:
+            body = vendor.get(name, token, **query).get_json()
+            ids |= {document["id"] for document in body["data"]}
+            if not body["next"]:
+                break
+            query = {"limit": 2, "cursor": body["next"]}
+        listed[name] = ids
+    return {
+        who: {name for name, record in records.items() if record in listed[name]}
+        for who, records in people.items()
+    }
+
+
+def test_former_staff_and_their_records_are_seen_only_within_three_year_history(
+    staff_world,
+) -> None:
+    world = staff_world
+    start = history_window_start(world.today)
+    people = {
+        "current": add_staff(world),
+        "left lately": add_staff(world, current=False, left_on=start + dt.timedelta(days=1)),
+        "left long ago": add_staff(world, current=False, left_on=start - dt.timedelta(days=1)),
+        "left, no date": add_staff(world, current=False),
+    }
+    everything, nothing = set(STAFF_RECORDS), set()
+    vendor, token = Vendor(world), world.token()
+    assert whose_records_are_seen(vendor, token, people) == {
+        "current": everything,
+        "left lately": everything,
+        "left long ago": nothing,
+        "left, no date": nothing,
+    }
+    for name, record in people["left long ago"].items():
+        assert vendor.get(f"{name}/{record}", token).status_code == 404, name
+    for name, record in people["left lately"].items():
+        assert vendor.get(f"{name}/{record}", token).status_code == 200, name
+
+    world.decide(scopes=WITHOUT_HISTORY)
+    token = world.token()
+    assert whose_records_are_seen(vendor, token, people) == {
+        "current": everything,
+        "left lately": nothing,
+        "left long ago": nothing,
+        "left, no date": nothing,
+    }
+    for name, record in people["left lately"].items():
+        assert vendor.get(f"{name}/{record}", token).status_code == 404, name
+
+
+def test_the_history_window_passing_takes_former_staff_and_their_records_out(
+    staff_world, monkeypatch
+) -> None:
+    import authserver.domain.disclosure as disclosure
+
+    world = staff_world
+    start = history_window_start(world.today)
+    people = {
+        "current": add_staff(world),
+        "left lately": add_staff(world, current=False, left_on=start + dt.timedelta(days=1)),
+    }
+    vendor, token = Vendor(world), world.token()
+    assert whose_records_are_seen(vendor, token, people)["left lately"] == set(STAFF_RECORDS)
+    since = dt.datetime.now(dt.UTC)
+    later = since + dt.timedelta(days=3 * 366)
+    monkeypatch.setattr(disclosure, "utcnow", lambda: later)
+    told = {(e["resource"], e.get("id")) for e in feed(vendor, world.token(), since, 3)}
+    assert told == set(people["left lately"].items())
+    assert whose_records_are_seen(vendor, world.token(), people) == {
+        "current": set(STAFF_RECORDS),
+        "left lately": set(),
+    }
+
+
+@pytest.mark.parametrize("history", [False, True], ids=["without-history", "with-history"])
+def test_a_member_of_staff_leaving_is_a_tombstone_for_each_of_their_records(
+    staff_world, history
+) -> None:
+    world = staff_world
+    if not history:
+        world.decide(scopes=WITHOUT_HISTORY)
+    people = {"leaving": add_staff(world), "staying": add_staff(world)}
+    vendor = Vendor(world)
+    assert whose_records_are_seen(vendor, world.token(), people) == {
+        "leaving": set(STAFF_RECORDS),
+        "staying": set(STAFF_RECORDS),
+    }
+    since = dt.datetime.now(dt.UTC)
+    world.change(
+        Staff, people["leaving"]["staff"], is_current=False, employment_end_date=world.today
+    )
+    told = {(e["resource"], e.get("id")) for e in feed(vendor, world.token(), since, 2)}
+    seen = whose_records_are_seen(vendor, world.token(), people)
+    if history:  # a member of staff who left this year is still within the window
+        assert told == set()
+        assert seen["leaving"] == set(STAFF_RECORDS)
+    else:
+        assert told == set(people["leaving"].items())
+        assert seen == {"leaving": set(), "staying": set(STAFF_RECORDS)}
+
+
+def test_a_record_deleted_with_its_member_of_staff_out_of_view_is_not_told(staff_world) -> None:
+    world = staff_world
+    start = history_window_start(world.today)
+    current = add_staff(world)
+    long_gone = add_staff(world, current=False, left_on=start - dt.timedelta(days=1))
+    vendor = Vendor(world)
+    whose_records_are_seen(vendor, world.token(), {"current": current})
+    since = dt.datetime.now(dt.UTC)
+    for records in (current, long_gone):
+        world.delete(StaffRole, records["staff-roles"])
+        world.delete(StaffContract, records["staff-contracts"])
+    told = {(e["resource"], e.get("id")) for e in feed(vendor, world.token(), since, 100)}
+    assert told == {
+        ("staff-roles", current["staff-roles"]),
+        ("staff-contracts", current["staff-contracts"]),
+    }

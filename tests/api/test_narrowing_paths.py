@@ -1,14 +1,13 @@
-"""The narrowing holds on every path: every resource and every include, for grants narrowed to
-some pupils and some fields, answers without a 5xx and returns only covered pupils' rows; a
-link the school left out makes every include through it unavailable.
+"""The narrowing holds on every path: every resource and every include, listed and read one
+record at a time, for grants narrowed to some pupils and some fields, answers without a 5xx,
+returns only covered pupils' rows and never a field left out; a link the school left out makes
+every include through it unavailable.
 
 The resources and includes come from the registry (itself built from the data model) and
 the fields from the catalogue, so a resource or include added later is walked too.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -21,14 +20,38 @@ from authserver.models.mis import ENTITIES
 from authserver.models.mis.catering import CashlessAccount
 from authserver.models.mis.contacts import StudentContact
 from authserver.models.mis.structure import ClassMembership, Group, GroupMembership, TeachingClass
-from tests.api.test_resources import SchoolTokens
+from tests.api.test_resources import READ_SCOPES, SchoolTokens
 
 CATALOGUE = default_catalogue()
 #: Every link field a grant can carry: a record's pupil, contact, member of staff, group ...
 LINKS = sorted(
     f for scope in CATALOGUE if scope.kind == "read" for f in scope.fields if f.endswith("_id")
 )
-SHAPES = ["whole school", "one year group", "one class", "one year group, links left out"]
+
+
+def _a_plain_field_of_each_entity() -> tuple[str, ...]:
+    """One field that is not a link, of every resource's entity with another field to keep
+    (so that the resource stays readable, and its includes too)."""
+    served = {resource.entity for resource in RESOURCES.values()}
+    fields: dict[str, set[str]] = {}
+    for name in CATALOGUE.fields_for(READ_SCOPES):
+        fields.setdefault(name.partition(".")[0], set()).add(name)
+    return tuple(
+        sorted(
+            min(f for f in names if not f.endswith("_id"))
+            for entity, names in fields.items()
+            if entity in served and len(names) > 1 and any(not f.endswith("_id") for f in names)
+        )
+    )
+
+
+PLAIN_FIELDS = _a_plain_field_of_each_entity()
+SHAPES = [
+    "whole school",
+    "one year group",
+    "one class, a field of each left out",
+    "one year group, links left out",
+]
 
 
 @pytest.fixture
@@ -40,7 +63,7 @@ def _restrictions(shape: str, school_id: int) -> tuple[Restrictions, set[int] | 
     """The shape's restrictions, and the pupils they cover (None: all), found independently."""
     if shape == "whole school":
         return Restrictions(), None
-    if shape == "one class":
+    if shape.startswith("one class"):
         taught = db.session.scalar(
             select(TeachingClass.id).where(TeachingClass.school_id == school_id).limit(1)
         )
@@ -49,7 +72,7 @@ def _restrictions(shape: str, school_id: int) -> tuple[Restrictions, set[int] | 
                 select(ClassMembership.student_id).where(ClassMembership.class_id == taught)
             )
         )
-        return Restrictions(class_ids=(taught,)), pupils
+        return Restrictions(class_ids=(taught,), excluded_fields=PLAIN_FIELDS), pupils
     year = db.session.scalar(
         select(Group.id)
         .where(Group.school_id == school_id, Group.type == "year")
@@ -92,37 +115,69 @@ def _pupils_of(entity: str, record_id: int) -> set[int] | None:
 def _walk(
     app, tokens: SchoolTokens, token: str, covered: set[int] | None, excluded: set[str]
 ) -> list[str]:
+    """Read every resource with each of its includes, as a list and as its first record, and
+    say what is wrong with each answer."""
     problems: list[str] = []
     for name, resource in sorted(RESOURCES.items()):
+        first = None
         for include in [None, *sorted(resource.includes)]:
-            query: dict[str, Any] = {"limit": 200}
-            if include:
-                query["include"] = include
-            response = tokens.get(name, token, **query)
-            where = f"{name}?include={include}"
-            if response.status_code >= 500:
-                problems.append(f"{where}: {response.status_code}")
-                continue
-            withheld = include and _withheld_links(resource, include, excluded)
-            if withheld:
+            asked = {"include": include} if include else {}
+            reads = [(name, {"limit": 200, **asked})]
+            if first is not None:
+                reads.append((f"{name}/{first}", asked))
+            for path, query in reads:
+                response = tokens.get(path, token, **query)
+                where = f"{path}?include={include}"
+                if response.status_code >= 500:
+                    problems.append(f"{where}: {response.status_code}")
+                    continue
+                withheld = include and _withheld_links(resource, include, excluded)
+                if withheld:
+                    body = response.get_json()
+                    if response.status_code != 400 or withheld[0] not in body["error_description"]:
+                        problems.append(f"{where}: {response.status_code}, not refused: {withheld}")
+                    continue
+                if response.status_code != 200:
+                    problems.append(f"{where}: {response.status_code} {response.get_json()}")
+                    continue
                 body = response.get_json()
-                if response.status_code != 400 or withheld[0] not in body["error_description"]:
-                    problems.append(f"{where}: {response.status_code}, not refused for {withheld}")
-                continue
-            if response.status_code != 200:
-                problems.append(f"{where}: {response.status_code} {response.get_json()}")
-                continue
-            if covered is None:
-                continue
-            with app.app_context():
-                for document in response.get_json()["data"]:
-                    problems += _uncovered(resource.entity, document, covered, where)
-                    if include:
-                        target = resource.includes[include].entity
-                        related = document[include]
-                        for item in related if isinstance(related, list) else [related]:
-                            if item is not None:
-                                problems += _uncovered(target, item, covered, where)
+                documents = body["data"] if path == name else [body]
+                if first is None and documents:
+                    first = documents[0]["id"]
+                problems += _answer_problems(
+                    app, where, resource, include, documents, covered, excluded
+                )
+    return problems
+
+
+def _answer_problems(
+    app,
+    where: str,
+    resource,
+    include: str | None,
+    documents: list[dict],
+    covered: set[int] | None,
+    excluded: set[str],
+) -> list[str]:
+    """What is wrong with an answer's documents: a field left out sent, a pupil not covered."""
+    pairs = []
+    for document in documents:
+        pairs.append((resource.entity, document))
+        if include:
+            related = document[include]
+            for item in related if isinstance(related, list) else [related]:
+                if item is not None:
+                    pairs.append((resource.includes[include].entity, item))
+    problems = [
+        f"{where}: {entity}.{key} was left out but sent"
+        for entity, document in pairs
+        for key in document
+        if f"{entity}.{key}" in excluded
+    ]
+    if covered is not None:
+        with app.app_context():
+            for entity, document in pairs:
+                problems += _uncovered(entity, document, covered, where)
     return problems
 
 

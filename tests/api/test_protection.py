@@ -55,7 +55,12 @@ def test_read_fields_name_what_was_sent_includes_and_all(app, connection) -> Non
         rows=4,
         include=["contacts"],
     )
-    assert counts == {"*": (1, 4), "student.forename": (1, 4), "contact.email": (1, 4)}
+    assert counts == {
+        "*": (1, 4),
+        "student.*": (1, 4),
+        "student.forename": (1, 4),
+        "contact.email": (1, 4),
+    }
     with app.app_context():
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "data:read"))
     assert event.detail["read_fields"] == ["student.forename", "contact.email"]
@@ -64,7 +69,17 @@ def test_read_fields_name_what_was_sent_includes_and_all(app, connection) -> Non
 
 def test_without_read_fields_the_entitys_fields_are_counted(app, connection) -> None:
     counts = record(app, connection, entity="student", fields=["forename"], rows=2, include=[])
-    assert counts == {"*": (1, 2), "student.forename": (1, 2)}
+    assert counts == {"*": (1, 2), "student.*": (1, 2), "student.forename": (1, 2)}
+
+
+def test_a_read_that_sent_nothing_counts_what_it_read_but_no_field(app, connection) -> None:
+    counts = record(app, connection, entity="student", fields=["forename"], rows=0, include=[])
+    assert counts == {"*": (1, 0), "student.*": (1, 0)}
+
+
+def test_the_deletions_feed_counts_as_a_read_of_no_entity(app, connection) -> None:
+    counts = record(app, connection, entity="deletions", fields=[], rows=3, include=[])
+    assert counts == {"*": (1, 3)}
 
 
 def test_a_write_is_audited_but_not_counted_as_a_read(app, connection) -> None:
@@ -90,3 +105,25 @@ def test_a_read_that_fails_to_commit_counts_nothing(app, connection) -> None:
         db.session.rollback()
         assert db.session.scalars(select(FieldUseDay)).all() == []
         assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "data:read")) is None
+
+
+def test_records_per_field_count_each_fields_own_records(app, connection) -> None:
+    counts = record(
+        app,
+        connection,
+        entity="student",
+        fields=["surname"],
+        read_fields=["student.surname", "contact.email"],
+        rows=3,
+        include=["contacts"],
+        records_per_field={"student.surname": 3, "contact.email": 5},
+    )
+    assert counts == {
+        "*": (1, 3),
+        "student.*": (1, 3),
+        "student.surname": (1, 3),
+        "contact.email": (1, 5),
+    }
+    with app.app_context():
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "data:read"))
+    assert "records_per_field" not in event.detail

@@ -278,6 +278,28 @@ def test_details_of_an_optional_scope_can_be_left_out_and_given_back(
     assert restored["excluded_fields"] == {"left_out": [], "restored": ["contact.email"]}
 
 
+PUPIL_LINK_LIMIT = "can still match records to pupils by when they come and go"
+
+
+def test_leaving_out_a_records_pupil_says_what_it_does_not_hide(change_page) -> None:
+    html = change_page.open().get_data(as_text=True)
+    assert 'aria-describedby="pupil-link-Contact"' in html
+    assert PUPIL_LINK_LIMIT in html.split('id="pupil-link-Contact"')[1].split("</p>")[0]
+    shared = submitted(html, change_page.path)["shared_fields"]
+
+    def what_changes(left_out: str) -> str:
+        page = change_page.review(shared_fields=[f for f in shared if f != left_out])
+        return (
+            page.get_data(as_text=True).split('id="what-changes-heading"')[1].split("</section")[0]
+        )
+
+    assert PUPIL_LINK_LIMIT not in what_changes("contact.email")
+    check = what_changes("student_contact.student_id")
+    assert "Details left out: Pupil" in check
+    assert PUPIL_LINK_LIMIT in check
+    assert "leave Contact out altogether" in check
+
+
 def test_the_end_date_can_be_any_day_within_three_years(
     app, client, change_page, connection, resource_server
 ) -> None:

@@ -192,3 +192,29 @@ def test_only_the_fields_sent_count_as_read_includes_and_sparse_fieldsets_too(
     assert row_of(page, "contact.email")[0] == "1"
     for unsent in ("student.forename", "contact.surname"):
         assert described(unsent) in never_read(page)
+
+
+def test_an_application_polling_empty_pages_is_named_as_never_reading_them(
+    client, school, maths_app
+) -> None:
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
+    for _ in range(3):  # a sync asking every hour for what changed, and nothing did
+        assert maths_app.read("contacts", updated_after=tomorrow) == []
+        assert maths_app.read("students", updated_after=tomorrow, include="contacts") == []
+    page = use_page(client, school, maths_app)
+    assert row_of(page, "contact.email")[:2] == ["0", "0"]
+    assert row_of(page, "student.surname")[:2] == ["0", "0"]
+    optional, required = never_read(page).split("says it needs these")
+    assert described("contact.email") in optional
+    assert described("student.surname") in required
+
+
+def test_an_included_field_counts_the_included_records(client, school, maths_app) -> None:
+    pupils = maths_app.read(
+        "students", limit=3, include="contacts", fields="surname,contacts.email"
+    )
+    contacts = sum(len(pupil["contacts"]) for pupil in pupils)
+    assert contacts != len(pupils), "pick pupils whose contacts are not one each"
+    page = use_page(client, school, maths_app)
+    assert row_of(page, "student.surname")[:2] == ["1", "3"]
+    assert row_of(page, "contact.email")[:2] == ["1", str(contacts)]

@@ -129,6 +129,19 @@ def test_a_school_can_leave_out_details_of_an_optional_scope(app, flow) -> None:
     assert "contact.email" in grant_of(app).restrictions["excluded_fields"]
 
 
+def test_leaving_out_a_records_pupil_says_what_it_does_not_hide(flow) -> None:
+    html = flow.start().get_data(as_text=True)
+    hint = re.search(r'<p class="hint" id="pupil-link-StudentMedical">(.*?)</p>', html, re.S)
+    assert hint, "no word on leaving out whose medical conditions they are"
+    assert "hides whose record it is in each read" in hint.group(1)
+    assert "can still match records to pupils by when they come and go" in hint.group(1)
+    assert "leave StudentMedical out altogether" in hint.group(1)
+    [link] = re.findall(r'<input[^>]*value="medical_condition.student_id"[^>]*>', html)
+    assert 'aria-describedby="pupil-link-StudentMedical"' in link
+    [condition] = re.findall(r'<input[^>]*value="medical_condition.condition"[^>]*>', html)
+    assert "aria-describedby" not in condition
+
+
 def test_details_of_required_scopes_cannot_be_left_out(flow) -> None:
     flow.start()
     response = flow.decide(extra={"shared_fields": ["student.forename"]})

@@ -80,6 +80,20 @@ def test_reads_are_one_line_per_day_and_application_among_the_other_events(
     assert "grant:approved" in actions[1]
 
 
+def test_reads_that_found_nothing_new_still_say_what_was_read(
+    app, client, make_app, school, school_admin
+) -> None:
+    poller = Connection(
+        app, client, make_app, school, school_admin, name="Poll App", required={"StudentLite": "."}
+    )
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
+    assert poller.read("students", updated_after=tomorrow) == []
+    assert poller.read("students", updated_after=tomorrow) == []
+    sign_in(client, school_admin.email)
+    [summary] = [row for row in rows_of(history(client, school)) if "read-summary" in row]
+    assert "Poll App read pupils: 2 requests, 0 records" in summary
+
+
 def test_the_csv_keeps_every_read_with_its_detail(client, school, maths_app) -> None:
     reads = [row for row in exported(client, school) if row["action"] == "data:read"]
     assert len(reads) == 3

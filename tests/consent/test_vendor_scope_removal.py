@@ -23,7 +23,7 @@ from authserver.models import (
 )
 from tests.consent.change_pages import submitted
 from tests.consent.vendor_forms import registration
-from tests.oauth_flow import OAuthFlow, basic_auth, csrf_token, query_of
+from tests.oauth_flow import OAuthFlow, basic_auth, csrf_token, query_of, sign_in
 
 REDIRECT_URI = "https://app.example.com/callback"
 
@@ -220,4 +220,84 @@ def test_an_edit_that_drops_nothing_approved_saves_at_once(app, signed_in, conne
     }
     response = signed_in.post(path, data=edit_data(html, **kept))
     assert response.status_code == 302
+    assert {g.version for g in grants_by_school(app).values()} == {1}
+
+
+def check_page(signed_in, application_id: int) -> tuple[str, str]:
+    """The vendor stops asking for Attendance and is shown the schools it affects."""
+    path = f"/vendor/applications/{application_id}/edit"
+    html = signed_in.get(path).get_data(as_text=True)
+    check = signed_in.post(path, data=edit_data(html, **without_attendance()))
+    assert check.status_code == 200
+    return path, check.get_data(as_text=True)
+
+
+def test_a_school_approving_after_the_check_is_shown_before_it_loses_anything(
+    app, signed_in, connected, make_school, make_user
+) -> None:
+    application = connected["application"]
+    path, page = check_page(signed_in, application.id)
+    assert "Late Comer School" not in page
+    # While the vendor reads the check page, another school approves on its consent screen.
+    late = make_school(name="Late Comer School")
+    admin = make_user(Role.SCHOOL_ADMIN, school=late)
+    school_browser = app.test_client()
+    flow = OAuthFlow(school_browser, application.client_id, None, REDIRECT_URI)
+    flow.sign_in(admin.email)
+    flow.start()
+    assert "code" in query_of(flow.decide())
+
+    again = signed_in.post(path, data={**submitted(page, path), "confirm_removal": "1"})
+    shown = again.get_data(as_text=True)
+    assert again.status_code == 409
+    assert "this list changed since you checked it" in shown
+    assert "Late Comer School now shares data you no longer ask for" in shown
+    assert "3 schools share data you no longer ask for" in shown
+    assert {(g.version, tuple(g.scopes)) for g in grants_by_school(app).values()} == {
+        (1, ("StudentLite", "Attendance"))
+    }
+    with app.app_context():
+        assert "Attendance" in db.session.get(Application, application.id).required_scopes
+
+    done = signed_in.post(path, data={**submitted(shown, path), "confirm_removal": "1"})
+    assert done.status_code == 302
+    assert {name: g.scopes for name, g in grants_by_school(app).items()} == {
+        "Test Academy": ["StudentLite"],
+        "Brook Primary": ["StudentLite"],
+        "Late Comer School": ["StudentLite"],
+    }
+
+
+def test_a_school_withdrawing_after_the_check_is_said_and_nothing_is_saved(
+    app, signed_in, connected, make_user
+) -> None:
+    application = connected["application"]
+    path, page = check_page(signed_in, application.id)
+    brook = connected["schools"][1]
+    admin = make_user(Role.SCHOOL_ADMIN, school=brook)
+    school_browser = app.test_client()
+    assert sign_in(school_browser, admin.email).status_code == 302
+    dashboard = school_browser.get(f"/schools/{brook.urn}").get_data(as_text=True)
+    grant_id = grants_by_school(app)["Brook Primary"].id
+    revoked = school_browser.post(
+        f"/schools/{brook.urn}/connections/{grant_id}/revoke",
+        data={"csrf_token": csrf_token(dashboard)},
+    )
+    assert revoked.status_code == 302
+
+    again = signed_in.post(path, data={**submitted(page, path), "confirm_removal": "1"})
+    shown = again.get_data(as_text=True)
+    assert again.status_code == 409
+    assert "Brook Primary no longer shares it" in shown
+    assert "1 school shares data you no longer ask for" in shown
+    assert grants_by_school(app)["Test Academy"].version == 1
+
+
+def test_a_confirmation_that_names_no_schools_is_not_taken_as_one(
+    app, signed_in, connected
+) -> None:
+    path, page = check_page(signed_in, connected["application"].id)
+    data = submitted(page, path, shown_loss=None)
+    again = signed_in.post(path, data={**data, "confirm_removal": "1"})
+    assert again.status_code == 409
     assert {g.version for g in grants_by_school(app).values()} == {1}

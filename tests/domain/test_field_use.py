@@ -69,6 +69,53 @@ def test_reads_add_up_per_field_and_per_read(app, pair) -> None:
     }
 
 
+def test_a_read_that_sent_no_records_counts_the_read_but_no_field(app, pair) -> None:
+    moment = dt.datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    record(app, pair, moment, ("student.forename", "student.surname"), rows=0)
+    assert counts(app, pair[0]) == {(moment.date(), "*"): (1, 0)}
+
+
+def test_each_field_counts_the_records_that_carried_it(app, pair) -> None:
+    moment = dt.datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    # Three pupils with their four contacts, none of which had an email to send.
+    sent = {"student.surname": 3, "contact.surname": 4, "contact.email": 0}
+    record(app, pair, moment, sent, rows=3)
+    day = moment.date()
+    assert counts(app, pair[0]) == {
+        (day, "*"): (1, 3),
+        (day, "student.surname"): (1, 3),
+        (day, "contact.surname"): (1, 4),
+    }
+
+
+def test_a_field_counted_in_no_record_is_not_read(app, pair) -> None:
+    """Counts kept before empty reads stopped counting (requests, but no records) are not
+    reads either."""
+    today = dt.date(2026, 12, 2)
+    with app.app_context():
+        from authserver.models import Grant
+
+        db.session.add(
+            FieldUseDay(
+                school_id=pair[0],
+                application_id=pair[1],
+                day=today,
+                field="student.surname",
+                requests=40,
+                rows=0,
+                last_read_at=dt.datetime.combine(today, dt.time(9, tzinfo=UTC)),
+            )
+        )
+        grant = Grant(
+            school_id=pair[0], application_id=pair[1], scopes=["StudentLite"], restrictions={}
+        )
+        db.session.add(grant)
+        db.session.flush()
+        never = [f.field for f in field_use.use_of(grant, today=today).never_read]
+        db.session.rollback()
+    assert "student.surname" in never
+
+
 def test_days_are_utc_days_whatever_the_offset_of_the_moment(app, pair) -> None:
     last_moment = dt.datetime(2026, 12, 1, 23, 59, 59, 999999, tzinfo=UTC)
     record(app, pair, last_moment)

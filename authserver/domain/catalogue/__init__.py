@@ -160,6 +160,12 @@ class Catalogue:
             field for name in self.require_known(names) for field in self.scopes[name].fields
         )
 
+    @staticmethod
+    def pupil_links(fields: Iterable[str]) -> list[str]:
+        """The fields among these that say whose a record is (its `student_id`): left out,
+        the record is shared without naming its pupil."""
+        return [field for field in fields if field.endswith(".student_id")]
+
     def field_label(self, field: str) -> str:
         """The plain-English label of an `entity.field`; KeyError if there is no such field."""
         return self.field_labels[field]
