@@ -19,6 +19,7 @@ from authserver.extensions import db, limiter
 from authserver.models.columns import utcnow
 from authserver.models.members import ADMIN_ACCOUNT_METHOD, Member, MemberRole, MemberSession
 from authserver.models.organisations import School
+from authserver.models.users import User
 from consent import factor_checks
 from consent.member_forms import AdminSignInForm, MemberSignInForm
 from consent.signin import current_session, current_user, safe_next
@@ -180,6 +181,28 @@ def _admin_problem(title: str, message: str, status: int) -> tuple[str, int]:
     return render_template("error.html", status=status, title=title, message=message), status
 
 
+def _choose_admin_school(user: User) -> Response | tuple[str, int]:
+    """No school named: the one the account looks after, or a choice of them."""
+    looked_after = [
+        s for s in user.administered_schools() if user.can_manage_for(s) or user.can_approve_for(s)
+    ]
+    next_path = request.args.get("next")
+    if len(looked_after) == 1:
+        return redirect(
+            url_for("members.admin_sign_in", school=looked_after[0].urn, next=next_path)
+        )
+    if not looked_after:
+        return _admin_problem(
+            "Not a school admin",
+            "Your account does not look after a school, so it cannot sign you in to a school's "
+            "apps. Sign in with the username and password your school gave you.",
+            403,
+        )
+    return render_template(
+        "members/admin_choose_school.html", schools=looked_after, next=next_path
+    ), 200
+
+
 @bp.route("/sign-in/admin", methods=["GET", "POST"])
 def admin_sign_in() -> str | Response | tuple[str, int]:
     """A member of staff who looks after the school on this service signs in to its apps as a
@@ -190,7 +213,7 @@ def admin_sign_in() -> str | Response | tuple[str, int]:
     if user is None:
         return redirect(url_for("auth.sign_in", next=request.full_path))
     if school is None:
-        return _admin_problem("Which school?", "Start again from your school's sign-in page.", 404)
+        return _choose_admin_school(user)
     if not (user.can_manage_for(school) or user.can_approve_for(school)):
         return _admin_problem(
             "Not a school admin here",

@@ -266,3 +266,24 @@ def test_the_settings_page_counts_school_admins_and_refuses_a_year_for_them(
         },
     )
     assert refused.status_code == 400
+
+
+def test_without_a_school_named_the_account_s_own_is_used_or_chosen(
+    app, member, admin_teacher, people, make_school
+):
+    client = member.flow.client
+    console_sign_in(client, TEACHER_EMAIL)
+    one = client.get("/members/sign-in/admin?next=/members/")
+    assert one.status_code == 302
+    assert one.headers["Location"] == f"/members/sign-in/admin?school={member.urn}&next=/members/"
+    with app.app_context():
+        other = make_school(name="Second Academy")
+        user = db.session.get(User, admin_teacher.id)
+        user.roles.append(
+            RoleAssignment(role=Role.SCHOOL_ADMIN, school_id=other.id, can_manage=True)
+        )
+        db.session.commit()
+    choice = client.get("/members/sign-in/admin")
+    assert choice.status_code == 200
+    assert f"/members/sign-in/admin?school={member.urn}" in choice.text
+    assert f"/members/sign-in/admin?school={other.urn}" in choice.text
