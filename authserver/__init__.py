@@ -194,6 +194,7 @@ def _register_blueprints(app: Flask) -> None:
     from consent.school_sign_in import bp as school_sign_in_bp
     from consent.second_factor import bp as second_factor_bp
     from consent.signin import bp as signin_bp
+    from consent.transparency import bp as transparency_bp
     from consent.vendor import bp as vendor_bp
     from consent.vendor_signup import bp as vendor_signup_bp
     from consent.views import bp as consent_bp
@@ -226,6 +227,7 @@ def _register_blueprints(app: Flask) -> None:
         launcher_bp,
         school_sign_in_bp,
         openid_bp,
+        transparency_bp,
     ):
         app.register_blueprint(blueprint)
     security_headers.init_app(app)

@@ -13,6 +13,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -140,6 +141,8 @@ def school(urn: str) -> BaseResponse:
         today=utcnow().date(),
         one_day=dt.timedelta(days=1),
         receipts_kept=receipts.versions_of(school_grants),
+        privacy_page_url=current_app.config["SETTINGS"].issuer
+        + url_for("transparency.privacy_page", urn=school.urn),
     )
     return _no_store(Response(page))
 

@@ -12,6 +12,7 @@ from flask import (
     Blueprint,
     abort,
     current_app,
+    g,
     redirect,
     render_template,
     request,
@@ -195,8 +196,17 @@ def signed_in_user() -> User:
     return user
 
 
+def same_for_everyone() -> None:
+    """Mark this request's page as the same for every visitor (a public, cached page): its
+    templates are told of no signed-in person, so nothing of one can be cached and shown to
+    another."""
+    g.same_for_everyone = True
+
+
 @bp.app_context_processor
 def _signed_in_user() -> dict[str, object]:
+    if g.get("same_for_everyone"):
+        return {"current_user": None, "awaiting_second_factor": False}
     try:
         return {"current_user": current_user(), "awaiting_second_factor": awaited() is not None}
     except SQLAlchemyError:

@@ -232,6 +232,19 @@ def test_the_first_school_is_a_term_into_its_use(app, client, seeded: dict) -> N
     assert token.status_code == 200
 
 
+def test_each_demo_school_has_its_public_privacy_page(client, seeded: dict) -> None:
+    """As the README says: the first school's catering application (not the request waiting),
+    and the second school's sign-in application, listed as signing people in."""
+    first, second = seeded["schools"]
+    page = client.get(f"/schools/{first['urn']}/privacy").get_data(as_text=True)
+    assert "Lunchbox Catering" in page
+    assert "Safe Haven" not in page
+    assert "Sensitive" in page
+    page = client.get(f"/schools/{second['urn']}/privacy").get_data(as_text=True)
+    assert seeded["sign_in"]["application"]["name"] in page
+    assert "Signs people in" in page
+
+
 def test_the_demo_loads_a_sample_of_the_register(app, cli, seeded: dict) -> None:
     """The demo schools are in the register as they are on the platform, with others a
     platform admin can onboard; importing the sample again changes nothing."""
