@@ -27,7 +27,7 @@ depends_on = None
 
 
 def upgrade():
-    receipt_keys = op.create_table('receipt_keys',
+    op.create_table('receipt_keys',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kid', sa.String(length=64), nullable=False),
     sa.Column('algorithm', sa.String(length=10), nullable=False),
@@ -38,14 +38,14 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_receipt_keys')),
     sa.UniqueConstraint('kid', name=op.f('uq_receipt_keys_kid'))
     )
-    _keep_the_keys_that_signed_receipts(receipt_keys)
+    _keep_the_keys_that_signed_receipts()
     # SQLite has no such triggers here; there the ORM's refusal is the guard.
     if op.get_bind().dialect.name == 'postgresql':
         op.execute(RECEIPTS_IMMUTABLE_FUNCTION)
         op.execute(RECEIPTS_IMMUTABLE_TRIGGER)
 
 
-def _keep_the_keys_that_signed_receipts(receipt_keys):
+def _keep_the_keys_that_signed_receipts():
     """Receipts signed before this revision were signed by access-token signing keys, which
     leave the JWKS 400 days after retirement: their public halves join the receipt key set (to
     verify only: the private half stays where it was), so those receipts stay checkable."""
@@ -61,25 +61,15 @@ def _keep_the_keys_that_signed_receipts(receipt_keys):
             continue  # not a JWS of ours: nothing to keep for it
     if not kids:
         return
-    rows = bind.execute(
+    # In SQL, so that each database copies its own column types as they are.
+    bind.execute(
         sa.text(
-            'SELECT kid, algorithm, public_jwk, created_at, retired_at FROM signing_keys'
-        )
-    ).all()
-    op.bulk_insert(
-        receipt_keys,
-        [
-            {
-                'kid': kid,
-                'algorithm': algorithm,
-                'encrypted_private_key': None,
-                'public_jwk': public_jwk,
-                'created_at': created_at,
-                'retired_at': retired_at,
-            }
-            for kid, algorithm, public_jwk, created_at, retired_at in rows
-            if kid in kids
-        ],
+            'INSERT INTO receipt_keys'
+            ' (kid, algorithm, encrypted_private_key, public_jwk, created_at, retired_at)'
+            ' SELECT kid, algorithm, NULL, public_jwk, created_at, retired_at'
+            ' FROM signing_keys WHERE kid IN :kids'
+        ).bindparams(sa.bindparam('kids', expanding=True)),
+        {'kids': sorted(kids)},
     )
 
 
