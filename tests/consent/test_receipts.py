@@ -221,6 +221,7 @@ def test_the_dashboard_links_every_past_versions_receipt(
     change_page.confirm(scopes=["StudentLite", "Attendance"])
     change_page.confirm(scopes=["StudentLite", "Attendance", "Contact"])
     html = client.get(f"/schools/{school.urn}").get_data(as_text=True)
+    assert f'href="{RECEIPT_KEYS}">receipt keys</a>' in html
     keys = client.get(RECEIPT_KEYS).get_json()
     for version in (1, 2, 3):
         path = receipt_path(school, connection["grant_id"], version)
