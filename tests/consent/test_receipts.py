@@ -234,3 +234,20 @@ def test_the_receipt_keys_are_not_the_access_token_keys(client, connection) -> N
     token_kids = {key["kid"] for key in client.get("/oauth/jwks").get_json()["keys"]}
     assert receipt_kids
     assert not receipt_kids & token_kids
+
+
+def test_approving_nothing_new_but_a_new_end_date_is_a_version_with_its_own_receipt(
+    app, client, school, connection
+) -> None:
+    """Each receipt states its version's end: a school that approves again ticking nothing new
+    but choosing an end date makes a new version, so the earlier receipt stays true."""
+    flow = connection["flow"]
+    flow.start()
+    query_of(flow.decide(optional=(), extra={"duration": "end_of_year"}))
+    assert [v for v, s in kept_receipts(app) if s] == [1, 2]
+    keys = client.get(RECEIPT_KEYS).get_json()
+    first = verify_offline(client.get(receipt_path(school, connection["grant_id"], 1)).data, keys)
+    second = verify_offline(client.get(receipt_path(school, connection["grant_id"], 2)).data, keys)
+    assert first["grant"]["expires_at"] is None
+    assert second["grant"]["expires_at"] is not None
+    assert first["grant"]["scopes"] == second["grant"]["scopes"]
