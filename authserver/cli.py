@@ -205,6 +205,16 @@ def rotate_keys_command() -> None:
     click.echo(f"New signing key {key.kid} is now signing JWT access tokens.")
 
 
+@keys.command("rotate-receipts")
+def rotate_receipt_keys_command() -> None:
+    """Make a new receipt key; the previous one signs no more and stays published for ever."""
+    from authserver.signing import rotate_receipt_key
+
+    key = rotate_receipt_key()
+    db.session.commit()
+    click.echo(f"New receipt key {key.kid} is now signing consent receipts.")
+
+
 grants_group = AppGroup("grants", help="Schools' grants.")
 
 

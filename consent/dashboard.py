@@ -28,7 +28,7 @@ from authserver.domain import field_use, grants, sharing, vendors
 from authserver.domain.audiences import audience_of
 from authserver.extensions import db
 from authserver.models.columns import utcnow
-from authserver.models.grants import AccessRequest, Grant
+from authserver.models.grants import AccessRequest, Grant, GrantReceipt
 from authserver.models.organisations import School, Trust
 from authserver.models.users import Role
 from consent.changes import ChangeScreen, new_change_screen, terms_from
@@ -427,7 +427,7 @@ def change(urn: str, grant_id: int) -> BaseResponse:
             f"{name} can no longer read {school.name}'s data: the connection has ended.", "success"
         )
     else:
-        receipts.keep(grant)
+        receipts.keep(grant, decision=receipts.Decision.CHANGED, by=user)
         db.session.commit()
         flash(f"Saved: {name} now has version {grant.version} of your approval.", "success")
     return redirect(url_for("dashboard.school", urn=urn, _anchor=f"grant-{grant.id}"))
@@ -438,11 +438,13 @@ def _change_page(screen: ChangeScreen, status: int = 200) -> BaseResponse:
     return _no_store(Response(page, status=status))
 
 
-def _receipt_download(school: School, grant: Grant, version: int, signed: dict) -> BaseResponse:
-    filename = f"consent-receipt-{school.urn}-{grant.application.client_id}-v{version}.json"
+def _receipt_download(school: School, grant: Grant, kept: GrantReceipt) -> BaseResponse:
+    body = receipts.download(kept)
+    db.session.commit()  # a receipt kept unsigned (before #17) keeps its first signature
+    filename = f"consent-receipt-{school.urn}-{grant.application.client_id}-v{kept.version}.json"
     return _no_store(
         Response(
-            json.dumps(signed, indent=2),
+            body,
             mimetype="application/json",
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
@@ -451,27 +453,28 @@ def _receipt_download(school: School, grant: Grant, version: int, signed: dict) 
 
 @bp.get("/schools/<urn>/connections/<int:grant_id>/receipt")
 def receipt(urn: str, grant_id: int) -> BaseResponse:
-    """A signed consent receipt for one grant as it stands now, to download and keep."""
+    """The signed consent receipt of the grant's latest version, as made at its decision."""
     school = _school(urn)
     grant = _grant_of(school, grant_id)
-    signed = receipts.signed_receipt(grant)
-    if grant.is_in_force():
-        receipts.keep(grant)  # a version approved before receipts were kept gets one now
-    db.session.commit()  # the first receipt ever may have made the signing key
-    return _receipt_download(school, grant, grant.version, signed)
+    kept = receipts.stored(grant, grant.version)
+    if kept is None and grant.is_in_force() and grant.approved_by is not None:
+        # A version approved before receipts were kept at all: its receipt is made now, from
+        # the grant (unchanged since, as a change makes a new version), and says so by its date.
+        kept = receipts.keep(grant, decision=receipts.Decision.APPROVED, by=grant.approved_by)
+    if kept is None:
+        abort(404)
+    return _receipt_download(school, grant, kept)
 
 
 @bp.get("/schools/<urn>/connections/<int:grant_id>/receipts/<int:version>")
 def receipt_of_version(urn: str, grant_id: int, version: int) -> BaseResponse:
-    """The receipt kept for one version of a grant, as it was when that version began, signed."""
+    """The receipt kept for one version of a grant, exactly as made at that version's decision."""
     school = _school(urn)
     grant = _grant_of(school, grant_id)
     kept = receipts.stored(grant, version)
     if kept is None:
         abort(404)
-    signed = receipts.signed_copy(kept)
-    db.session.commit()  # its first download keeps the signature
-    return _receipt_download(school, grant, version, signed)
+    return _receipt_download(school, grant, kept)
 
 
 @bp.get("/schools/<urn>/exposure")

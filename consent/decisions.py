@@ -229,5 +229,5 @@ def approve_as_decided(
         db.session.rollback()
         screen.error = str(refusal)
         return None
-    receipts.keep(grant)
+    receipts.keep(grant, decision=receipts.Decision.APPROVED, by=approver)
     return grant

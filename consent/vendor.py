@@ -370,7 +370,12 @@ def edit_application(application_id: int) -> BaseResponse:
             saved = update_application(application, **fields)
             for loss in losses:
                 if loss.grant.is_in_force():
-                    receipts.keep(loss.grant)  # the school's record of its new version
+                    # The school's record of its new version: its decision, less those scopes.
+                    receipts.keep(
+                        loss.grant,
+                        decision=receipts.Decision.SCOPES_NO_LONGER_ASKED,
+                        by=application,
+                    )
             return saved
 
         saved, error = _save(form, update, AuditAction.APPLICATION_CHANGED)

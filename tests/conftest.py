@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from authserver import create_app
 from authserver.extensions import db
 from authserver.models.audit import AUDIT_TABLE
+from authserver.models.grants import RECEIPTS_TABLE
 
 IN_CI = bool(os.environ.get("CI"))
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -272,10 +273,10 @@ def empty(connection: sa.Connection, table: sa.Table) -> None:
     """Remove every row of a table. PostgreSQL's trigger refuses DELETE on the audit log;
     TRUNCATE does not fire it, and needs the table owner's rights, which the suite has and a
     production application role should not."""
-    if connection.dialect.name == "postgresql" and table.name == AUDIT_TABLE:
+    if connection.dialect.name == "postgresql" and table.name in (AUDIT_TABLE, RECEIPTS_TABLE):
         # Fail rather than wait for ever should a stray connection still hold the table.
         connection.execute(sa.text("SET LOCAL lock_timeout = '10s'"))
-        connection.execute(sa.text(f"TRUNCATE {AUDIT_TABLE}"))
+        connection.execute(sa.text(f"TRUNCATE {table.name}"))
     else:
         connection.execute(table.delete())
 

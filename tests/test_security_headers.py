@@ -234,6 +234,7 @@ def assert_security_headers(response: TestResponse, *, html: bool) -> None:
         pytest.param("/api/v1/openapi.json", "public, max-age=300", id="OpenAPI document"),
         pytest.param("/.well-known/oauth-authorization-server", "max-age=3600", id="metadata"),
         pytest.param("/oauth/jwks", "max-age=300", id="JWKS"),
+        pytest.param("/.well-known/receipt-keys.json", "max-age=300", id="receipt keys"),
         pytest.param("/static/style.css", "no-cache", id="stylesheet"),
     ],
 )

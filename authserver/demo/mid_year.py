@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from authserver import sync_runs
+from authserver import receipts, sync_runs
 from authserver.domain import connectors, field_use, grants
 from authserver.domain.catalogue import default_catalogue
 from authserver.domain.ingest import Changes, Origin
@@ -84,6 +84,7 @@ def _connect_for_a_term(
     )
     approved = _morning(started - dt.timedelta(days=3), 14, 5)
     grant.created_at = grant.approved_at = approved
+    receipts.keep(grant, decision=receipts.Decision.APPROVED, by=admin)
     catalogue = default_catalogue()
     read = sorted(catalogue.fields_for(grant.scopes))
     pupils = db.session.scalar(

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from authserver import receipts
 from authserver.domain import grants, members
 from authserver.domain.applications import register_application, scope_requests_from
 from authserver.extensions import db
@@ -61,13 +62,14 @@ def seed_sign_in(
         ),
         privacy_policy_url="https://reading-club.example.com/privacy",
     )
-    grants.approve(
+    grant = grants.approve(
         application,
         school,
         approver=admin,
         choice=grants.scope_choice(application, None),
         optional_scopes=list(SIGN_IN_APPLICATION["optional"]),
     )
+    receipts.keep(grant, decision=receipts.Decision.APPROVED, by=admin)
     people = _a_family(school)
     made = []
     for person, username in people:

@@ -480,7 +480,12 @@ def approve(
         if narrowed:
             # A narrower decision bites at once: every token and secret of the grant stops.
             _stop_everything_issued(grant)
-        if set(grant.scopes) != set(scopes) or before != restrictions:
+        # A new end date is a new version too: each version's receipt states its end.
+        if (
+            set(grant.scopes) != set(scopes)
+            or before != restrictions
+            or was.expires_at != expires_at
+        ):
             grant.version += 1
             changes = GrantChanges.between(
                 was, Terms(tuple(scopes), restrictions, expires_at), narrowed=narrowed

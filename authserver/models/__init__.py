@@ -22,7 +22,7 @@ from authserver.models.grants import (
     GrantStatus,
 )
 from authserver.models.jobs import Job, JobState
-from authserver.models.keys import SigningKey
+from authserver.models.keys import ReceiptKey, SigningKey
 from authserver.models.mail import OutboxMessage
 from authserver.models.members import (
     AppAssignment,
@@ -78,6 +78,7 @@ __all__ = [
     "OutboxMessage",
     "PasswordReset",
     "PushedAuthorizationRequest",
+    "ReceiptKey",
     "RecoveryCode",
     "RegisterTrust",
     "ResourceServer",

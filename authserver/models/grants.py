@@ -6,8 +6,21 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    DDL,
+    JSON,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    inspect,
+)
+from sqlalchemy.orm import Mapped, Mapper, ORMExecuteState, Session, mapped_column, relationship
+from sqlalchemy.sql.dml import Delete, Update
 
 from authserver.extensions import db
 from authserver.models.applications import Application
@@ -109,11 +122,49 @@ class AccessRequest(db.Model):
         return self.status == AccessRequestStatus.PENDING
 
 
-class GrantReceipt(db.Model):
-    """The consent receipt of one version of a grant, kept as it was when the version began;
-    signed the first time it is downloaded (so that deciding never waits on a signing key)."""
+RECEIPTS_TABLE = "grant_receipts"
 
-    __tablename__ = "grant_receipts"
+# PostgreSQL's guard, one definition for the migration (0028) and for `create_all`: a stored
+# receipt is never changed nor deleted. The one change let through is signing a receipt kept
+# unsigned before receipts were signed at the decision (`signature` from NULL, nothing else).
+# No `%` or `:name` here: the text goes through both DDL() and op.execute().
+RECEIPTS_IMMUTABLE_FUNCTION = """
+CREATE FUNCTION grant_receipts_refuse_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.signature IS NULL AND NEW.signature IS NOT NULL
+       AND NEW.id = OLD.id AND NEW.grant_id = OLD.grant_id AND NEW.version = OLD.version
+       AND NEW.issued_at = OLD.issued_at AND NEW.document::text = OLD.document::text THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION USING
+        ERRCODE = 'insufficient_privilege',
+        MESSAGE = 'consent receipts are immutable; ' || TG_OP || ' refused';
+END;
+$$
+"""
+# Row-level, so that signing a legacy receipt can be told apart from rewriting one. TRUNCATE
+# does not fire it; it needs the table owner's rights, which the application's role should lack.
+RECEIPTS_IMMUTABLE_TRIGGER = """
+CREATE TRIGGER grant_receipts_immutable
+BEFORE UPDATE OR DELETE ON grant_receipts
+FOR EACH ROW EXECUTE FUNCTION grant_receipts_refuse_change()
+"""
+DROP_RECEIPTS_IMMUTABLE_TRIGGER = (
+    "DROP TRIGGER IF EXISTS grant_receipts_immutable ON grant_receipts"
+)
+DROP_RECEIPTS_IMMUTABLE_FUNCTION = "DROP FUNCTION IF EXISTS grant_receipts_refuse_change()"
+
+
+class ReceiptIsImmutable(RuntimeError):
+    """Something tried to change or delete a stored consent receipt."""
+
+
+class GrantReceipt(db.Model):
+    """The consent receipt of one version of a grant: made and signed in the decision's own
+    transaction, then never changed (see RECEIPTS_IMMUTABLE_FUNCTION)."""
+
+    __tablename__ = RECEIPTS_TABLE
     __table_args__ = (UniqueConstraint("grant_id", "version"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -122,10 +173,48 @@ class GrantReceipt(db.Model):
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # What the school approved, exactly as `authserver.receipts.receipt_document` wrote it.
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # The compact JWS over the document, made once; the download is {receipt, signature}.
+    # The compact JWS over the document, by a receipt key; the download is {receipt, signature}.
+    # None only for a receipt kept before receipts were signed at the decision (until its first
+    # download signs it).
     signature: Mapped[str | None] = mapped_column(Text)
 
     grant: Mapped[Grant] = relationship()
+
+
+@event.listens_for(GrantReceipt, "before_update")
+def _refuse_rewriting(mapper: Mapper[Any], connection: object, target: GrantReceipt) -> None:
+    state = inspect(target)
+    changed = {a.key for a in state.attrs if a.history.has_changes()}
+    was = state.attrs.signature.history.deleted
+    signing_a_legacy_one = changed == {"signature"} and all(v is None for v in was)
+    if not signing_a_legacy_one:
+        raise ReceiptIsImmutable(f"consent receipt {target.id} cannot be changed")
+
+
+@event.listens_for(GrantReceipt, "before_delete")
+def _refuse_deleting(mapper: Mapper[Any], connection: object, target: GrantReceipt) -> None:
+    raise ReceiptIsImmutable(f"consent receipt {target.id} cannot be deleted")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_bulk_rewriting(state: ORMExecuteState) -> None:
+    # Bulk statements (`update(GrantReceipt)`, `query.delete()`) bypass the flush events above.
+    statement = state.statement
+    if isinstance(statement, Update | Delete) and statement.table.name == RECEIPTS_TABLE:
+        raise ReceiptIsImmutable("consent receipts cannot be changed or deleted")
+
+
+# The suite and `db.create_all()` build tables without migrations: they get the guard too.
+event.listen(
+    GrantReceipt.__table__,
+    "after_create",
+    DDL(RECEIPTS_IMMUTABLE_FUNCTION).execute_if(dialect="postgresql"),
+)
+event.listen(
+    GrantReceipt.__table__,
+    "after_create",
+    DDL(RECEIPTS_IMMUTABLE_TRIGGER).execute_if(dialect="postgresql"),
+)
 
 
 class GrantReminder(db.Model):

@@ -143,6 +143,16 @@ def jwks() -> Response:
     return response
 
 
+@bp.get("/.well-known/receipt-keys.json")
+def receipt_keys() -> Response:
+    """Every key that ever signed a consent receipt (a JWKS), for checking receipts offline."""
+    from authserver.signing import receipt_key_set
+
+    response = jsonify(receipt_key_set())
+    response.cache_control.max_age = 300
+    return response
+
+
 @bp.get("/.well-known/oauth-authorization-server")
 def metadata() -> Response:
     """RFC 8414 authorization server metadata."""

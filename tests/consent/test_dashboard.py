@@ -217,12 +217,15 @@ def test_a_consent_receipt_is_signed_and_verifiable(app, client, connected, scho
         tampered = json.loads(json.dumps(signed))
         tampered["receipt"]["grant"]["scopes"] = []
         assert not verify_receipt(tampered)
-    # Anyone can check the signature against the published keys.
+    # Anyone can check the signature against the published receipt keys (not the JWKS of
+    # access tokens, whose retired keys are dropped).
     from joserfc import jws
     from joserfc.jwk import KeySet
 
-    keys = KeySet.import_key_set(client.get("/oauth/jwks").get_json())
+    keys = KeySet.import_key_set(client.get("/.well-known/receipt-keys.json").get_json())
     assert json.loads(jws.deserialize_compact(signed["signature"], keys).payload) == receipt
+    kid = jws.extract_compact(signed["signature"].encode()).headers()["kid"]
+    assert kid not in {key["kid"] for key in client.get("/oauth/jwks").get_json()["keys"]}
 
 
 def test_exposure_shows_who_may_read_each_sensitive_detail(client, connected, school) -> None:

@@ -152,6 +152,8 @@ def test_confirming_drops_the_scope_from_every_grant_and_stops_its_tokens(
             select(AuditEvent).where(AuditEvent.action == "grant:changed")
         ).all()
         receipts = db.session.scalars(select(GrantReceipt.version)).all()
+        dropped = db.session.scalars(select(GrantReceipt).where(GrantReceipt.version == 2)).all()
+        decisions = [(r.document["decision"], r.signature is not None) for r in dropped]
     assert len(bodies) == 2
     for body in bodies:
         assert body["data"]["changes"]["scopes"] == {"added": [], "removed": ["Attendance"]}
@@ -160,6 +162,12 @@ def test_confirming_drops_the_scope_from_every_grant_and_stops_its_tokens(
     assert all(event.actor.startswith("application ") for event in audited)
     assert all("No longer shares: Attendance" in event.detail["summary"] for event in audited)
     assert sorted(receipts).count(2) == 2
+    # Signed with the change: the application's dropping of scopes, not a school's decision.
+    for decision, signed in decisions:
+        assert signed
+        assert decision["kind"] == "scopes_no_longer_asked"
+        assert decision["by"]["kind"] == "application"
+        assert decision["by"]["client_id"] == connected["application"].client_id
 
 
 def test_going_back_keeps_what_was_typed_and_saves_nothing(app, signed_in, connected) -> None:
