@@ -4,16 +4,13 @@ history do not start empty on an existing database."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import flask_migrate
-import pytest
 import sqlalchemy as sa
+from flask import Flask
 from sqlalchemy import select
 
-from authserver import create_app
 from authserver.extensions import db
-from tests.conftest import BACKENDS, SUITE_SCHEMA, postgres_url, reset_postgres_schema
 
 
 class Row:
@@ -23,25 +20,10 @@ class Row:
         self.id = row_id
 
 
-@pytest.fixture(params=BACKENDS)
-def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'migrated.db'}"
-    reset_postgres_schema(f"{SUITE_SCHEMA}_field_use")
-    return postgres_url(f"{SUITE_SCHEMA}_field_use")
-
-
-def test_the_reads_already_logged_are_counted(empty_database_url: str, tmp_path: Path) -> None:
+def test_the_reads_already_logged_are_counted(migrating_app: Flask) -> None:
     from authserver.models import AuditEvent, FieldUseDay
 
-    app = create_app(
-        {
-            "DATABASE_URL": empty_database_url,
-            "APP_ENV": "testing",
-            "INSTANCE_PATH": str(tmp_path),
-            "SECRET_KEY": "migrations",
-        }
-    )
+    app = migrating_app
     with app.app_context():
         flask_migrate.upgrade(revision="0006")
         # Rows written as the tables stood at 0006: today's models have columns added since.

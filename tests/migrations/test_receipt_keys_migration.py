@@ -6,42 +6,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import flask_migrate
-import pytest
 import sqlalchemy as sa
+from flask import Flask
 from joserfc import jws
 from sqlalchemy import select
 
-from authserver import create_app
 from authserver.extensions import db
-from tests.conftest import BACKENDS, SUITE_SCHEMA, postgres_url, reset_postgres_schema
-
-
-@pytest.fixture(params=BACKENDS)
-def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'migrated.db'}"
-    reset_postgres_schema(f"{SUITE_SCHEMA}_receipt_keys")
-    return postgres_url(f"{SUITE_SCHEMA}_receipt_keys")
 
 
 def test_the_keys_that_signed_earlier_receipts_join_the_receipt_key_set(
-    empty_database_url: str, tmp_path: Path
+    migrating_app: Flask,
 ) -> None:
     from authserver.models import Application, Grant, GrantReceipt, ReceiptKey, School, Vendor
     from authserver.receipts import verify_receipt
     from authserver.signing import ALGORITHM, active_signing_key, rotate_signing_key
 
-    app = create_app(
-        {
-            "DATABASE_URL": empty_database_url,
-            "APP_ENV": "testing",
-            "INSTANCE_PATH": str(tmp_path),
-            "SECRET_KEY": "migrations",
-        }
-    )
+    app = migrating_app
     with app.app_context():
         flask_migrate.upgrade(revision="0027")
         # Only receipt_keys is new since 0027, so today's other models fit the tables.
