@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import DDL, JSON, ForeignKey, Index, String, event
-from sqlalchemy.orm import Mapped, Mapper, ORMExecuteState, Session, mapped_column
-from sqlalchemy.sql.dml import Delete, Update
+from sqlalchemy import JSON, ForeignKey, Index, String, event
+from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
 from authserver.extensions import db
+from authserver.models import unchangeable
 from authserver.models.columns import UTCDateTime, utcnow
 
 AUDIT_TABLE = "audit_events"
@@ -70,22 +70,10 @@ def _refuse_flushed_change(mapper: Mapper[Any], connection: object, target: Audi
     raise AuditLogIsAppendOnly(f"audit event {target.id} cannot be changed or deleted")
 
 
-@event.listens_for(Session, "do_orm_execute")
-def _refuse_bulk_change(state: ORMExecuteState) -> None:
-    # Bulk statements (`update(AuditEvent)`, `query.delete()`) bypass the flush events above.
-    statement = state.statement
-    if isinstance(statement, Update | Delete) and statement.table.name == AUDIT_TABLE:
-        raise AuditLogIsAppendOnly("audit events cannot be changed or deleted")
-
-
-# The suite and `db.create_all()` build tables without migrations: they get the guard too.
-event.listen(
-    AuditEvent.__table__,
-    "after_create",
-    DDL(APPEND_ONLY_FUNCTION).execute_if(dialect="postgresql"),
-)
-event.listen(
-    AuditEvent.__table__,
-    "after_create",
-    DDL(APPEND_ONLY_TRIGGER).execute_if(dialect="postgresql"),
+# Bulk statements (`update(AuditEvent)`, `query.delete()`) bypass the flush events above.
+unchangeable.guard(
+    AuditEvent.__table__,  # type: ignore[arg-type]
+    lambda: AuditLogIsAppendOnly("audit events cannot be changed or deleted"),
+    APPEND_ONLY_FUNCTION,
+    APPEND_ONLY_TRIGGER,
 )

@@ -7,7 +7,6 @@ import enum
 from typing import Any
 
 from sqlalchemy import (
-    DDL,
     JSON,
     Enum,
     ForeignKey,
@@ -19,10 +18,10 @@ from sqlalchemy import (
     event,
     inspect,
 )
-from sqlalchemy.orm import Mapped, Mapper, ORMExecuteState, Session, mapped_column, relationship
-from sqlalchemy.sql.dml import Delete, Update
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
 from authserver.extensions import db
+from authserver.models import unchangeable
 from authserver.models.applications import Application
 from authserver.models.columns import UTCDateTime, utcnow
 from authserver.models.organisations import School
@@ -196,24 +195,12 @@ def _refuse_deleting(mapper: Mapper[Any], connection: object, target: GrantRecei
     raise ReceiptIsImmutable(f"consent receipt {target.id} cannot be deleted")
 
 
-@event.listens_for(Session, "do_orm_execute")
-def _refuse_bulk_rewriting(state: ORMExecuteState) -> None:
-    # Bulk statements (`update(GrantReceipt)`, `query.delete()`) bypass the flush events above.
-    statement = state.statement
-    if isinstance(statement, Update | Delete) and statement.table.name == RECEIPTS_TABLE:
-        raise ReceiptIsImmutable("consent receipts cannot be changed or deleted")
-
-
-# The suite and `db.create_all()` build tables without migrations: they get the guard too.
-event.listen(
-    GrantReceipt.__table__,
-    "after_create",
-    DDL(RECEIPTS_IMMUTABLE_FUNCTION).execute_if(dialect="postgresql"),
-)
-event.listen(
-    GrantReceipt.__table__,
-    "after_create",
-    DDL(RECEIPTS_IMMUTABLE_TRIGGER).execute_if(dialect="postgresql"),
+# Bulk statements (`update(GrantReceipt)`, `query.delete()`) bypass the flush events above.
+unchangeable.guard(
+    GrantReceipt.__table__,  # type: ignore[arg-type]
+    lambda: ReceiptIsImmutable("consent receipts cannot be changed or deleted"),
+    RECEIPTS_IMMUTABLE_FUNCTION,
+    RECEIPTS_IMMUTABLE_TRIGGER,
 )
 
 
