@@ -3,6 +3,8 @@ consent screen approves it, and a member signed in through the members' sign-in 
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -11,9 +13,14 @@ from tests.oauth_flow import csrf_token
 from tests.school_people import PASSWORD
 
 
-def connect(app: Flask, application, school, approver) -> int:
-    """Approve the application at the school (every optional scope ticked); the grant's id."""
+def connect(
+    app: Flask, application, school, approver, *, optional=None, **restrictions: Any
+) -> int:
+    """Approve the application at the school as the consent screen does (every optional scope
+    ticked unless `optional` says which; `restrictions` as Restrictions takes them); the grant's
+    id."""
     from authserver.domain import grants
+    from authserver.domain.grants import Restrictions
     from authserver.models import Application, School, User
 
     with app.app_context():
@@ -24,7 +31,8 @@ def connect(app: Flask, application, school, approver) -> int:
             db.session.get(School, school.id),
             approver=db.session.get(User, approver.id),
             choice=choice,
-            optional_scopes=choice.optional,
+            optional_scopes=choice.optional if optional is None else optional,
+            restrictions=Restrictions(**restrictions),
         )
         db.session.commit()
         return grant.id

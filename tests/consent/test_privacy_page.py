@@ -14,29 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy import update
 
 from authserver.domain import grants, members
-from authserver.domain.grants import Restrictions
 from authserver.extensions import db
 from authserver.models import Application, Grant, School, User
 from authserver.models.columns import utcnow
 from consent.transparency import PUBLIC_PAGE_MAX_AGE_SECONDS
+from tests.launcher_world import connect as approve
 from tests.oauth_flow import csrf_token, sign_in
-
-
-def approve(app, application, school, admin, *, optional=None, **restrictions) -> int:
-    """The school approves the application as the consent screen does; returns the grant id."""
-    with app.app_context():
-        model = db.session.get(Application, application.id)
-        choice = grants.scope_choice(model, None)
-        grant = grants.approve(
-            model,
-            db.session.get(School, school.id),
-            approver=db.session.get(User, admin.id),
-            choice=choice,
-            optional_scopes=choice.optional if optional is None else optional,
-            restrictions=Restrictions(**restrictions),
-        )
-        db.session.commit()
-        return grant.id
 
 
 def privacy_page(client, school, **headers):
