@@ -258,6 +258,9 @@ def wait_for_callback(
             ),
             pytrace=False,
         )
+    # The route handler sees the request before the page gets there: wait for the arrival, so
+    # that the test's next navigation does not interrupt this one.
+    page.wait_for_url(re.compile(re.escape(redirect_uri) + r"(\?.*)?$"), timeout=TIMEOUT_MS)
 
 
 def sign_in_with_keyboard(page: Page, email: str, password: str) -> None:
